@@ -1,0 +1,31 @@
+"""hamsearch: fast exact search of binary hash codes in Hamming space.
+
+>>> import numpy as np, hamsearch
+>>> rng = np.random.default_rng(0)
+>>> codes = rng.integers(0, 256, size=(1000, 16), dtype=np.uint8)   # 128-bit codes
+>>> index = hamsearch.Index(nbits=128)
+>>> index.add(codes)
+>>> D, I = index.search(codes[:5], k=3)
+>>> I[:, 0].tolist()
+[0, 1, 2, 3, 4]
+"""
+
+from ._backend import backend, get_num_threads, set_num_threads
+from .codes import pack, unpack
+from .distances import hamming_distances
+from .index import Index
+from .storage import load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Index",
+    "load",
+    "pack",
+    "unpack",
+    "hamming_distances",
+    "backend",
+    "set_num_threads",
+    "get_num_threads",
+    "__version__",
+]

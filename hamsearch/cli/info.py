@@ -1,0 +1,70 @@
+"""``hamsearch info``: version, backend, CPU features, threads, optional packages."""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+
+
+def register(sub):
+    p = sub.add_parser("info", help="print version, backend, CPU features and threads")
+    p.set_defaults(func=run)
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    wanted = ["popcnt", "avx2", "avx512f", "avx512bw", "avx512_vpopcntdq", "f16c", "fma"]
+                    return [f for f in wanted if f in flags]
+    except OSError:
+        pass
+    return []
+
+
+def _version(name: str) -> str:
+    if importlib.util.find_spec(name) is None:
+        return "not installed"
+    try:
+        from importlib.metadata import version
+
+        dist = {"faiss": "faiss-cpu", "sklearn": "scikit-learn"}.get(name, name)
+        return version(dist)
+    except Exception:  # noqa: BLE001
+        return "installed"
+
+
+def run(args) -> int:
+    import hamsearch
+    from hamsearch import _backend
+
+    try:
+        name = hamsearch.backend()
+    except RuntimeError as exc:
+        name = f"unavailable ({exc})"
+    features = None
+    try:
+        from hamsearch import _native
+
+        if _native.available():
+            features = _native.cpu_features()
+    except ImportError:
+        pass
+    rows = [
+        ("hamsearch", hamsearch.__version__),
+        ("backend", name),
+        ("C extension", "built" if features is not None else "not built (Numba kernels)"),
+        ("CPU", platform.processor() or platform.machine()),
+        ("CPU features (kernels)", ", ".join(features) if features else "-"),
+        ("CPU flags (/proc/cpuinfo)", ", ".join(_cpu_flags()) or "-"),
+        ("threads", str(_backend.get_num_threads())),
+        ("python", platform.python_version()),
+    ]
+    for pkg in ("numpy", "numba", "cffi", "faiss", "sklearn", "scipy", "torch", "matplotlib"):
+        rows.append((pkg, _version(pkg)))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0

@@ -1,0 +1,406 @@
+"""The user-facing search engine: :class:`Index`."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ._backend import PAD_DISTANCE, get_num_threads, kernels
+from .codes import as_words, check_nbits, n_words, words_to_bytes
+
+__all__ = ["Index", "PAD_DISTANCE"]
+
+_METHODS = ("auto", "flat")
+
+
+class Index:
+    """Exact k-nearest-neighbour and radius search over binary codes.
+
+    Parameters
+    ----------
+    nbits : int
+        Code length in bits, a positive multiple of 8.
+    method : {"auto", "flat"}, default "auto"
+        Search method.  ``"flat"`` scans every code with the popcount kernel.
+        ``"auto"`` picks the fastest exact method for each call.  Every method
+        is exact: the results are the true nearest codes, ties broken by
+        ascending id.
+
+    Attributes
+    ----------
+    nbits : int
+        Code length.
+    ntotal : int
+        Number of stored codes (also ``len(index)``).
+
+    Notes
+    -----
+    *Ids* are external ``int64`` labels, non-negative and unique.  When
+    :meth:`add` gets no ids, it numbers the codes sequentially from one past
+    the largest id the index has ever held (``0`` for a new index).
+
+    *Padding*: when a query has fewer than ``k`` results, the missing slots
+    hold id ``-1`` and distance ``PAD_DISTANCE`` (``2**31 - 1``), larger than
+    any real Hamming distance -- FAISS pads the same way.
+
+    *Thread safety*: searches may run concurrently with each other and with
+    :meth:`add` / :meth:`remove` (a search sees the index as it was when it
+    started); mutations are serialised by an internal lock.  The kernels
+    release the GIL and use ``hamsearch.get_num_threads()`` threads.
+
+    Examples
+    --------
+    >>> import numpy as np, hamsearch
+    >>> rng = np.random.default_rng(0)
+    >>> db = rng.integers(0, 256, size=(10_000, 8), dtype=np.uint8)  # 64-bit codes
+    >>> index = hamsearch.Index(nbits=64)
+    >>> index.add(db)
+    >>> D, I = index.search(db[:2], k=4)
+    >>> D.shape, I.dtype
+    ((2, 4), dtype('int64'))
+    >>> int(D[0, 0]), int(I[0, 0])
+    (0, 0)
+    """
+
+    def __init__(self, nbits: int, method: str = "auto"):
+        self._nbits = check_nbits(nbits)
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        self._method = method
+        self._lock = threading.RLock()
+        self._nw = n_words(self._nbits)
+        self._reset_storage()
+
+    # ------------------------------------------------------------------ state
+    def _reset_storage(self):
+        self._codes_buf = np.zeros((0, self._nw), dtype=np.uint64)
+        self._ids_buf = np.zeros(0, dtype=np.int64)
+        self._n = 0
+        self._next_id = 0
+        self._ids_ascending = True
+        self._lookup = None  # (sorted_ids, positions) built lazily
+        self._publish()
+
+    def _publish(self):
+        """Publish the snapshot that searches read (one atomic attribute store)."""
+        self._snapshot = (self._codes_buf[: self._n], self._ids_buf[: self._n])
+
+    @property
+    def nbits(self) -> int:
+        """Code length in bits."""
+        return self._nbits
+
+    @property
+    def method(self) -> str:
+        """Search method requested at construction."""
+        return self._method
+
+    @property
+    def ntotal(self) -> int:
+        """Number of codes in the index."""
+        return self._n
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Stored codes as read-only packed uint64 words ``(ntotal, ceil(nbits/64))``."""
+        view = self._snapshot[0].view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Stored ids in storage order, read-only ``int64 (ntotal,)``."""
+        view = self._snapshot[1].view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of memory held by the codes and ids (allocated capacity)."""
+        return int(self._codes_buf.nbytes + self._ids_buf.nbytes)
+
+    def __repr__(self) -> str:
+        return f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, ntotal={self._n})"
+
+    # ------------------------------------------------------------- validation
+    def _query_words(self, queries, name="queries") -> np.ndarray:
+        return as_words(queries, self._nbits, name)
+
+    def _check_ids(self, ids, n: int) -> np.ndarray:
+        if ids is None:
+            return np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        arr = np.asarray(ids)
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise ValueError(f"ids must have shape ({n},) to match codes, got {arr.shape}")
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        if arr.dtype == np.uint64 and n and arr.max() > np.iinfo(np.int64).max:
+            raise ValueError("ids must fit in int64")
+        arr = arr.astype(np.int64, copy=True)
+        if n == 0:
+            return arr
+        if arr.min() < 0:
+            raise ValueError(f"ids must be non-negative, got {int(arr.min())}")
+        srt = np.sort(arr)
+        dup = srt[1:] == srt[:-1]
+        if dup.any():
+            raise ValueError(f"ids contains duplicates, e.g. {int(srt[1:][dup][0])}")
+        if self._n and srt[0] <= self._max_id():
+            present = self._positions_of(arr)
+            if (present >= 0).any():
+                raise ValueError(
+                    f"ids already in the index, e.g. {int(arr[present >= 0][0])}"
+                )
+        return arr
+
+    def _max_id(self) -> int:
+        if self._n == 0:
+            return -1
+        ids = self._ids_buf[: self._n]
+        return int(ids[-1]) if self._ids_ascending else int(ids.max())
+
+    def _positions_of(self, ids: np.ndarray) -> np.ndarray:
+        """Storage positions of ``ids`` (``-1`` where absent)."""
+        stored = self._ids_buf[: self._n]
+        if self._ids_ascending:
+            srt, order = stored, None
+        else:
+            if self._lookup is None:
+                order = np.argsort(stored, kind="stable")
+                self._lookup = (stored[order], order)
+            srt, order = self._lookup
+        pos = np.searchsorted(srt, ids)
+        pos_c = np.minimum(pos, max(len(srt) - 1, 0))
+        found = (pos < len(srt)) & (srt[pos_c] == ids) if len(srt) else np.zeros(len(ids), bool)
+        out = np.where(found, pos_c if order is None else order[pos_c], -1)
+        return out.astype(np.int64)
+
+    # --------------------------------------------------------------- mutation
+    def add(self, codes, ids=None) -> None:
+        """Add codes to the index.
+
+        Parameters
+        ----------
+        codes : array_like
+            Packed uint8 ``(n, nbits/8)`` (FAISS layout), packed uint64
+            ``(n, ceil(nbits/64))`` or unpacked 0/1 / bool ``(n, nbits)``.
+        ids : array_like of int, shape (n,), optional
+            Non-negative unique ids not already in the index.  Default:
+            sequential from one past the largest id ever added.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Bad dtype or width, bad or duplicate ids.  The index is unchanged.
+        """
+        words = as_words(codes, self._nbits, "codes")
+        n = words.shape[0]
+        with self._lock:
+            new_ids = self._check_ids(ids, n)
+            if n == 0:
+                return
+            self._append(words, new_ids)
+
+    def _append(self, words: np.ndarray, new_ids: np.ndarray) -> None:
+        n = words.shape[0]
+        need = self._n + n
+        if need > self._codes_buf.shape[0] or not self._codes_buf.flags.writeable:
+            cap = need if self._n == 0 else max(need, int(self._codes_buf.shape[0] * 1.5) + 16)
+            codes_buf = np.empty((cap, self._nw), dtype=np.uint64)
+            ids_buf = np.empty(cap, dtype=np.int64)
+            codes_buf[: self._n] = self._codes_buf[: self._n]
+            ids_buf[: self._n] = self._ids_buf[: self._n]
+            self._codes_buf, self._ids_buf = codes_buf, ids_buf
+        self._codes_buf[self._n : need] = words
+        self._ids_buf[self._n : need] = new_ids
+        if self._ids_ascending:
+            last = self._ids_buf[self._n - 1] if self._n else -1
+            self._ids_ascending = bool(
+                new_ids[0] > last and (n == 1 or (np.diff(new_ids) > 0).all())
+            )
+        self._next_id = max(self._next_id, int(new_ids.max()) + 1)
+        self._n = need
+        self._lookup = None
+        self._publish()
+
+    def remove(self, ids) -> int:
+        """Remove codes by id.
+
+        Parameters
+        ----------
+        ids : array_like of int
+            Ids to remove; ids not in the index are ignored.
+
+        Returns
+        -------
+        int
+            Number of codes removed.
+        """
+        arr = np.atleast_1d(np.asarray(ids))
+        if arr.ndim != 1:
+            raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
+        if arr.size == 0:
+            return 0
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64)
+        with self._lock:
+            pos = self._positions_of(arr)
+            pos = np.unique(pos[pos >= 0])
+            if pos.size == 0:
+                return 0
+            keep = np.ones(self._n, dtype=bool)
+            keep[pos] = False
+            # New arrays (not in-place compaction) so running searches keep a
+            # consistent snapshot.
+            self._codes_buf = self._codes_buf[: self._n][keep]
+            self._ids_buf = self._ids_buf[: self._n][keep]
+            self._n = int(keep.sum())
+            self._lookup = None
+            self._publish()
+            return int(pos.size)
+
+    def reset(self) -> None:
+        """Remove every code (the id counter restarts at 0)."""
+        with self._lock:
+            self._reset_storage()
+
+    # ----------------------------------------------------------------- access
+    def __contains__(self, id_) -> bool:
+        try:
+            key = np.asarray([id_], dtype=np.int64)
+        except (TypeError, ValueError, OverflowError):
+            return False
+        return bool(self._positions_of(key)[0] >= 0)
+
+    def reconstruct(self, ids) -> np.ndarray:
+        """Return the stored codes of ``ids`` as packed uint8 ``(n, nbits/8)``.
+
+        Raises
+        ------
+        KeyError
+            If an id is not in the index.
+        """
+        arr = np.atleast_1d(np.asarray(ids))
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64).ravel()
+        pos = self._positions_of(arr)
+        if (pos < 0).any():
+            raise KeyError(f"id {int(arr[pos < 0][0])} is not in the index")
+        return words_to_bytes(self._codes_buf[pos], self._nbits)
+
+    # ----------------------------------------------------------------- search
+    @staticmethod
+    def _check_k(k) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an int, got {type(k).__name__}")
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        return int(k)
+
+    def _check_radius(self, radius) -> int:
+        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
+            raise TypeError(f"radius must be an int, got {type(radius).__name__}")
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0, got {radius}")
+        return int(min(radius, self._nbits))
+
+    def search(self, queries, k: int):
+        """Exact k nearest neighbours by Hamming distance.
+
+        Parameters
+        ----------
+        queries : array_like
+            Query codes in any accepted layout; one code may be 1-D.
+        k : int
+            Number of neighbours per query (may exceed ``ntotal``).
+
+        Returns
+        -------
+        D : ndarray of int32, shape (nq, k)
+            Hamming distances, ascending.
+        I : ndarray of int64, shape (nq, k)
+            Ids, ties broken by ascending id; ``-1`` pads (distance
+            ``PAD_DISTANCE``) when fewer than k codes are stored.
+        """
+        q = self._query_words(queries)
+        k = self._check_k(k)
+        codes, ids = self._snapshot
+        return kernels().knn(codes, ids, q, k, get_num_threads())
+
+    def range_search(self, queries, radius: int):
+        """All codes within Hamming distance ``radius`` (inclusive) of each query.
+
+        Parameters
+        ----------
+        queries : array_like
+            Query codes in any accepted layout.
+        radius : int
+            Inclusive bound: results have ``distance <= radius``.  (FAISS's
+            ``range_search`` is strict, ``distance < radius``: pass
+            ``radius - 1`` here for the same results.)
+
+        Returns
+        -------
+        lims : ndarray of int64, shape (nq + 1,)
+            Results of query ``i`` are ``D[lims[i]:lims[i+1]]`` and
+            ``I[lims[i]:lims[i+1]]``.
+        D : ndarray of int32
+            Distances, ascending within each query.
+        I : ndarray of int64
+            Ids, ties broken by ascending id.
+        """
+        q = self._query_words(queries)
+        radius = self._check_radius(radius)
+        codes, ids = self._snapshot
+        return kernels().range_search(codes, ids, q, radius, get_num_threads())
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write the index to ``path`` atomically (see :func:`hamsearch.load`)."""
+        from .storage import save_index
+
+        with self._lock:
+            save_index(self, path)
+
+    def _sections(self) -> tuple[dict, dict]:
+        """Metadata and named arrays written by :mod:`hamsearch.storage`."""
+        codes, ids = self._snapshot
+        meta = {
+            "nbits": self._nbits,
+            "method": self._method,
+            "ntotal": int(self._n),
+            "next_id": int(self._next_id),
+        }
+        return meta, {"codes": codes, "ids": ids}
+
+    @classmethod
+    def _from_sections(cls, meta: dict, arrays: dict) -> "Index":
+        """Rebuild an index from :meth:`_sections` output (arrays may be memmaps)."""
+        index = cls(meta["nbits"], method=meta.get("method", "auto"))
+        codes, ids = arrays["codes"], arrays["ids"]
+        index._codes_buf = codes
+        index._ids_buf = ids
+        index._n = int(meta["ntotal"])
+        index._next_id = int(meta["next_id"])
+        n = index._n
+        index._ids_ascending = bool(n < 2 or (np.diff(ids[:n]) > 0).all())
+        index._publish()
+        return index
+
+    def __getstate__(self):
+        from .storage import dumps
+
+        return {"hamsearch_index": dumps(self)}
+
+    def __setstate__(self, state):
+        from .storage import loads
+
+        other = loads(state["hamsearch_index"])
+        self.__dict__.update(other.__dict__)
+        self._lock = threading.RLock()
