@@ -8,10 +8,12 @@ import numpy as np
 
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
 from .codes import as_words, check_nbits, n_words, words_to_bytes
+from .features import FeatureStore
+from .mih import IndexMIH
 
 __all__ = ["Index", "PAD_DISTANCE"]
 
-_METHODS = ("auto", "flat")
+_METHODS = ("auto", "flat", "mih")
 
 
 class Index:
@@ -21,11 +23,23 @@ class Index:
     ----------
     nbits : int
         Code length in bits, a positive multiple of 8.
-    method : {"auto", "flat"}, default "auto"
+    method : {"auto", "flat", "mih"}, default "auto"
         Search method.  ``"flat"`` scans every code with the popcount kernel.
-        ``"auto"`` picks the fastest exact method for each call.  Every method
-        is exact: the results are the true nearest codes, ties broken by
-        ascending id.
+        ``"mih"`` keeps multi-index hash tables (Norouzi et al.; see
+        :mod:`hamsearch.mih`) and searches them: sub-linear on codes that are
+        not uniformly random.  ``"auto"`` picks flat or MIH for each call
+        with the cost model of :class:`hamsearch.mih.AutoRule` (flat below
+        20,000 codes, for k >= n, and when the radius or the sampled k-th
+        neighbour distance is too large for the tables to pay off), building
+        the tables the first time MIH wins.  Every method is exact: the
+        results are the true nearest codes, ties broken by ascending id.
+    m : int, optional
+        Number of substrings of the multi-index tables (``"mih"`` and
+        ``"auto"``).  Default: ``ceil(nbits / log2(n))``, re-picked when the
+        index grows or shrinks by a factor of 2; see :attr:`m`.
+    features_dtype : {"float32", "float16"}, default "float32"
+        Storage of the float features given to :meth:`add` for re-ranking
+        (``float16`` halves their memory); see :mod:`hamsearch.features`.
 
     Attributes
     ----------
@@ -63,11 +77,13 @@ class Index:
     (0, 0)
     """
 
-    def __init__(self, nbits: int, method: str = "auto"):
+    def __init__(self, nbits: int, method: str = "auto", features_dtype="float32", m=None):
         self._nbits = check_nbits(nbits)
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
         self._method = method
+        self._mih = IndexMIH(self._nbits, method, m)  # multi-index tables (hamsearch.mih)
+        self._features = FeatureStore(features_dtype)
         self._lock = threading.RLock()
         self._nw = n_words(self._nbits)
         self._reset_storage()
@@ -80,11 +96,15 @@ class Index:
         self._next_id = 0
         self._ids_ascending = True
         self._lookup = None  # (sorted_ids, positions) built lazily
+        self._features.reset()
         self._publish()
 
     def _publish(self):
         """Publish the snapshot that searches read (one atomic attribute store)."""
         self._snapshot = (self._codes_buf[: self._n], self._ids_buf[: self._n])
+        # (codes, ids, features or None), read by hierarchical search
+        self._rerank_snapshot = self._snapshot + (self._features.view(self._n),)
+        self._mih.published(*self._snapshot)
 
     @property
     def nbits(self) -> int:
@@ -95,6 +115,11 @@ class Index:
     def method(self) -> str:
         """Search method requested at construction."""
         return self._method
+
+    @property
+    def m(self) -> int:
+        """Substrings of the multi-index tables (in use, or that MIH would use now)."""
+        return self._mih.m
 
     @property
     def ntotal(self) -> int:
@@ -120,8 +145,8 @@ class Index:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of memory held by the codes and ids (allocated capacity)."""
-        return int(self._codes_buf.nbytes + self._ids_buf.nbytes)
+        """Bytes held by the codes, ids and features (allocated capacity)."""
+        return int(self._codes_buf.nbytes + self._ids_buf.nbytes + self._features.nbytes)
 
     def __repr__(self) -> str:
         return f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, ntotal={self._n})"
@@ -180,7 +205,7 @@ class Index:
         return out.astype(np.int64)
 
     # --------------------------------------------------------------- mutation
-    def add(self, codes, ids=None) -> None:
+    def add(self, codes, ids=None, features=None) -> None:
         """Add codes to the index.
 
         Parameters
@@ -191,23 +216,33 @@ class Index:
         ids : array_like of int, shape (n,), optional
             Non-negative unique ids not already in the index.  Default:
             sequential from one past the largest id ever added.
+        features : array_like of float, shape (n, d), optional
+            One float vector per code, kept for re-ranking (see
+            :meth:`search`), stored as ``features_dtype``.  Give features with
+            every add or with none; ``d`` is fixed by the first add (see
+            :mod:`hamsearch.features`).
 
         Raises
         ------
         TypeError, ValueError
-            Bad dtype or width, bad or duplicate ids.  The index is unchanged.
+            Bad dtype or width, bad or duplicate ids, bad features (integer
+            dtype, wrong shape or dimension, NaN/inf, given for some adds and
+            not others).  The index is unchanged.
         """
         words = as_words(codes, self._nbits, "codes")
         n = words.shape[0]
+        feats = self._features.convert(features, n)
         with self._lock:
             new_ids = self._check_ids(ids, n)
+            self._features.check(feats, n)
             if n == 0:
                 return
-            self._append(words, new_ids)
+            self._append(words, new_ids, feats)
 
-    def _append(self, words: np.ndarray, new_ids: np.ndarray) -> None:
+    def _append(self, words: np.ndarray, new_ids: np.ndarray, feats=None) -> None:
         n = words.shape[0]
         need = self._n + n
+        self._features.reserve(self._n, need, feats)  # before any change
         if need > self._codes_buf.shape[0] or not self._codes_buf.flags.writeable:
             cap = need if self._n == 0 else max(need, int(self._codes_buf.shape[0] * 1.5) + 16)
             codes_buf = np.empty((cap, self._nw), dtype=np.uint64)
@@ -217,6 +252,7 @@ class Index:
             self._codes_buf, self._ids_buf = codes_buf, ids_buf
         self._codes_buf[self._n : need] = words
         self._ids_buf[self._n : need] = new_ids
+        self._features.write(self._n, feats)
         if self._ids_ascending:
             last = self._ids_buf[self._n - 1] if self._n else -1
             self._ids_ascending = bool(
@@ -257,10 +293,12 @@ class Index:
             keep[pos] = False
             # New arrays (not in-place compaction) so running searches keep a
             # consistent snapshot.
+            self._features.compact(self._n, keep)  # largest allocation first
             self._codes_buf = self._codes_buf[: self._n][keep]
             self._ids_buf = self._ids_buf[: self._n][keep]
             self._n = int(keep.sum())
             self._lookup = None
+            self._mih.invalidate()
             self._publish()
             return int(pos.size)
 
@@ -294,6 +332,32 @@ class Index:
             raise KeyError(f"id {int(arr[pos < 0][0])} is not in the index")
         return words_to_bytes(self._codes_buf[pos], self._nbits)
 
+    def reconstruct_features(self, ids) -> np.ndarray:
+        """Return the stored features of ``ids``, shape ``(n, d)``, in the
+        storage dtype (``features_dtype``).
+
+        Raises
+        ------
+        KeyError
+            If an id is not in the index.
+        ValueError
+            If the index holds no features.
+        """
+        arr = np.atleast_1d(np.asarray(ids))
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64).ravel()
+        with self._lock:
+            pos = self._positions_of(arr)
+            if (pos < 0).any():
+                raise KeyError(f"id {int(arr[pos < 0][0])} is not in the index")
+            return self._features.get(pos)
+
+    @property
+    def features_dim(self):
+        """Dimension of the stored features (``None`` when there are none)."""
+        return self._features.d if self._features.enabled else None
+
     # ----------------------------------------------------------------- search
     @staticmethod
     def _check_k(k) -> int:
@@ -310,8 +374,9 @@ class Index:
             raise ValueError(f"radius must be >= 0, got {radius}")
         return int(min(radius, self._nbits))
 
-    def search(self, queries, k: int):
-        """Exact k nearest neighbours by Hamming distance.
+    def search(self, queries, k: int, *, query_features=None, pool_radius=None,
+               pool_size=None, metric="l2", rerank="pool", **options):
+        """Exact k nearest neighbours by Hamming distance, or hierarchical search.
 
         Parameters
         ----------
@@ -319,17 +384,51 @@ class Index:
             Query codes in any accepted layout; one code may be 1-D.
         k : int
             Number of neighbours per query (may exceed ``ntotal``).
+        query_features : array_like of float, shape (nq, d), optional
+            Giving them turns on hierarchical search (Lin et al. 2015): a
+            Hamming candidate pool per query, re-ranked by exact distance
+            between ``query_features`` and the features stored by
+            :meth:`add`.  See :func:`hamsearch.rerank.hierarchical_search`.
+        pool_radius : int, optional
+            Pool = every code within this Hamming distance (inclusive).
+        pool_size : int, optional
+            Pool = the ``pool_size`` nearest codes by Hamming distance, plus
+            every code tied with the last one (all ties at the boundary are
+            included; ``ties="cut"`` keeps the smallest ids instead).
+        metric : {"l2", "ip"}, default "l2"
+            Re-rank by squared Euclidean distance (ascending) or inner
+            product (descending).
+        rerank : {"pool", "bucket"}, default "pool"
+            ``"pool"``: order the pool by feature distance.  ``"bucket"``:
+            order by Hamming distance, then by feature distance within each
+            Hamming bucket (no pool argument needed).
+        **options
+            ``fill`` ("grow" | "none"), ``ties`` ("include" | "cut"),
+            ``return_hamming`` (bool): see
+            :func:`hamsearch.rerank.hierarchical_search`.
 
         Returns
         -------
         D : ndarray of int32, shape (nq, k)
-            Hamming distances, ascending.
+            Hamming distances, ascending.  (Hierarchical search: float32
+            squared L2 distances or inner products.)
         I : ndarray of int64, shape (nq, k)
             Ids, ties broken by ascending id; ``-1`` pads (distance
             ``PAD_DISTANCE``) when fewer than k codes are stored.
+        H : ndarray of int32, shape (nq, k)
+            Only for hierarchical search with ``return_hamming=True``.
         """
+        if query_features is not None or pool_radius is not None or pool_size is not None \
+                or options or metric != "l2" or rerank != "pool":
+            from .rerank import hierarchical_search
+
+            return hierarchical_search(
+                self, queries, k, query_features, pool_radius=pool_radius,
+                pool_size=pool_size, metric=metric, rerank=rerank, **options)
         q = self._query_words(queries)
         k = self._check_k(k)
+        if self._mih.use(self, k=k):
+            return self._mih.knn(q, k, get_num_threads())
         codes, ids = self._snapshot
         return kernels().knn(codes, ids, q, k, get_num_threads())
 
@@ -357,6 +456,8 @@ class Index:
         """
         q = self._query_words(queries)
         radius = self._check_radius(radius)
+        if self._mih.use(self, radius=radius):
+            return self._mih.range_search(q, radius, get_num_threads())
         codes, ids = self._snapshot
         return kernels().range_search(codes, ids, q, radius, get_num_threads())
 
@@ -376,13 +477,21 @@ class Index:
             "method": self._method,
             "ntotal": int(self._n),
             "next_id": int(self._next_id),
+            "m": self._mih.m_request,
         }
-        return meta, {"codes": codes, "ids": ids}
+        arrays = {"codes": codes, "ids": ids}
+        feats = self._rerank_snapshot[2]
+        meta.update(self._features.meta())
+        if feats is not None:
+            arrays["features"] = feats
+        return meta, arrays
 
     @classmethod
     def _from_sections(cls, meta: dict, arrays: dict) -> "Index":
         """Rebuild an index from :meth:`_sections` output (arrays may be memmaps)."""
-        index = cls(meta["nbits"], method=meta.get("method", "auto"))
+        index = cls(meta["nbits"], method=meta.get("method", "auto"),
+                    features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"))
+        index._features.restore(meta, arrays, int(meta["ntotal"]))
         codes, ids = arrays["codes"], arrays["ids"]
         index._codes_buf = codes
         index._ids_buf = ids

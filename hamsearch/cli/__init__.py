@@ -16,6 +16,10 @@ import sys
 COMMAND_MODULES = [
     "info",
     "demo",
+    "eval",
+    "train",
+    "encode",
+    "speedup",
 ]
 
 

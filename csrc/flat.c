@@ -1,0 +1,429 @@
+/*
+ * flat.c -- flat (linear scan) search drivers: distance matrix, k-NN and
+ * range search over the kernel table in force.
+ *
+ * Loop order (k-NN and range): queries are taken in tiles of up to
+ * HS_QTILE; the database is cut into blocks of about HS_BLOCK_BYTES, and
+ * every query of the tile scans a block while it is in L2, so each block
+ * comes from memory once per tile rather than once per query (the tile's
+ * first query uses the prefetching variant of the scan, filter_stream).
+ * The scan kernel only reports codes within the query's running threshold;
+ * those go through the scalar top-k test (topk.h).
+ *
+ * Threads: queries are split between threads when there are many more
+ * queries than threads (HS_QUERY_SPLIT_FACTOR per thread); otherwise the
+ * database is split into one chunk per thread, every thread runs all queries
+ * on its chunk, and the per-chunk results are merged (so a single query uses
+ * every thread, and a handful of queries stays balanced).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hamsearch.h"
+#include "kernels.h"
+#include "threads.h"
+#include "topk.h"
+
+#define HS_QTILE 32
+#define HS_BLOCK_BYTES (96 * 1024)
+#define HS_QUERY_SPLIT_FACTOR 4      /* queries per thread to split queries */
+/* Candidates per filter call: small, so that early in a scan (when many
+ * codes pass) the kernel comes back often for a fresher threshold. */
+#define HS_FCAP (2 * HS_FILTER_SLACK)
+#define HS_TILE_BUF_BYTES (8 * 1024 * 1024) /* top-k buffers of one tile */
+
+typedef int (*hs_filter_fn)(const uint64_t *, const uint64_t *, int64_t, int,
+                            int32_t, int64_t *, int32_t *, int64_t *, int);
+
+static int64_t hs_block_codes(int w)
+{
+    int64_t b = HS_BLOCK_BYTES / (8 * (int64_t)w);
+    return b < 64 ? 64 : b;
+}
+
+/* ------------------------------------------------------------------ */
+/* distance matrix                                                      */
+
+typedef struct {
+    const hs_kernels *K;
+    const uint64_t *a, *b;
+    int64_t na, nb;
+    int w;
+    int32_t *out;
+    int split_rows;
+} hs_matrix_ctx;
+
+static void hs_matrix_task(void *arg, int tid, int ntasks)
+{
+    const hs_matrix_ctx *c = (const hs_matrix_ctx *)arg;
+    int64_t r0 = 0, r1 = c->na, c0 = 0, c1 = c->nb;
+    if (c->split_rows)
+        hs_split(c->na, tid, ntasks, &r0, &r1);
+    else
+        hs_split(c->nb, tid, ntasks, &c0, &c1);
+    const int64_t B = hs_block_codes(c->w);
+    for (int64_t j = c0; j < c1; j += B) {
+        const int64_t bn = c1 - j < B ? c1 - j : B;
+        for (int64_t i = r0; i < r1; i++)
+            c->K->distances(c->a + i * c->w, c->b + j * c->w, bn, c->w,
+                            c->out + i * c->nb + j);
+    }
+}
+
+int hs_hamming_matrix(const uint64_t *a, int64_t na, const uint64_t *b,
+                      int64_t nb, int w, int32_t *out, int nthreads)
+{
+    if (na <= 0 || nb <= 0)
+        return 0;
+    hs_matrix_ctx c = {hs_active(), a, b, na, nb, w, out, 1};
+    int T = hs_threads_for(na * nb * (int64_t)w, nthreads);
+    c.split_rows = na >= T;
+    if (!c.split_rows && nb < T)
+        T = (int)nb;
+    hs_parallel(T, hs_matrix_task, &c);
+    return 0;
+}
+
+void hs_hamming_rows(const uint64_t *a, const uint64_t *b, int64_t n, int w,
+                     int32_t *out)
+{
+    if (n > 0)
+        hs_active()->rows(a, b, n, w, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* k-NN                                                                 */
+
+/* Top-k of nq queries over n codes, into rows of k of D / I. */
+static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
+                       const int64_t *ids, int64_t n, int w,
+                       const uint64_t *q, int64_t nq, int64_t k, int32_t *D,
+                       int64_t *I)
+{
+    const int64_t cap = hs_topk_capacity(k, n);
+    int64_t Q = HS_TILE_BUF_BYTES / (cap * (int64_t)sizeof(hs_pair));
+    Q = Q < 1 ? 1 : Q > HS_QTILE ? HS_QTILE : Q;
+    if (Q > nq)
+        Q = nq;
+    const int32_t maxd = 64 * w;
+    hs_pair *bufs = (hs_pair *)malloc((size_t)(Q * cap) * sizeof(hs_pair));
+    int32_t *hists = (int32_t *)malloc((size_t)(Q * (maxd + 1)) * sizeof(int32_t));
+    int64_t *maxids = (int64_t *)malloc((size_t)(Q * (maxd + 1)) * sizeof(int64_t));
+    if (!bufs || !hists || !maxids) {
+        free(bufs);
+        free(hists);
+        free(maxids);
+        return -1;
+    }
+    /* the first query of a tile brings each block in from memory */
+    hs_filter_fn const filt[2] = {K->filter, K->filter_stream};
+    hs_topk tk[HS_QTILE];
+    int32_t cand_d[HS_FCAP];
+    int64_t cand_i[HS_FCAP];
+    const int64_t B = hs_block_codes(w);
+    for (int64_t qa = 0; qa < nq; qa += Q) {
+        const int64_t qn = nq - qa < Q ? nq - qa : Q;
+        for (int64_t j = 0; j < qn; j++)
+            hs_topk_init(&tk[j], bufs + j * cap, hists + j * (maxd + 1),
+                         maxids + j * (maxd + 1), k, cap, maxd);
+        for (int64_t b = 0; b < n; b += B) {
+            const int64_t bn = n - b < B ? n - b : B;
+            const uint64_t *blk = db + b * w;
+            const int64_t *bids = ids + b;
+            for (int64_t j = 0; j < qn; j++) {
+                const uint64_t *qj = q + (qa + j) * w;
+                int64_t s = 0;
+                while (s < bn) {
+                    const int cnt = filt[j == 0](qj, blk, bn, w,
+                                                 hs_topk_scan_thr(&tk[j]), &s,
+                                                 cand_d, cand_i, HS_FCAP);
+                    hs_topk_push(&tk[j], cand_d, cand_i, cnt, bids);
+                }
+            }
+        }
+        for (int64_t j = 0; j < qn; j++)
+            hs_topk_finish(&tk[j], D + (qa + j) * k, I + (qa + j) * k);
+    }
+    free(bufs);
+    free(hists);
+    free(maxids);
+    return 0;
+}
+
+typedef struct {
+    const hs_kernels *K;
+    const uint64_t *db;
+    const int64_t *ids;
+    int64_t n;
+    int w;
+    const uint64_t *q;
+    int64_t nq, k;
+    int32_t *D; /* query split: the output; db split: partial results */
+    int64_t *I;
+    int split_db;
+    int err;
+} hs_knn_ctx;
+
+static void hs_knn_task(void *arg, int tid, int ntasks)
+{
+    hs_knn_ctx *c = (hs_knn_ctx *)arg;
+    int64_t lo, hi, rc;
+    if (!c->split_db) {
+        hs_split(c->nq, tid, ntasks, &lo, &hi);
+        rc = hs_knn_scan(c->K, c->db, c->ids, c->n, c->w, c->q + lo * c->w,
+                         hi - lo, c->k, c->D + lo * c->k, c->I + lo * c->k);
+    } else {
+        hs_split(c->n, tid, ntasks, &lo, &hi);
+        const int64_t off = (int64_t)tid * c->nq * c->k;
+        rc = hs_knn_scan(c->K, c->db + lo * c->w, c->ids + lo, hi - lo, c->w,
+                         c->q, c->nq, c->k, c->D + off, c->I + off);
+    }
+    if (rc)
+        c->err = 1; /* benign race: any task may set it */
+}
+
+int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
+           const uint64_t *queries, int64_t nq, int64_t k, int32_t *D,
+           int64_t *I, int nthreads)
+{
+    if (nq <= 0 || k <= 0)
+        return 0;
+    hs_knn_ctx c = {hs_active(), db, ids, n, w, queries, nq, k, D, I, 0, 0};
+    int T = hs_threads_for(n * nq * (int64_t)w, nthreads);
+    if (T <= 1 || nq >= (int64_t)HS_QUERY_SPLIT_FACTOR * T || n < 2) {
+        if (T > nq)
+            T = (int)nq;
+        hs_parallel(T, hs_knn_task, &c);
+        return c.err ? -1 : 0;
+    }
+    /* fewer queries than threads: one database chunk per thread, then a
+     * merge of the per-chunk top-k */
+    if (T > n)
+        T = (int)n;
+    int64_t kp = (n + T - 1) / T; /* no chunk yields more than this */
+    if (kp > k)
+        kp = k;
+    c.k = kp;
+    c.split_db = 1;
+    c.D = (int32_t *)malloc(sizeof(int32_t) * (size_t)(T * nq * kp));
+    c.I = (int64_t *)malloc(sizeof(int64_t) * (size_t)(T * nq * kp));
+    hs_pair *merge = (hs_pair *)malloc(sizeof(hs_pair) * (size_t)(T * kp));
+    if (!c.D || !c.I || !merge) {
+        free(c.D);
+        free(c.I);
+        free(merge);
+        return -1;
+    }
+    hs_parallel(T, hs_knn_task, &c);
+    if (!c.err) {
+        for (int64_t qi = 0; qi < nq; qi++) {
+            int64_t m = 0;
+            for (int t = 0; t < T; t++) {
+                const int64_t off = ((int64_t)t * nq + qi) * kp;
+                for (int64_t j = 0; j < kp && c.I[off + j] != -1; j++) {
+                    merge[m].d = c.D[off + j];
+                    merge[m].id = c.I[off + j];
+                    m++;
+                }
+            }
+            hs_topk tk;
+            hs_topk_init(&tk, merge, NULL, NULL, k, m > k ? m : k + 1, 64 * w);
+            tk.m = m;
+            hs_topk_finish(&tk, D + qi * k, I + qi * k);
+        }
+    }
+    free(c.D);
+    free(c.I);
+    free(merge);
+    return c.err ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* range search                                                         */
+
+typedef struct {
+    hs_pair *p;
+    int64_t m, cap;
+} hs_vec;
+
+static int hs_vec_reserve(hs_vec *v, int64_t extra)
+{
+    if (v->m + extra <= v->cap)
+        return 0;
+    int64_t cap = v->cap ? v->cap : 64;
+    while (cap < v->m + extra)
+        cap *= 2;
+    hs_pair *p = (hs_pair *)realloc(v->p, sizeof(hs_pair) * (size_t)cap);
+    if (!p)
+        return -1;
+    v->p = p;
+    v->cap = cap;
+    return 0;
+}
+
+/* All codes within thr of each of nq queries, appended to out[0..nq). */
+static int hs_range_scan(const hs_kernels *K, const uint64_t *db,
+                         const int64_t *ids, int64_t n, int w,
+                         const uint64_t *q, int64_t nq, int32_t thr,
+                         hs_vec *out)
+{
+    /* the first query of a tile brings each block in from memory */
+    hs_filter_fn const filt[2] = {K->filter, K->filter_stream};
+    int32_t cand_d[HS_FCAP];
+    int64_t cand_i[HS_FCAP];
+    const int64_t B = hs_block_codes(w);
+    for (int64_t qa = 0; qa < nq; qa += HS_QTILE) {
+        const int64_t qn = nq - qa < HS_QTILE ? nq - qa : HS_QTILE;
+        for (int64_t b = 0; b < n; b += B) {
+            const int64_t bn = n - b < B ? n - b : B;
+            for (int64_t j = 0; j < qn; j++) {
+                hs_vec *v = &out[qa + j];
+                int64_t s = 0;
+                while (s < bn) {
+                    const int cnt = filt[j == 0](q + (qa + j) * w, db + b * w,
+                                                 bn, w, thr, &s, cand_d,
+                                                 cand_i, HS_FCAP);
+                    if (hs_vec_reserve(v, cnt))
+                        return -1;
+                    for (int x = 0; x < cnt; x++) {
+                        v->p[v->m].d = cand_d[x];
+                        v->p[v->m].id = ids[b + cand_i[x]];
+                        v->m++;
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+struct hs_range_result {
+    int64_t nq;
+    int64_t *lims;
+    hs_pair *pairs;
+};
+
+typedef struct {
+    const hs_kernels *K;
+    const uint64_t *db;
+    const int64_t *ids;
+    int64_t n;
+    int w;
+    const uint64_t *q;
+    int64_t nq;
+    int32_t thr;
+    hs_vec *vecs; /* query split: nq; db split: ntasks * nq */
+    int split_db;
+    int err;
+} hs_range_ctx;
+
+static void hs_range_task(void *arg, int tid, int ntasks)
+{
+    hs_range_ctx *c = (hs_range_ctx *)arg;
+    int64_t lo, hi;
+    int rc;
+    if (!c->split_db) {
+        hs_split(c->nq, tid, ntasks, &lo, &hi);
+        rc = hs_range_scan(c->K, c->db, c->ids, c->n, c->w, c->q + lo * c->w,
+                           hi - lo, c->thr, c->vecs + lo);
+    } else {
+        hs_split(c->n, tid, ntasks, &lo, &hi);
+        rc = hs_range_scan(c->K, c->db + lo * c->w, c->ids + lo, hi - lo, c->w,
+                           c->q, c->nq, c->thr, c->vecs + (int64_t)tid * c->nq);
+    }
+    if (rc)
+        c->err = 1;
+}
+
+hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
+                                 int64_t n, int w, const uint64_t *queries,
+                                 int64_t nq, int32_t radius, int nthreads)
+{
+    hs_range_result *res = (hs_range_result *)calloc(1, sizeof(*res));
+    if (!res)
+        return 0;
+    res->nq = nq < 0 ? 0 : nq;
+    res->lims = (int64_t *)calloc((size_t)res->nq + 1, sizeof(int64_t));
+    if (!res->lims) {
+        free(res);
+        return 0;
+    }
+    if (nq <= 0 || n <= 0 || radius < 0)
+        return res;
+    const int32_t maxd = 64 * w;
+    hs_range_ctx c = {hs_active(), db, ids, n, w, queries, nq,
+                      radius > maxd ? maxd : radius, 0, 0, 0};
+    int T = hs_threads_for(n * nq * (int64_t)w, nthreads);
+    int nv;
+    if (T <= 1 || nq >= (int64_t)HS_QUERY_SPLIT_FACTOR * T || n < 2) {
+        if (T > nq)
+            T = (int)nq;
+        nv = 1;
+    } else {
+        if (T > n)
+            T = (int)n;
+        c.split_db = 1;
+        nv = T;
+    }
+    c.vecs = (hs_vec *)calloc((size_t)(nv * nq), sizeof(hs_vec));
+    if (!c.vecs) {
+        hs_range_free(res);
+        return 0;
+    }
+    hs_parallel(T, hs_range_task, &c);
+    int64_t total = 0;
+    for (int64_t i = 0; i < nv * nq; i++)
+        total += c.vecs[i].m;
+    if (!c.err)
+        res->pairs = (hs_pair *)malloc(sizeof(hs_pair) * (size_t)(total ? total : 1));
+    if (c.err || !res->pairs) {
+        for (int64_t i = 0; i < nv * nq; i++)
+            free(c.vecs[i].p);
+        free(c.vecs);
+        hs_range_free(res);
+        return 0;
+    }
+    int64_t pos = 0;
+    for (int64_t qi = 0; qi < nq; qi++) {
+        const int64_t start = pos;
+        for (int t = 0; t < nv; t++) {
+            hs_vec *v = &c.vecs[(int64_t)t * nq + qi];
+            if (v->m)
+                memcpy(res->pairs + pos, v->p, sizeof(hs_pair) * (size_t)v->m);
+            pos += v->m;
+            free(v->p);
+        }
+        hs_pair_sort(res->pairs + start, pos - start);
+        res->lims[qi + 1] = pos;
+    }
+    free(c.vecs);
+    return res;
+}
+
+int64_t hs_range_total(const hs_range_result *res)
+{
+    return res->lims[res->nq];
+}
+
+void hs_range_lims(const hs_range_result *res, int64_t *lims)
+{
+    memcpy(lims, res->lims, sizeof(int64_t) * (size_t)(res->nq + 1));
+}
+
+void hs_range_copy(const hs_range_result *res, int32_t *D, int64_t *I)
+{
+    const int64_t total = res->lims[res->nq];
+    for (int64_t i = 0; i < total; i++) {
+        D[i] = res->pairs[i].d;
+        I[i] = res->pairs[i].id;
+    }
+}
+
+void hs_range_free(hs_range_result *res)
+{
+    if (!res)
+        return;
+    free(res->lims);
+    free(res->pairs);
+    free(res);
+}

@@ -1,0 +1,61 @@
+/*
+ * kernels.h -- the per-CPU-feature kernel table (internal to csrc/).
+ *
+ * Each popcount family file (popcount_portable.c, popcount_popcnt.c,
+ * popcount_avx2.c, popcount_avx512.c) fills one hs_kernels table with the
+ * same three primitives; dispatch.c picks one table at run time and
+ * flat.c / topk.c build the searches on top of it.
+ */
+#ifndef HAMSEARCH_KERNELS_H
+#define HAMSEARCH_KERNELS_H
+
+#include <stdint.h>
+
+/* A filter call stops once fewer than HS_FILTER_SLACK free slots remain in
+ * its candidate buffer, so a variant may emit up to HS_FILTER_SLACK
+ * candidates from one unrolled group of codes.  Callers pass cap >=
+ * 2 * HS_FILTER_SLACK. */
+#define HS_FILTER_SLACK 64
+
+/* Prefetch distance of streaming scans. */
+#define HS_PREFETCH_BYTES 8192
+#define HS_PREFETCH(p) __builtin_prefetch((const char *)(p) + HS_PREFETCH_BYTES, 0, 3)
+
+typedef struct hs_kernels {
+    const char *name;
+
+    /* out[i] = popcount(q ^ db[i]) for i in [0, n). */
+    void (*distances)(const uint64_t *q, const uint64_t *db, int64_t n, int w,
+                      int32_t *out);
+
+    /* out[i] = popcount(a[i] ^ b[i]) for i in [0, n). */
+    void (*rows)(const uint64_t *a, const uint64_t *b, int64_t n, int w,
+                 int32_t *out);
+
+    /* Scan codes [*start, n) of db against q and emit those with distance
+     * <= thr: cand_d[j] = distance, cand_i[j] = position, in increasing
+     * position.  Stops at the end of db or once more than cap -
+     * HS_FILTER_SLACK candidates were emitted; *start is then set to the
+     * first position not yet scanned (every code before it with distance
+     * <= thr was emitted).  Returns the number of candidates emitted. */
+    int (*filter)(const uint64_t *q, const uint64_t *db, int64_t n, int w,
+                  int32_t thr, int64_t *start, int32_t *cand_d,
+                  int64_t *cand_i, int cap);
+
+    /* The same as filter, for a db that is not expected in cache: it
+     * prefetches HS_PREFETCH_BYTES ahead (software prefetch beats the
+     * hardware prefetcher by ~1.4x on a single DRAM stream). */
+    int (*filter_stream)(const uint64_t *q, const uint64_t *db, int64_t n,
+                         int w, int32_t thr, int64_t *start, int32_t *cand_d,
+                         int64_t *cand_i, int cap);
+} hs_kernels;
+
+extern const hs_kernels hs_kernels_portable;
+extern const hs_kernels hs_kernels_popcnt;
+extern const hs_kernels hs_kernels_avx2;
+extern const hs_kernels hs_kernels_avx512;
+
+/* The table in force (dispatch.c); never NULL once hs_active() returned. */
+const hs_kernels *hs_active(void);
+
+#endif /* HAMSEARCH_KERNELS_H */

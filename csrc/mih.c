@@ -1,0 +1,507 @@
+/*
+ * mih.c -- multi-index hashing: table building and exact k-NN / radius
+ * search (see mih.h).  The per-query search lives in mih_impl.h and is
+ * compiled twice: with POPCNT (x86-64 CPUs that have it, picked at run time)
+ * and portable.  Queries are spread over threads (threads.h); each thread
+ * owns its epoch-stamp array and candidate buffers.
+ */
+#include "mih.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hamsearch.h"
+#include "kernels.h"
+#include "threads.h"
+
+#define MIH_MAX_M 4096
+#define MIH_SCAN_CAP 1024
+/* Keys looked up together (their memory accesses overlap). */
+#define MIH_BATCH 32
+/* Work units (one unit ~ one code word of a linear scan) charged per bucket
+ * probe and per code verified by random access; an inline code costs its
+ * word count.  Keep in step with hamsearch/_numba/mih.py. */
+#define MIH_PROBE_COST 32
+#define MIH_RANDOM_COST 32
+#define MIH_HASH_MUL UINT64_C(0x9E3779B97F4A7C15)
+
+/* ------------------------------------------------------------ building */
+
+void hs_mih_counting_sort(const uint32_t *keys, int64_t n, int64_t nbuckets,
+                          int64_t lo, int32_t *offs, int32_t *pos)
+{
+    memset(offs, 0, sizeof(int32_t) * (size_t)(nbuckets + 1));
+    for (int64_t i = 0; i < n; i++)
+        offs[(int64_t)keys[i] + 1]++;
+    for (int64_t b = 0; b < nbuckets; b++)
+        offs[b + 1] += offs[b];
+    int32_t *fill = (int32_t *)malloc(sizeof(int32_t) * (size_t)(nbuckets + 1));
+    if (fill) {
+        memcpy(fill, offs, sizeof(int32_t) * (size_t)nbuckets);
+        for (int64_t i = 0; i < n; i++)
+            pos[fill[keys[i]]++] = (int32_t)(lo + i);
+        free(fill);
+        return;
+    }
+    /* no scratch memory: fill from the ends (offs[b + 1] ends up at the
+     * start of bucket b), then shift back */
+    for (int64_t i = n - 1; i >= 0; i--)
+        pos[--offs[(int64_t)keys[i] + 1]] = (int32_t)(lo + i);
+    memmove(offs, offs + 1, sizeof(int32_t) * (size_t)nbuckets);
+    offs[nbuckets] = (int32_t)n;
+}
+
+static inline int64_t mih_hash(uint32_t key, int64_t hmask)
+{
+    return (int64_t)((((uint64_t)key * MIH_HASH_MUL) >> 32) & (uint64_t)hmask);
+}
+
+void hs_mih_hash_insert(const uint32_t *uniq, int64_t nu, uint32_t *hkeys,
+                        int32_t *hvals, int64_t hmask)
+{
+    for (int64_t b = 0; b <= hmask; b++)
+        hvals[b] = -1;
+    for (int64_t i = 0; i < nu; i++) {
+        int64_t h = mih_hash(uniq[i], hmask);
+        while (hvals[h] >= 0)
+            h = (h + 1) & hmask;
+        hkeys[h] = uniq[i];
+        hvals[h] = (int32_t)i;
+    }
+}
+
+/* ------------------------------------------------------------ search */
+
+typedef struct {
+    int32_t d;
+    int64_t id;
+} mih_pair;
+
+typedef struct {
+    int32_t *cd;
+    int64_t *cp;
+    int64_t cap, cnt;
+    int64_t *hist;
+    int hist_n;
+    mih_pair *tmp;
+    int64_t tmp_cap;
+} mih_ws;
+
+typedef struct {
+    const uint64_t *codes;
+    const int64_t *ids;
+    int64_t n;
+    int w;
+    const uint64_t *queries;
+    int64_t nq;
+    int64_t k;
+    int32_t radius;
+    const int32_t *sub_start, *sub_len;
+    int m;
+    const hs_mih_segment *segs;
+    int nseg;
+    int64_t budget;
+    int64_t *stats;
+    const hs_kernels *kern;
+    int32_t *D;
+    int64_t *I;
+    hs_mih_range *res;
+    int64_t next;
+    int failed;
+} mih_ctx;
+
+struct hs_mih_range {
+    int64_t nq;
+    int64_t *counts;
+    int32_t **d;
+    int64_t **id;
+};
+
+static inline uint32_t mih_sub_key(const uint64_t *q, int start, int len)
+{
+    const int wi = start >> 6, sh = start & 63;
+    uint64_t v = q[wi] >> sh;
+    if (sh + len > 64)
+        v |= q[wi + 1] << (64 - sh);
+    return (uint32_t)(v & ((UINT64_C(1) << len) - 1));
+}
+
+static inline void mih_bucket(const hs_mih_segment *sg, int j, uint32_t key,
+                              int64_t *b0, int64_t *b1)
+{
+    const int64_t *meta = sg->meta + 3 * (int64_t)j;
+    const int64_t hmask = meta[0];
+    if (hmask < 0) {
+        if (!((sg->occ[meta[2] + (key >> 6)] >> (key & 63)) & 1)) {
+            *b0 = *b1 = 0;
+            return;
+        }
+        const int32_t *o = sg->offs + meta[1] + key;
+        *b0 = o[0];
+        *b1 = o[1];
+        return;
+    }
+    const uint32_t *hk = sg->hkeys + meta[2];
+    const int32_t *hv = sg->hvals + meta[2];
+    int64_t h = mih_hash(key, hmask);
+    for (;;) {
+        const int32_t v = hv[h];
+        if (v < 0) {
+            *b0 = *b1 = 0;
+            return;
+        }
+        if (hk[h] == key) {
+            const int32_t *o = sg->offs + meta[1] + v;
+            *b0 = o[0];
+            *b1 = o[1];
+            return;
+        }
+        h = (h + 1) & hmask;
+    }
+}
+
+static inline void mih_bucket_prefetch(const hs_mih_segment *sg, int j,
+                                       uint32_t key)
+{
+    const int64_t *meta = sg->meta + 3 * (int64_t)j;
+    if (meta[0] < 0) {
+        __builtin_prefetch(sg->occ + meta[2] + (key >> 6));
+        __builtin_prefetch(sg->offs + meta[1] + key);
+    } else {
+        const int64_t h = mih_hash(key, meta[0]);
+        __builtin_prefetch(sg->hkeys + meta[2] + h);
+        __builtin_prefetch(sg->hvals + meta[2] + h);
+    }
+}
+
+/* Keep candidate (d, p), d <= *T already checked.  k > 0: lower *T to the
+ * k-th smallest kept distance.  Returns -1 when memory ran out. */
+static inline int mih_offer(mih_ws *ws, int32_t d, int64_t p, int64_t k,
+                            int32_t *T)
+{
+    if (ws->cnt == ws->cap) {
+        int64_t c2 = 0;
+        for (int64_t i = 0; i < ws->cnt; i++) {
+            if (ws->cd[i] <= *T) {
+                ws->cd[c2] = ws->cd[i];
+                ws->cp[c2] = ws->cp[i];
+                c2++;
+            } else {
+                ws->hist[ws->cd[i]]--;
+            }
+        }
+        ws->cnt = c2;
+        if (2 * c2 > ws->cap) {
+            int64_t ncap = 2 * ws->cap;
+            int32_t *nd = (int32_t *)realloc(ws->cd, sizeof(int32_t) * (size_t)ncap);
+            if (!nd)
+                return -1;
+            ws->cd = nd;
+            int64_t *np_ = (int64_t *)realloc(ws->cp, sizeof(int64_t) * (size_t)ncap);
+            if (!np_)
+                return -1;
+            ws->cp = np_;
+            ws->cap = ncap;
+        }
+    }
+    ws->cd[ws->cnt] = d;
+    ws->cp[ws->cnt] = p;
+    ws->cnt++;
+    ws->hist[d]++;
+    if (k > 0 && d < *T && ws->cnt >= k) {
+        int64_t acc = 0;
+        int32_t lim = *T < ws->hist_n - 1 ? *T : ws->hist_n - 1;
+        for (int32_t t = 0; t <= lim; t++) {
+            acc += ws->hist[t];
+            if (acc >= k) {
+                *T = t;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define MIH_HAVE_POPCNT_VARIANT 1
+#pragma GCC push_options
+#pragma GCC target("popcnt")
+#define MIH_POP64(x) ((int)__builtin_popcountll(x))
+#define MIH_FN(name) mih_popcnt_##name
+#include "mih_impl.h"
+#undef MIH_POP64
+#undef MIH_FN
+#pragma GCC pop_options
+#endif
+
+static inline int mih_pop_portable(uint64_t x)
+{
+    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+    return (int)((x * UINT64_C(0x0101010101010101)) >> 56);
+}
+#define MIH_POP64(x) mih_pop_portable(x)
+#define MIH_FN(name) mih_portable_##name
+#include "mih_impl.h"
+#undef MIH_POP64
+#undef MIH_FN
+
+typedef int (*mih_search_fn)(const mih_ctx *, mih_ws *, int64_t, int64_t,
+                             int32_t, int32_t *);
+
+static mih_search_fn mih_pick(void)
+{
+#ifdef MIH_HAVE_POPCNT_VARIANT
+    if (strcmp(hs_isa_name(), "portable") != 0)
+        return mih_popcnt_search_one;
+#endif
+    return mih_portable_search_one;
+}
+
+static int mih_cmp_pair(const void *a, const void *b)
+{
+    const mih_pair *x = (const mih_pair *)a, *y = (const mih_pair *)b;
+    if (x->d != y->d)
+        return x->d < y->d ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Candidates with d <= T into ws->tmp sorted by (d, id); returns the count
+ * or -1 out of memory. */
+static int64_t mih_sorted(mih_ws *ws, const int64_t *ids, int32_t T)
+{
+    int64_t nv = 0;
+    for (int64_t i = 0; i < ws->cnt; i++)
+        nv += ws->cd[i] <= T;
+    if (nv > ws->tmp_cap) {
+        mih_pair *t = (mih_pair *)realloc(ws->tmp, sizeof(mih_pair) * (size_t)nv);
+        if (!t)
+            return -1;
+        ws->tmp = t;
+        ws->tmp_cap = nv;
+    }
+    int64_t c = 0;
+    for (int64_t i = 0; i < ws->cnt; i++) {
+        if (ws->cd[i] <= T) {
+            ws->tmp[c].d = ws->cd[i];
+            ws->tmp[c].id = ids[ws->cp[i]];
+            c++;
+        }
+    }
+    qsort(ws->tmp, (size_t)nv, sizeof(mih_pair), mih_cmp_pair);
+    return nv;
+}
+
+static int mih_ws_init(mih_ws *ws, const mih_ctx *c)
+{
+    memset(ws, 0, sizeof(*ws));
+    ws->cap = c->k > 32 ? 2 * c->k : 64;
+    ws->cd = (int32_t *)malloc(sizeof(int32_t) * (size_t)ws->cap);
+    ws->cp = (int64_t *)malloc(sizeof(int64_t) * (size_t)ws->cap);
+    ws->hist_n = 64 * c->w + 1;
+    ws->hist = (int64_t *)malloc(sizeof(int64_t) * (size_t)ws->hist_n);
+    return (ws->cd && ws->cp && ws->hist) ? 0 : -1;
+}
+
+static void mih_ws_free(mih_ws *ws)
+{
+    free(ws->cd);
+    free(ws->cp);
+    free(ws->hist);
+    free(ws->tmp);
+}
+
+#define MIH_GRAIN 4
+
+static void mih_task(void *arg, int tid, int ntasks)
+{
+    mih_ctx *c = (mih_ctx *)arg;
+    mih_search_fn search = mih_pick();
+    mih_ws ws;
+    (void)tid;
+    (void)ntasks;
+    if (mih_ws_init(&ws, c)) {
+        __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
+        mih_ws_free(&ws);
+        return;
+    }
+    for (;;) {
+        int64_t q0 = __atomic_fetch_add(&c->next, MIH_GRAIN, __ATOMIC_RELAXED);
+        if (q0 >= c->nq || __atomic_load_n(&c->failed, __ATOMIC_RELAXED))
+            break;
+        int64_t q1 = q0 + MIH_GRAIN < c->nq ? q0 + MIH_GRAIN : c->nq;
+        for (int64_t qi = q0; qi < q1; qi++) {
+            int32_t T;
+            int64_t nv;
+            if (search(c, &ws, qi, c->k, c->radius, &T) ||
+                (nv = mih_sorted(&ws, c->ids, T)) < 0) {
+                __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
+                break;
+            }
+            if (c->k > 0) {
+                int32_t *D = c->D + qi * c->k;
+                int64_t *I = c->I + qi * c->k;
+                int64_t t = 0;
+                for (; t < nv && t < c->k; t++) {
+                    D[t] = ws.tmp[t].d;
+                    I[t] = ws.tmp[t].id;
+                }
+                for (; t < c->k; t++) {
+                    D[t] = HS_PAD_DISTANCE;
+                    I[t] = -1;
+                }
+            } else {
+                hs_mih_range *r = c->res;
+                r->counts[qi] = nv;
+                if (nv) {
+                    r->d[qi] = (int32_t *)malloc(sizeof(int32_t) * (size_t)nv);
+                    r->id[qi] = (int64_t *)malloc(sizeof(int64_t) * (size_t)nv);
+                    if (!r->d[qi] || !r->id[qi]) {
+                        __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
+                        break;
+                    }
+                    for (int64_t t = 0; t < nv; t++) {
+                        r->d[qi][t] = ws.tmp[t].d;
+                        r->id[qi][t] = ws.tmp[t].id;
+                    }
+                }
+            }
+        }
+    }
+    mih_ws_free(&ws);
+}
+
+static int mih_threads(int64_t nq, int nthreads)
+{
+    if (nthreads < 1)
+        nthreads = 1;
+    int64_t t = (nq + MIH_GRAIN - 1) / MIH_GRAIN;
+    return t < nthreads ? (int)(t > 0 ? t : 1) : nthreads;
+}
+
+int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
+               const uint64_t *queries, int64_t nq, int64_t k,
+               const int32_t *sub_start, const int32_t *sub_len, int m,
+               const hs_mih_segment *segs, int nseg, int64_t budget,
+               int32_t *D, int64_t *I, int64_t *stats, int nthreads)
+{
+    mih_ctx c;
+    if (m < 1 || m > MIH_MAX_M || k < 1)
+        return -1;
+    memset(&c, 0, sizeof(c));
+    c.codes = codes;
+    c.ids = ids;
+    c.n = n;
+    c.w = w;
+    c.queries = queries;
+    c.nq = nq;
+    c.k = k;
+    c.sub_start = sub_start;
+    c.sub_len = sub_len;
+    c.m = m;
+    c.segs = segs;
+    c.nseg = nseg;
+    c.budget = budget;
+    c.stats = stats;
+    c.kern = hs_active();
+    c.D = D;
+    c.I = I;
+    hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
+    return c.failed ? -1 : 0;
+}
+
+void hs_mih_range_free(hs_mih_range *res)
+{
+    if (!res)
+        return;
+    for (int64_t q = 0; q < res->nq; q++) {
+        if (res->d)
+            free(res->d[q]);
+        if (res->id)
+            free(res->id[q]);
+    }
+    free(res->d);
+    free(res->id);
+    free(res->counts);
+    free(res);
+}
+
+hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
+                                  int64_t n, int w, const uint64_t *queries,
+                                  int64_t nq, int32_t radius,
+                                  const int32_t *sub_start,
+                                  const int32_t *sub_len, int m,
+                                  const hs_mih_segment *segs, int nseg,
+                                  int64_t budget, int64_t *stats, int nthreads)
+{
+    mih_ctx c;
+    if (m < 1 || m > MIH_MAX_M)
+        return 0;
+    hs_mih_range *res = (hs_mih_range *)calloc(1, sizeof(hs_mih_range));
+    if (!res)
+        return 0;
+    res->nq = nq;
+    size_t nalloc = (size_t)(nq > 0 ? nq : 1);
+    res->counts = (int64_t *)calloc(nalloc, sizeof(int64_t));
+    res->d = (int32_t **)calloc(nalloc, sizeof(int32_t *));
+    res->id = (int64_t **)calloc(nalloc, sizeof(int64_t *));
+    if (!res->counts || !res->d || !res->id) {
+        hs_mih_range_free(res);
+        return 0;
+    }
+    if (radius < 0 || nq == 0)
+        return res;
+    memset(&c, 0, sizeof(c));
+    c.codes = codes;
+    c.ids = ids;
+    c.n = n;
+    c.w = w;
+    c.queries = queries;
+    c.nq = nq;
+    c.k = 0;
+    c.radius = radius;
+    c.sub_start = sub_start;
+    c.sub_len = sub_len;
+    c.m = m;
+    c.segs = segs;
+    c.nseg = nseg;
+    c.budget = budget;
+    c.stats = stats;
+    c.kern = hs_active();
+    c.res = res;
+    hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
+    if (c.failed) {
+        hs_mih_range_free(res);
+        return 0;
+    }
+    return res;
+}
+
+int64_t hs_mih_range_total(const hs_mih_range *res)
+{
+    int64_t t = 0;
+    for (int64_t q = 0; q < res->nq; q++)
+        t += res->counts[q];
+    return t;
+}
+
+void hs_mih_range_lims(const hs_mih_range *res, int64_t *lims)
+{
+    lims[0] = 0;
+    for (int64_t q = 0; q < res->nq; q++)
+        lims[q + 1] = lims[q] + res->counts[q];
+}
+
+void hs_mih_range_copy(const hs_mih_range *res, int32_t *D, int64_t *I)
+{
+    int64_t at = 0;
+    for (int64_t q = 0; q < res->nq; q++) {
+        int64_t c = res->counts[q];
+        if (c) {
+            memcpy(D + at, res->d[q], sizeof(int32_t) * (size_t)c);
+            memcpy(I + at, res->id[q], sizeof(int64_t) * (size_t)c);
+        }
+        at += c;
+    }
+}

@@ -1,0 +1,85 @@
+/*
+ * mih.h -- multi-index hashing kernels (Norouzi, Punjani & Fleet).
+ *
+ * The tables are built and owned by Python (hamsearch/mih.py documents the
+ * layout); these functions fill them (counting sort, hash insert) and search
+ * them.  A segment indexes a contiguous range of database positions with one
+ * table per substring:
+ *
+ *   meta  int64 (m, 3): [hmask, off_start, aux_start] per table; hmask < 0
+ *         marks a dense table (bucket of key = offs[off_start + key ..
+ *         off_start + key + 1]; bit key of occ[aux_start ..] says whether
+ *         the bucket is non-empty), else an open-addressing hash of
+ *         capacity hmask + 1 at hkeys/hvals[aux_start ..] (hvals -1 = empty
+ *         slot, else the bucket number).
+ *   offs  int32, hkeys uint32, hvals int32, occ uint64: all tables
+ *         concatenated.
+ *   pos   int32 (m, seg_n): positions grouped by bucket.
+ *   tcodes uint64 (m, seg_n, w) or NULL: the codes in table order ("inline
+ *         codes": verification then reads memory sequentially).
+ *
+ * Search enumerates, for substring radius s = 0, 1, ... and table j, every
+ * key at distance s from the query's substring j and verifies the codes of
+ * its bucket with the full popcount distance.  A code that can still be a
+ * result is kept unless one of its other substrings shows the enumeration
+ * met it before (closer than s, or as close in an earlier table): no
+ * visited set is needed.  Search stops once the results are final: after
+ * table j at radius s every code within distance s * m + j has been met.
+ * Work beyond `budget` (units of one code word of a linear scan: 32 per
+ * bucket probe, 32 per code verified by random access, w per inline code)
+ * switches a query to a linear scan (the flat filter kernel).
+ *
+ * Results are sorted by (distance, id).  stats (nq, 3) int64, may be NULL:
+ * probes, codes verified, 1 if the query fell back to the linear scan.
+ */
+#ifndef HAMSEARCH_MIH_H
+#define HAMSEARCH_MIH_H
+
+#include <stdint.h>
+
+typedef struct hs_mih_segment {
+    const int64_t *meta;
+    const int32_t *offs;
+    const uint32_t *hkeys;
+    const int32_t *hvals;
+    const int32_t *pos;
+    const uint64_t *occ;
+    const uint64_t *tcodes;
+    int64_t seg_n;
+} hs_mih_segment;
+
+/* offs (nbuckets + 1) = CSR start of each key; pos[...] = lo + i grouped by
+ * keys[i], ascending within a key. */
+void hs_mih_counting_sort(const uint32_t *keys, int64_t n, int64_t nbuckets,
+                          int64_t lo, int32_t *offs, int32_t *pos);
+
+/* Insert the distinct keys uniq[0..nu) (value = index) into an empty table
+ * of capacity hmask + 1 (a power of two > nu). */
+void hs_mih_hash_insert(const uint32_t *uniq, int64_t nu, uint32_t *hkeys,
+                        int32_t *hvals, int64_t hmask);
+
+/* Exact k-NN, D/I (nq, k) padded with (HS_PAD_DISTANCE, -1).  Returns 0, or
+ * -1 when memory ran out. */
+int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
+               const uint64_t *queries, int64_t nq, int64_t k,
+               const int32_t *sub_start, const int32_t *sub_len, int m,
+               const hs_mih_segment *segs, int nseg, int64_t budget,
+               int32_t *D, int64_t *I, int64_t *stats, int nthreads);
+
+/* Radius search (<= radius); read the result like hs_range_search's. */
+typedef struct hs_mih_range hs_mih_range;
+
+hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
+                                  int64_t n, int w, const uint64_t *queries,
+                                  int64_t nq, int32_t radius,
+                                  const int32_t *sub_start,
+                                  const int32_t *sub_len, int m,
+                                  const hs_mih_segment *segs, int nseg,
+                                  int64_t budget, int64_t *stats,
+                                  int nthreads);
+int64_t hs_mih_range_total(const hs_mih_range *res);
+void hs_mih_range_lims(const hs_mih_range *res, int64_t *lims);
+void hs_mih_range_copy(const hs_mih_range *res, int32_t *D, int64_t *I);
+void hs_mih_range_free(hs_mih_range *res);
+
+#endif /* HAMSEARCH_MIH_H */

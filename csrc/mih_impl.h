@@ -1,0 +1,179 @@
+/*
+ * mih_impl.h -- the per-query multi-index search, instantiated once per
+ * popcount flavour by mih.c, which defines
+ *
+ *   MIH_POP64(x)  popcount of one uint64_t
+ *   MIH_FN(name)  a unique static name for this flavour
+ *
+ * and wraps the include in the target options the flavour needs.
+ */
+
+static inline int32_t MIH_FN(dist)(const uint64_t *a, const uint64_t *b, int w)
+{
+    switch (w) {
+    case 1:
+        return (int32_t)MIH_POP64(a[0] ^ b[0]);
+    case 2:
+        return (int32_t)(MIH_POP64(a[0] ^ b[0]) + MIH_POP64(a[1] ^ b[1]));
+    case 4:
+        return (int32_t)(MIH_POP64(a[0] ^ b[0]) + MIH_POP64(a[1] ^ b[1]) +
+                         MIH_POP64(a[2] ^ b[2]) + MIH_POP64(a[3] ^ b[3]));
+    default: {
+        int32_t s = 0;
+        for (int t = 0; t < w; t++)
+            s += (int32_t)MIH_POP64(a[t] ^ b[t]);
+        return s;
+    }
+    }
+}
+
+/* True when the enumeration met `code` before table j at radius s: some
+ * other substring is closer than s, or as close and in an earlier table. */
+static inline int MIH_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
+                                      const uint32_t *qkeys, int s, int j)
+{
+    for (int jj = 0; jj < c->m; jj++) {
+        if (jj == j)
+            continue;
+        const int dj = MIH_POP64(
+            (uint64_t)(mih_sub_key(code, c->sub_start[jj], c->sub_len[jj]) ^ qkeys[jj]));
+        if (dj < s || (dj == s && jj < j))
+            return 1;
+    }
+    return 0;
+}
+
+/* Search query qi.  On return ws->cd/cp[0..ws->cnt) hold every candidate
+ * with distance <= *T_out (and maybe some above it).  k > 0: k-NN; k == 0:
+ * radius search with radius `radius`.  Returns 0, or -1 out of memory. */
+static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
+                              int64_t k, int32_t radius, int32_t *T_out)
+{
+    const int w = c->w;
+    const int m = c->m;
+    const int64_t n = c->n;
+    const uint64_t *q = c->queries + qi * (int64_t)w;
+    int32_t T = k > 0 ? HS_PAD_DISTANCE : radius;
+    int64_t probes = 0, verified = 0, work = 0;
+    int fallback = 0, done = 0;
+    uint32_t qkeys[MIH_MAX_M];
+    int maxlen = 0;
+
+    ws->cnt = 0;
+    memset(ws->hist, 0, sizeof(int64_t) * (size_t)ws->hist_n);
+    *T_out = T;
+    if (n == 0)
+        return 0;
+    for (int j = 0; j < m; j++) {
+        qkeys[j] = mih_sub_key(q, c->sub_start[j], c->sub_len[j]);
+        if (c->sub_len[j] > maxlen)
+            maxlen = c->sub_len[j];
+    }
+    for (int s = 0; s <= maxlen && !done && !fallback; s++) {
+        for (int j = 0; j < m; j++) {
+            const int len = c->sub_len[j];
+            if (s <= len) {
+                uint64_t mask = (s == 0) ? 0 : ((UINT64_C(1) << s) - 1);
+                const uint64_t lim = UINT64_C(1) << len;
+                while (mask < lim) {
+                    /* A batch of keys: look their buckets up with the
+                     * memory accesses overlapped (prefetch), then verify. */
+                    uint32_t keys[MIH_BATCH];
+                    int nk = 0;
+                    while (mask < lim && nk < MIH_BATCH) {
+                        keys[nk++] = qkeys[j] ^ (uint32_t)mask;
+                        if (s == 0) {
+                            mask = lim;
+                            break;
+                        }
+                        /* next mask with s bits set (Gosper's hack) */
+                        const uint64_t lo = mask & (~mask + 1);
+                        const uint64_t r = mask + lo;
+                        mask = (((r ^ mask) >> 2) / lo) | r;
+                    }
+                    for (int g = 0; g < c->nseg; g++) {
+                        const hs_mih_segment *sg = &c->segs[g];
+                        int64_t bb0[MIH_BATCH], bb1[MIH_BATCH];
+                        if (sg->seg_n == 0)
+                            continue;
+                        const int32_t *pos = sg->pos + (int64_t)j * sg->seg_n;
+                        const uint64_t *tc =
+                            sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
+                        for (int i = 0; i < nk; i++)
+                            mih_bucket_prefetch(sg, j, keys[i]);
+                        for (int i = 0; i < nk; i++) {
+                            mih_bucket(sg, j, keys[i], &bb0[i], &bb1[i]);
+                            if (bb1[i] > bb0[i]) {
+                                if (tc) {
+                                    /* the bucket's codes, up to 16 lines */
+                                    const char *a0 = (const char *)(tc + bb0[i] * w);
+                                    const char *a1 = (const char *)(tc + bb1[i] * w);
+                                    if (a1 - a0 > 16 * 64)
+                                        a1 = a0 + 16 * 64;
+                                    for (; a0 < a1; a0 += 64)
+                                        __builtin_prefetch(a0);
+                                } else {
+                                    __builtin_prefetch(pos + bb0[i]);
+                                }
+                            }
+                        }
+                        for (int i = 0; i < nk; i++) {
+                            const int64_t b0 = bb0[i], b1 = bb1[i];
+                            probes++;
+                            verified += b1 - b0;
+                            work += MIH_PROBE_COST +
+                                    (b1 - b0) * (tc ? w : MIH_RANDOM_COST);
+                            for (int64_t t = b0; t < b1; t++) {
+                                const uint64_t *code =
+                                    tc ? tc + t * w : c->codes + (int64_t)pos[t] * w;
+                                const int32_t d = MIH_FN(dist)(code, q, w);
+                                if (d > T)
+                                    continue;
+                                if ((s > 0 || j > 0) &&
+                                    MIH_FN(seen_before)(c, code, qkeys, s, j))
+                                    continue;
+                                if (mih_offer(ws, d, pos[t], k, &T))
+                                    return -1;
+                            }
+                        }
+                    }
+                    if (work > c->budget)
+                        break;
+                }
+                if (work > c->budget) {
+                    fallback = 1;
+                    break;
+                }
+            }
+            if (s == len || (int64_t)T <= (int64_t)s * m + j) {
+                done = 1;
+                break;
+            }
+        }
+    }
+    if (c->stats) {
+        c->stats[qi * 3] = probes;
+        c->stats[qi * 3 + 1] = verified;
+        c->stats[qi * 3 + 2] = fallback;
+    }
+    if (fallback) {
+        /* start over with a linear scan (the flat filter kernel) */
+        int32_t bd[MIH_SCAN_CAP];
+        int64_t bi[MIH_SCAN_CAP];
+        int64_t start = 0;
+        ws->cnt = 0;
+        memset(ws->hist, 0, sizeof(int64_t) * (size_t)ws->hist_n);
+        T = k > 0 ? HS_PAD_DISTANCE : radius;
+        while (start < n) {
+            const int32_t thr = T < ws->hist_n ? T : ws->hist_n - 1;
+            const int got = c->kern->filter(q, c->codes, n, w, thr, &start, bd, bi,
+                                            MIH_SCAN_CAP);
+            for (int t = 0; t < got; t++) {
+                if (bd[t] <= T && mih_offer(ws, bd[t], bi[t], k, &T))
+                    return -1;
+            }
+        }
+    }
+    *T_out = T;
+    return 0;
+}

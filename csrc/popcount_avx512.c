@@ -1,0 +1,282 @@
+/*
+ * popcount_avx512.c -- AVX-512 VPOPCNTDQ family.
+ *
+ * VPXORQ + VPOPCNTQ give eight 64-bit word counts per instruction.  Codes of
+ * 2 and 4 words are summed across lanes with VPERMT2Q (even/odd lanes of two
+ * vectors) + VPADDQ, so every code ends in its own 64-bit lane, in code
+ * order.  The threshold test is VPCMPUQ into a mask register; masks of the
+ * unrolled group are OR-ed (KORW) and tested once.  Other word counts sum
+ * masked 8-word loads (VMOVDQU64 with a tail mask) and reduce per code.
+ * Compiled for target("avx512f,avx512vpopcntdq,popcnt"); selected only when
+ * CPUID.07H:ECX.AVX512_VPOPCNTDQ[bit 14] and AVX512F are set and XGETBV says
+ * the OS saves ZMM state.
+ *
+ * NOTE: written without access to an AVX-512 machine; the test suite runs it
+ * only where the CPU supports it.
+ */
+#include <stdint.h>
+
+#include "kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <immintrin.h>
+
+#if defined(__clang__)
+#  pragma clang attribute push(__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))), apply_to = function)
+#else
+#  pragma GCC push_options
+#  pragma GCC target("avx512f,avx512vpopcntdq,popcnt")
+#endif
+
+#define HS_POP64(x) ((uint64_t)__builtin_popcountll(x))
+#define HS_FN(name) avx512s_##name
+#include "scalar_impl.h"
+
+/* Distances of the 8 codes at c, as 64-bit lanes in code order. */
+static inline __m512i hs512_w1(const uint64_t *c, __m512i qv)
+{
+    return _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c), qv));
+}
+
+static inline __m512i hs512_w2(const uint64_t *c, __m512i qv, __m512i even,
+                               __m512i odd)
+{
+    const __m512i p0 =
+        _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c), qv));
+    const __m512i p1 =
+        _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 8), qv));
+    return _mm512_add_epi64(_mm512_permutex2var_epi64(p0, even, p1),
+                            _mm512_permutex2var_epi64(p0, odd, p1));
+}
+
+static inline __m512i hs512_w4(const uint64_t *c, __m512i qv, __m512i even,
+                               __m512i odd)
+{
+    /* p[j] holds codes 2j, 2j+1 (4 words each) */
+    __m512i p[4];
+    for (int j = 0; j < 4; j++)
+        p[j] = _mm512_popcnt_epi64(
+            _mm512_xor_si512(_mm512_loadu_si512(c + 8 * j), qv));
+    /* pair sums: a = codes 0..3 as (w0+w1, w2+w3) pairs, b = codes 4..7 */
+    const __m512i a = _mm512_add_epi64(_mm512_permutex2var_epi64(p[0], even, p[1]),
+                                       _mm512_permutex2var_epi64(p[0], odd, p[1]));
+    const __m512i b = _mm512_add_epi64(_mm512_permutex2var_epi64(p[2], even, p[3]),
+                                       _mm512_permutex2var_epi64(p[2], odd, p[3]));
+    return _mm512_add_epi64(_mm512_permutex2var_epi64(a, even, b),
+                            _mm512_permutex2var_epi64(a, odd, b));
+}
+
+/* Distance of one code of w words (any w). */
+static inline int32_t hs512_dist(const uint64_t *q, const uint64_t *c, int w)
+{
+    __m512i acc = _mm512_setzero_si512();
+    int j = 0;
+    for (; j + 8 <= w; j += 8)
+        acc = _mm512_add_epi64(
+            acc, _mm512_popcnt_epi64(_mm512_xor_si512(
+                     _mm512_loadu_si512(c + j), _mm512_loadu_si512(q + j))));
+    if (j < w) {
+        const __mmask8 m = (__mmask8)((1u << (w - j)) - 1u);
+        acc = _mm512_add_epi64(
+            acc, _mm512_popcnt_epi64(
+                     _mm512_xor_si512(_mm512_maskz_loadu_epi64(m, c + j),
+                                      _mm512_maskz_loadu_epi64(m, q + j))));
+    }
+    return (int32_t)_mm512_reduce_add_epi64(acc);
+}
+
+#define HS512_CONSTS                                                        \
+    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);      \
+    const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15)
+
+static __m512i hs512_query(const uint64_t *q, int w)
+{
+    if (w == 1)
+        return _mm512_set1_epi64((long long)q[0]);
+    if (w == 2)
+        return _mm512_setr_epi64((long long)q[0], (long long)q[1],
+                                 (long long)q[0], (long long)q[1],
+                                 (long long)q[0], (long long)q[1],
+                                 (long long)q[0], (long long)q[1]);
+    /* w == 4 */
+    return _mm512_setr_epi64((long long)q[0], (long long)q[1], (long long)q[2],
+                             (long long)q[3], (long long)q[0], (long long)q[1],
+                             (long long)q[2], (long long)q[3]);
+}
+
+static void avx512_distances(const uint64_t *q, const uint64_t *db, int64_t n,
+                             int w, int32_t *out)
+{
+    int64_t i = 0;
+    if (w == 1 || w == 2 || w == 4) {
+        HS512_CONSTS;
+        const __m512i qv = hs512_query(q, w);
+        for (; i + 8 <= n; i += 8) {
+            const uint64_t *c = db + i * (int64_t)w;
+            const __m512i s = w == 1 ? hs512_w1(c, qv)
+                              : w == 2 ? hs512_w2(c, qv, even, odd)
+                                       : hs512_w4(c, qv, even, odd);
+            _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi64_epi32(s));
+        }
+        if (i < n)
+            avx512s_distances(q, db + i * (int64_t)w, n - i, w, out + i);
+        return;
+    }
+    for (; i < n; i++)
+        out[i] = hs512_dist(q, db + i * (int64_t)w, w);
+}
+
+static void avx512_rows(const uint64_t *a, const uint64_t *b, int64_t n, int w,
+                        int32_t *out)
+{
+    if (w < 8) {
+        avx512s_rows(a, b, n, w, out);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        out[i] = hs512_dist(a + i * (int64_t)w, b + i * (int64_t)w, w);
+}
+
+/* Emit passing lanes of a group of 32 codes (4 masks of 8) at position i. */
+#define HS512_GROUP_EMIT(s0, s1, s2, s3)                                    \
+    do {                                                                    \
+        const __mmask8 m0_ = _mm512_cmple_epu64_mask(s0, thrv);              \
+        const __mmask8 m1_ = _mm512_cmple_epu64_mask(s1, thrv);              \
+        const __mmask8 m2_ = _mm512_cmple_epu64_mask(s2, thrv);              \
+        const __mmask8 m3_ = _mm512_cmple_epu64_mask(s3, thrv);              \
+        if ((m0_ | m1_ | m2_ | m3_) != 0) {                                 \
+            uint32_t m_ = (uint32_t)m0_ | ((uint32_t)m1_ << 8) |            \
+                          ((uint32_t)m2_ << 16) | ((uint32_t)m3_ << 24);    \
+            uint64_t t_[32];                                                \
+            _mm512_storeu_si512(t_, s0);                                    \
+            _mm512_storeu_si512(t_ + 8, s1);                                \
+            _mm512_storeu_si512(t_ + 16, s2);                               \
+            _mm512_storeu_si512(t_ + 24, s3);                               \
+            while (m_) {                                                    \
+                const int b_ = __builtin_ctz(m_);                           \
+                m_ &= m_ - 1;                                               \
+                cand_d[cnt] = (int32_t)t_[b_];                              \
+                cand_i[cnt] = i + b_;                                       \
+                cnt++;                                                      \
+            }                                                               \
+            if (cnt > limit) {                                              \
+                i += 32;                                                    \
+                goto done;                                                  \
+            }                                                               \
+        }                                                                   \
+    } while (0)
+
+static inline __attribute__((always_inline)) int
+avx512_filter_impl(const uint64_t *q, const uint64_t *db, int64_t n,
+                         int w, int32_t thr, int64_t *start, int32_t *cand_d,
+                         int64_t *cand_i, int cap, int stream)
+{
+    const int limit = cap - HS_FILTER_SLACK;
+    int cnt = 0;
+    int64_t i = *start;
+    if (w == 1 || w == 2 || w == 4) {
+        HS512_CONSTS;
+        const __m512i qv = hs512_query(q, w);
+        const __m512i thrv = _mm512_set1_epi64((long long)thr);
+        if (w == 1) {
+            for (; i + 32 <= n; i += 32) {
+                const uint64_t *c = db + i;
+                if (stream) {
+                    for (int l_ = 0; l_ < 4; l_++)
+                        HS_PREFETCH(c + 8 * l_);
+                }
+                const __m512i s0 = hs512_w1(c, qv);
+                const __m512i s1 = hs512_w1(c + 8, qv);
+                const __m512i s2 = hs512_w1(c + 16, qv);
+                const __m512i s3 = hs512_w1(c + 24, qv);
+                HS512_GROUP_EMIT(s0, s1, s2, s3);
+            }
+        } else if (w == 2) {
+            for (; i + 32 <= n; i += 32) {
+                const uint64_t *c = db + 2 * i;
+                if (stream) {
+                    for (int l_ = 0; l_ < 8; l_++)
+                        HS_PREFETCH(c + 8 * l_);
+                }
+                const __m512i s0 = hs512_w2(c, qv, even, odd);
+                const __m512i s1 = hs512_w2(c + 16, qv, even, odd);
+                const __m512i s2 = hs512_w2(c + 32, qv, even, odd);
+                const __m512i s3 = hs512_w2(c + 48, qv, even, odd);
+                HS512_GROUP_EMIT(s0, s1, s2, s3);
+            }
+        } else {
+            for (; i + 32 <= n; i += 32) {
+                const uint64_t *c = db + 4 * i;
+                if (stream) {
+                    for (int l_ = 0; l_ < 16; l_++)
+                        HS_PREFETCH(c + 8 * l_);
+                }
+                const __m512i s0 = hs512_w4(c, qv, even, odd);
+                const __m512i s1 = hs512_w4(c + 32, qv, even, odd);
+                const __m512i s2 = hs512_w4(c + 64, qv, even, odd);
+                const __m512i s3 = hs512_w4(c + 96, qv, even, odd);
+                HS512_GROUP_EMIT(s0, s1, s2, s3);
+            }
+        }
+        if (i < n) {
+            int64_t s = i;
+            cnt += avx512s_filter_impl(q, db, n, w, thr, &s, cand_d + cnt,
+                                  cand_i + cnt, cap - cnt, 0);
+            i = s;
+        }
+    } else {
+        for (; i < n; i++) {
+            const uint64_t *c = db + i * (int64_t)w;
+            if (stream)
+                for (int j = 0; j < w; j += 8)
+                    HS_PREFETCH(c + j);
+            const int32_t d = hs512_dist(q, c, w);
+            if (d <= thr) {
+                cand_d[cnt] = d;
+                cand_i[cnt] = i;
+                if (++cnt > limit) {
+                    i++;
+                    break;
+                }
+            }
+        }
+    }
+done:
+    *start = i;
+    return cnt;
+}
+
+static int avx512_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
+                      int32_t thr, int64_t *start, int32_t *cand_d,
+                      int64_t *cand_i, int cap)
+{
+    return avx512_filter_impl(q, db, n, w, thr, start, cand_d, cand_i, cap, 0);
+}
+
+static int avx512_filter_stream(const uint64_t *q, const uint64_t *db, int64_t n,
+                             int w, int32_t thr, int64_t *start,
+                             int32_t *cand_d, int64_t *cand_i, int cap)
+{
+    return avx512_filter_impl(q, db, n, w, thr, start, cand_d, cand_i, cap, 1);
+}
+
+#if defined(__clang__)
+#  pragma clang attribute pop
+#else
+#  pragma GCC pop_options
+#endif
+
+const hs_kernels hs_kernels_avx512 = {
+    "avx512-vpopcntdq",
+    avx512_distances,
+    avx512_rows,
+    avx512_filter,
+    avx512_filter_stream,
+};
+
+#else /* not x86-64 with GCC/clang: never selected by dispatch.c */
+
+const hs_kernels hs_kernels_avx512 = {"avx512-vpopcntdq", 0, 0, 0, 0};
+
+#endif

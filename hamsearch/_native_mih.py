@@ -1,0 +1,108 @@
+"""cffi wrappers of ``csrc/mih.c`` (multi-index hashing kernels).
+
+Re-exported by :mod:`hamsearch._native`; same interface as the Numba twins
+in :mod:`hamsearch._numba.mih`.  Inputs are trusted (built and validated by
+:mod:`hamsearch.mih`): a segment is ``(meta int64 (m, 3), offs int32,
+hkeys uint32, hvals int32, pos int32 (m, seg_n), occ uint64, tcodes uint64)``,
+all C-contiguous (see ``csrc/mih.h``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from ._hamsearch_c import ffi as _ffi, lib as _lib
+except ImportError:  # pragma: no cover - the extension is not built
+    _ffi = _lib = None
+
+__all__ = [
+    "has_mih",
+    "mih_counting_sort",
+    "mih_hash_insert",
+    "mih_knn",
+    "mih_range_search",
+]
+
+
+def has_mih() -> bool:
+    """True when the built extension has the MIH kernels."""
+    return _lib is not None and hasattr(_lib, "hs_mih_knn")
+
+
+def _ptr(ctype, arr):
+    return _ffi.cast(ctype, _ffi.from_buffer(arr)) if arr.size else _ffi.NULL
+
+
+def mih_counting_sort(keys, nbuckets, lo, offs, pos):
+    """Stable grouping of positions ``lo + i`` by ``keys[i]`` (CSR)."""
+    _lib.hs_mih_counting_sort(_ptr("uint32_t *", keys), len(keys), int(nbuckets), int(lo),
+                              _ptr("int32_t *", offs), _ptr("int32_t *", pos))
+
+
+def mih_hash_insert(uniq, hkeys, hvals, hmask):
+    """Fill an open-addressing table with the distinct keys ``uniq``."""
+    _lib.hs_mih_hash_insert(_ptr("uint32_t *", uniq), len(uniq), _ptr("uint32_t *", hkeys),
+                            _ptr("int32_t *", hvals), int(hmask))
+
+
+def _segments(seg0, seg1):
+    segs = _ffi.new("hs_mih_segment[2]")
+    for s, (meta, offs, hk, hv, pos, occ, tc) in zip(segs, (seg0, seg1)):
+        s.meta = _ptr("int64_t *", meta)
+        s.offs = _ptr("int32_t *", offs)
+        s.hkeys = _ptr("uint32_t *", hk)
+        s.hvals = _ptr("int32_t *", hv)
+        s.pos = _ptr("int32_t *", pos)
+        s.occ = _ptr("uint64_t *", occ)
+        s.tcodes = _ptr("uint64_t *", tc)
+        s.seg_n = pos.shape[1]
+    return segs
+
+
+def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthreads=1):
+    """Exact k-NN with multi-index tables; ``(D, I, stats)`` (stats: probes, verified, fallback)."""
+    nq, k = len(queries), int(k)
+    D = np.empty((nq, k), dtype=np.int32)
+    I = np.empty((nq, k), dtype=np.int64)
+    stats = np.zeros((nq, 3), dtype=np.int64)
+    if nq == 0:
+        return D, I, stats
+    segs = _segments(seg0, seg1)
+    rc = _lib.hs_mih_knn(
+        _ptr("uint64_t *", codes), _ptr("int64_t *", ids), len(codes), queries.shape[1],
+        _ptr("uint64_t *", queries), nq, k, _ptr("int32_t *", sub_start),
+        _ptr("int32_t *", sub_len), len(sub_len), segs, 2, int(budget),
+        _ptr("int32_t *", D), _ptr("int64_t *", I), _ptr("int64_t *", stats), int(nthreads),
+    )
+    if rc:
+        raise MemoryError("hamsearch MIH knn: out of memory in the C kernel")
+    return D, I, stats
+
+
+def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1, budget,
+                     nthreads=1):
+    """Radius search (``<= radius``) with multi-index tables; ``(lims, D, I, stats)``."""
+    nq = len(queries)
+    stats = np.zeros((nq, 3), dtype=np.int64)
+    radius = int(min(max(int(radius), -1), 2**31 - 1))
+    segs = _segments(seg0, seg1)
+    res = _lib.hs_mih_range_search(
+        _ptr("uint64_t *", codes), _ptr("int64_t *", ids), len(codes), queries.shape[1],
+        _ptr("uint64_t *", queries), nq, radius, _ptr("int32_t *", sub_start),
+        _ptr("int32_t *", sub_len), len(sub_len), segs, 2, int(budget),
+        _ptr("int64_t *", stats), int(nthreads),
+    )
+    if res == _ffi.NULL:
+        raise MemoryError("hamsearch MIH range_search: out of memory in the C kernel")
+    try:
+        lims = np.empty(nq + 1, dtype=np.int64)
+        _lib.hs_mih_range_lims(res, _ptr("int64_t *", lims))
+        total = int(lims[-1])
+        D = np.empty(total, dtype=np.int32)
+        I = np.empty(total, dtype=np.int64)
+        if total:
+            _lib.hs_mih_range_copy(res, _ptr("int32_t *", D), _ptr("int64_t *", I))
+    finally:
+        _lib.hs_mih_range_free(res)
+    return lims, D, I, stats

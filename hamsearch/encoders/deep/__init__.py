@@ -1,0 +1,69 @@
+"""Deep hashing front ends in PyTorch (optional: ``pip install hamsearch[torch]``).
+
+Importing this sub-package imports torch; ``import hamsearch`` and
+``import hamsearch.encoders`` never do.
+
+Models (all share the trainer and the encoding verbs of
+:class:`~hamsearch.encoders.deep.base.DeepHashModel`):
+
+* :class:`LatentLayerHash` -- Lin et al. (CVPRW 2015): backbone -> F7 ->
+  latent sigmoid layer H (``nbits``) -> F8 (classes), cross-entropy only;
+  codes are ``H >= 0.5``, re-ranking features are F7.
+* :class:`CompactSigmoidHash` -- Zhong et al.: 3 conv layers (32, 32, 64
+  filters, 5x5) + linear hash layer + sigmoid, trained from labels with a
+  pairwise code-product regression objective (see the class docstring).
+* :class:`ExpCodeProductHash` with :class:`ExpCodeProductLoss` -- DeepHash's
+  exponentiated code-product loss with bilinear sigmoid smoothing and per-bit
+  leave-one-out weights; two-stage supervised pre-training, then joint
+  fine-tuning; ``sign()`` codes.
+* :class:`LaplacianDeepHash` -- LDH: CNN features + Laplacian-eigenmap hashing.
+* :class:`DeepFeatureITQ` -- ITQ on the same CNN features (the fair baseline).
+
+:func:`load_model` reads any model written by ``save``.
+
+Examples
+--------
+>>> from sklearn.datasets import load_digits            # doctest: +SKIP
+>>> from hamsearch.encoders.deep import LatentLayerHash  # doctest: +SKIP
+>>> d = load_digits()                                    # doctest: +SKIP
+>>> images = (d.images * 16).clip(0, 255).astype("uint8")  # doctest: +SKIP
+>>> model = LatentLayerHash(nbits=16).fit(images, d.target, epochs=2)  # doctest: +SKIP
+>>> model.encode(images).shape                           # doctest: +SKIP
+(1797, 2)
+"""
+
+from __future__ import annotations
+
+try:  # the one place torch is required; give the install hint.
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "hamsearch.encoders.deep needs PyTorch: pip install hamsearch[torch]"
+    ) from exc
+
+from .backbones import AlexNetBackbone, CifarCNN, SmallCNN, ZhongCNN, make_backbone
+from .base import DeepHashModel
+from .feature_hash import DeepFeatureITQ, LaplacianDeepHash
+from .losses import ExpCodeProductLoss
+from .methods import METHODS, make_model
+from .models import CompactSigmoidHash, ExpCodeProductHash, LatentLayerHash
+from .serialize import MODEL_CLASSES, load_model
+
+__all__ = [
+    "DeepHashModel",
+    "LatentLayerHash",
+    "CompactSigmoidHash",
+    "ExpCodeProductHash",
+    "ExpCodeProductLoss",
+    "LaplacianDeepHash",
+    "DeepFeatureITQ",
+    "SmallCNN",
+    "CifarCNN",
+    "AlexNetBackbone",
+    "ZhongCNN",
+    "make_backbone",
+    "load_model",
+    "make_model",
+    "METHODS",
+    "MODEL_CLASSES",
+]

@@ -1,0 +1,587 @@
+"""Multi-index hashing (MIH) tables for exact sub-linear Hamming search.
+
+Norouzi, Punjani & Fleet, *Fast Exact Search in Hamming Space with
+Multi-Index Hashing* (CVPR 2012, TPAMI 2014).  Each code is cut into ``m``
+disjoint substrings (the first ``nbits % m`` one bit wider than the others),
+with one table per substring mapping a substring value to the positions of
+the codes that carry it.  Two codes at Hamming distance ``D`` agree within
+``floor(D / m)`` bits on at least one substring, so enumerating the
+substring neighbours of a query at growing radius finds every code in order
+of a provable lower bound, and the search stops as soon as its results are
+final.  The kernels (``csrc/mih.c`` and ``hamsearch/_numba/mih.py``) do the
+enumeration, the de-duplication and the full-distance verification; this
+module owns the tables.
+
+Table layout
+    A table over ``b``-bit substrings is *dense* when ``2**b <= 8 n + 4096``
+    (an ``offsets`` array of ``2**b + 1`` int32 and the positions grouped by
+    key: CSR) and otherwise an open-addressing hash of the distinct keys
+    (load factor <= 1/2) pointing into the same CSR arrays, so memory stays
+    ``O(n)`` whatever ``b``.  Substrings are at most 32 bits (``m >=
+    ceil(nbits / 32)``).
+
+Incremental add
+    Tables are kept in two *segments*: the main one over positions
+    ``[0, n_main)`` and a delta one over ``[n_main, n)``.  :meth:`sync` after
+    an append rebuilds only the delta segment (cost proportional to the
+    delta, at most ``n_main / 8`` codes, never the whole index), and merges
+    everything into a new main segment once the delta exceeds
+    ``n_main / 8``.  Large batches thus cost ``O(batch)`` amortised; many
+    tiny batches cost up to ``O(n / 8)`` each (add in batches).  A search
+    probes both segments with every key.  Removal compacts positions, so
+    :meth:`invalidate` forces a full rebuild at the next :meth:`sync`
+    (about 0.5 s for 1M 64-bit codes on a loaded 2-core machine).
+
+Inline codes
+    Optionally each table also stores the codes in its own order, so that
+    verifying a bucket reads consecutive memory (prefetched) instead of one
+    random access per code; on by default while ``m * words <= 16``.
+
+Persistence
+    :meth:`sections` / :meth:`load_sections` can round-trip the tables, but
+    :class:`hamsearch.Index` saves only the codes (and ``m``) and rebuilds
+    the tables on load: the build is a counting sort per table, a fraction
+    of a second per million codes, while the tables are 3 to 8 times the
+    size of the codes on disk (see the benchmark's load measurement).
+
+Choice of m
+    ``m = ceil(nbits / log2(n))`` clamped to ``[ceil(nbits / 32), nbits]``
+    (substrings of about ``log2 n`` bits: about one code per bucket).  With
+    ``m=None`` it is re-picked when ``n`` has grown or shrunk by a factor of
+    2 since the last pick (and the tables are rebuilt if it changed).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from ._backend import kernels
+
+__all__ = ["MultiIndexTables", "choose_m", "substring_layout"]
+
+#: Tables are dense while ``2**b <= DENSE_FACTOR * n + DENSE_SLACK``.
+DENSE_FACTOR = 8
+DENSE_SLACK = 4096
+#: The delta segment is merged into the main one beyond this fraction.
+DELTA_FRACTION = 1 / 8
+#: Work allowed per query before it starts over with a linear scan, in units
+#: of a full scan (``n * words_per_code``; a bucket probe costs 32 words, a
+#: code verified by random access 32, an inline code its word count): a
+#: hopeless query costs at most about 1.5 scans.
+BUDGET_FACTOR = 0.5
+MAX_SUBSTRING_BITS = 32
+#: Inline codes by default while ``m * words_per_code`` is at most this.
+INLINE_MAX_WORDS = 16
+
+
+def choose_m(nbits: int, n: int) -> int:
+    """Number of substrings for ``n`` codes of ``nbits`` bits.
+
+    Parameters
+    ----------
+    nbits : int
+        Code length.
+    n : int
+        Number of codes.
+
+    Returns
+    -------
+    int
+        ``ceil(nbits / log2(n))`` clamped to ``[ceil(nbits / 32), nbits]``.
+    """
+    lg = math.log2(max(int(n), 4))
+    m = int(math.ceil(nbits / lg))
+    return max(-(-nbits // MAX_SUBSTRING_BITS), min(nbits, max(1, m)))
+
+
+def substring_layout(nbits: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start bit and length of each substring (the first ``nbits % m`` are wider).
+
+    Returns
+    -------
+    starts, lengths : ndarray of int32, shape (m,)
+    """
+    base, extra = divmod(nbits, m)
+    lengths = np.array([base + 1] * extra + [base] * (m - extra), dtype=np.int32)
+    starts = np.zeros(m, dtype=np.int32)
+    starts[1:] = np.cumsum(lengths)[:-1]
+    return starts, lengths
+
+
+def _check_m(nbits: int, m) -> int | None:
+    if m is None:
+        return None
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
+        raise TypeError(f"m must be an int or None, got {type(m).__name__}")
+    lo = -(-nbits // MAX_SUBSTRING_BITS)
+    if not lo <= m <= nbits:
+        raise ValueError(
+            f"m must be in [{lo}, {nbits}] for {nbits}-bit codes (substrings of 1 to "
+            f"{MAX_SUBSTRING_BITS} bits), got {m}"
+        )
+    return int(m)
+
+
+def extract_substring(codes: np.ndarray, start: int, length: int) -> np.ndarray:
+    """Bits ``start .. start+length-1`` of each code row, as uint32 keys."""
+    wi, sh = divmod(int(start), 64)
+    v = codes[:, wi] >> np.uint64(sh)
+    if sh + length > 64:
+        v = v | (codes[:, wi + 1] << np.uint64(64 - sh))
+    return (v & np.uint64((1 << int(length)) - 1)).astype(np.uint32)
+
+
+def _mih_kernels():
+    """The live backend's MIH kernels (the Numba twins if it has none)."""
+    k = kernels()
+    if hasattr(k, "mih_knn"):
+        return k
+    from ._numba import mih as numba_mih
+
+    return numba_mih
+
+
+SEGMENT_FIELDS = ("meta", "offs", "hkeys", "hvals", "pos", "occ", "tcodes")
+
+
+def _empty_segment(m: int):
+    return (
+        np.zeros((m, 3), dtype=np.int64),
+        np.zeros(1, dtype=np.int32),
+        np.zeros(0, dtype=np.uint32),
+        np.zeros(0, dtype=np.int32),
+        np.zeros((m, 0), dtype=np.int32),
+        np.zeros(0, dtype=np.uint64),
+        np.zeros(0, dtype=np.uint64),
+    )
+
+
+def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: bool):
+    """Tables over positions ``[lo, hi)`` of ``codes``.
+
+    Returns the tuple ``(meta, offs, hkeys, hvals, pos, occ, tcodes)``
+    described in ``csrc/mih.h``; ``tcodes`` is empty unless ``inline``.
+    """
+    m = len(lengths)
+    seg_n = hi - lo
+    if seg_n == 0:
+        return _empty_segment(m)
+    K = _mih_kernels()
+    part = codes[lo:hi]
+    w = codes.shape[1]
+    meta = np.zeros((m, 3), dtype=np.int64)
+    pos = np.empty((m, seg_n), dtype=np.int32)
+    tcodes = np.empty((m, seg_n, w), dtype=np.uint64) if inline else np.zeros(0, np.uint64)
+    offs_parts, hk_parts, hv_parts, occ_parts = [], [], [], []
+    off_at = hash_at = occ_at = 0
+    for j in range(m):
+        b = int(lengths[j])
+        keys = extract_substring(part, int(starts[j]), b)
+        if (1 << b) <= DENSE_FACTOR * seg_n + DENSE_SLACK:
+            nb = 1 << b
+            offs = np.empty(nb + 1, dtype=np.int32)
+            K.mih_counting_sort(keys, nb, lo, offs, pos[j])
+            bits = np.packbits(offs[1:] > offs[:-1], bitorder="little")
+            occ = np.zeros(-(-len(bits) // 8) * 8, dtype=np.uint8)
+            occ[: len(bits)] = bits
+            occ_parts.append(occ.view(np.uint64))
+            meta[j] = (-1, off_at, occ_at)
+            occ_at += len(occ_parts[-1])
+        else:
+            uniq, inv = np.unique(keys, return_inverse=True)
+            nb = len(uniq)
+            cap = 8
+            while cap < 2 * nb:
+                cap *= 2
+            hk = np.zeros(cap, dtype=np.uint32)
+            hv = np.empty(cap, dtype=np.int32)
+            K.mih_hash_insert(uniq, hk, hv, cap - 1)
+            offs = np.empty(nb + 1, dtype=np.int32)
+            K.mih_counting_sort(inv.astype(np.uint32).ravel(), nb, lo, offs, pos[j])
+            meta[j] = (cap - 1, off_at, hash_at)
+            hk_parts.append(hk)
+            hv_parts.append(hv)
+            hash_at += cap
+        if inline:
+            np.take(part, pos[j] - lo, axis=0, out=tcodes[j])
+        offs_parts.append(offs)
+        off_at += len(offs)
+    hkeys = np.concatenate(hk_parts) if hk_parts else np.zeros(0, np.uint32)
+    hvals = np.concatenate(hv_parts) if hv_parts else np.zeros(0, np.int32)
+    occ = np.concatenate(occ_parts) if occ_parts else np.zeros(0, np.uint64)
+    return meta, np.concatenate(offs_parts), hkeys, hvals, pos, occ, tcodes.reshape(-1)
+
+
+def _segment_nbytes(seg) -> int:
+    return int(sum(a.nbytes for a in seg))
+
+
+class _State:
+    """One consistent published view: codes, ids and the tables over them."""
+
+    __slots__ = ("codes", "ids", "m", "starts", "lengths", "main", "delta", "n_main", "n")
+
+    def __init__(self, codes, ids, m, starts, lengths, main, delta, n_main):
+        self.codes, self.ids = codes, ids
+        self.m, self.starts, self.lengths = m, starts, lengths
+        self.main, self.delta = main, delta
+        self.n_main = n_main
+        self.n = codes.shape[0]
+
+
+class MultiIndexTables:
+    """Multi-index hash tables over the codes of an :class:`hamsearch.Index`.
+
+    Parameters
+    ----------
+    nbits : int
+        Code length.
+    m : int, optional
+        Number of substrings; default: chosen from ``n`` (see :func:`choose_m`).
+    inline_codes : bool, optional
+        Keep a copy of the codes in each table's order, so that verifying a
+        bucket reads memory sequentially instead of one random access per
+        code (``m * 8 * ceil(nbits / 64)`` more bytes per code).  Default:
+        on when ``m * ceil(nbits / 64) <= 16``.
+
+    Notes
+    -----
+    Call :meth:`sync` with the index's current ``(codes, ids)`` after every
+    mutation (appends are incremental, see the module docstring) and
+    :meth:`invalidate` before publishing compacted arrays.  Searches read one
+    published state object, so they may run concurrently with a sync.
+    """
+
+    def __init__(self, nbits: int, m=None, inline_codes=None):
+        self.nbits = int(nbits)
+        self._m_request = _check_m(self.nbits, m)
+        self._inline_request = None if inline_codes is None else bool(inline_codes)
+        self._state = None
+        self._stale = True
+        self._n_pick = 0
+        self._lock = threading.Lock()
+        self.last_stats = None
+        #: Work per query, in units of ``n * words``, before a query starts
+        #: over with a linear scan (see ``BUDGET_FACTOR``).  Keep it finite: it is
+        #: what bounds a query whose k-th distance is far (k close to n).
+        self.budget_factor = BUDGET_FACTOR
+
+    # ------------------------------------------------------------- properties
+    @property
+    def m(self) -> int:
+        """Number of substrings in use (or that the next build will use)."""
+        st = self._state
+        if st is not None:
+            return st.m
+        return self._m_request or choose_m(self.nbits, 0)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the tables (not counting the codes and ids)."""
+        st = self._state
+        if st is None:
+            return 0
+        return _segment_nbytes(st.main) + _segment_nbytes(st.delta)
+
+    def describe(self) -> dict:
+        """Layout summary: m, substring lengths, dense/hash tables, segment sizes."""
+        st = self._state
+        if st is None:
+            return {"m": self.m, "built": False}
+        return {
+            "m": st.m,
+            "lengths": st.lengths.tolist(),
+            "dense": [bool(h < 0) for h in st.main[0][:, 0]],
+            "inline_codes": bool(st.main[6].size) or None,
+            "n_main": st.n_main,
+            "n_delta": st.n - st.n_main,
+            "nbytes": self.nbytes,
+        }
+
+    # ---------------------------------------------------------------- updates
+    def invalidate(self) -> None:
+        """Force a full rebuild at the next :meth:`sync` (after a removal)."""
+        self._stale = True
+
+    def _inline(self, m: int, codes) -> bool:
+        if self._inline_request is not None:
+            return self._inline_request
+        return m * max(1, codes.shape[1]) <= INLINE_MAX_WORDS
+
+    def _target_m(self, n: int, current) -> int:
+        if self._m_request is not None:
+            return self._m_request
+        if current is not None and self._n_pick and self._n_pick / 2 <= n <= 2 * self._n_pick:
+            return current
+        return choose_m(self.nbits, n)
+
+    def sync(self, codes: np.ndarray, ids: np.ndarray) -> None:
+        """Bring the tables in line with ``codes`` (positions ``0 .. n-1``).
+
+        Parameters
+        ----------
+        codes : ndarray of uint64, shape (n, w)
+            The index's stored codes; the first ``n_indexed`` rows must be
+            unchanged since the previous sync unless :meth:`invalidate` was
+            called.
+        ids : ndarray of int64, shape (n,)
+        """
+        with self._lock:
+            n = codes.shape[0]
+            st = self._state
+            current_m = None if (st is None or self._stale) else st.m
+            m = self._target_m(n, current_m)
+            full = st is None or self._stale or m != st.m or n < st.n
+            if not full and n > st.n:
+                full = (n - st.n_main) > DELTA_FRACTION * st.n_main
+            if full:
+                if self._m_request is None and (current_m is None or m != current_m):
+                    self._n_pick = max(n, 1)
+                starts, lengths = substring_layout(self.nbits, m)
+                main = build_segment(codes, 0, n, starts, lengths, self._inline(m, codes))
+                new = _State(codes, ids, m, starts, lengths, main, _empty_segment(m), n)
+            elif n > st.n:
+                delta = build_segment(codes, st.n_main, n, st.starts, st.lengths,
+                                      self._inline(m, codes))
+                new = _State(codes, ids, m, st.starts, st.lengths, st.main, delta, st.n_main)
+            else:
+                new = _State(codes, ids, m, st.starts, st.lengths, st.main, st.delta, st.n_main)
+            self._state = new
+            self._stale = False
+
+    # ----------------------------------------------------------------- search
+    def _budget(self, st) -> int:
+        work = self.budget_factor * st.n * max(1, st.codes.shape[1]) + 256
+        return int(min(work, 2**62))
+
+    def knn(self, queries: np.ndarray, k: int, nthreads: int = 1):
+        """Exact k-NN (same contract as the flat kernel); returns ``(D, I)``."""
+        st = self._state
+        K = _mih_kernels()
+        D, I, stats = K.mih_knn(st.codes, st.ids, queries, int(k), st.starts, st.lengths,
+                                st.main, st.delta, self._budget(st), nthreads)
+        self.last_stats = stats
+        return D, I
+
+    def range_search(self, queries: np.ndarray, radius: int, nthreads: int = 1):
+        """Exact radius search (inclusive); returns ``(lims, D, I)``."""
+        st = self._state
+        K = _mih_kernels()
+        lims, D, I, stats = K.mih_range_search(st.codes, st.ids, queries, int(radius),
+                                               st.starts, st.lengths, st.main, st.delta,
+                                               self._budget(st), nthreads)
+        self.last_stats = stats
+        return lims, D, I
+
+    # ------------------------------------------------------------ persistence
+    def sections(self) -> tuple[dict, dict]:
+        """Metadata and arrays of the tables (for :mod:`hamsearch.storage`)."""
+        st = self._state
+        meta = {"m": st.m, "n_main": st.n_main, "n": st.n, "n_pick": self._n_pick}
+        arrays = {}
+        for name, seg in (("main", st.main), ("delta", st.delta)):
+            for field, arr in zip(SEGMENT_FIELDS, seg):
+                arrays[f"mih_{name}_{field}"] = arr
+        return meta, arrays
+
+    def load_sections(self, meta: dict, arrays: dict, codes, ids) -> None:
+        """Adopt tables written by :meth:`sections` for ``codes``/``ids``."""
+        m = int(meta["m"])
+        starts, lengths = substring_layout(self.nbits, m)
+        segs = []
+        for name in ("main", "delta"):
+            segs.append(tuple(
+                np.asarray(arrays[f"mih_{name}_{field}"])
+                for field in SEGMENT_FIELDS
+            ))
+        if segs[1][4].ndim != 2 or segs[1][4].shape[0] != m:
+            segs[1] = _empty_segment(m)
+        self._n_pick = int(meta.get("n_pick", meta["n"]))
+        self._state = _State(codes, ids, m, starts, lengths, segs[0], segs[1],
+                             int(meta["n_main"]))
+        self._stale = False
+
+
+# ---------------------------------------------------------------------------
+# method="auto": flat scan or MIH?
+# ---------------------------------------------------------------------------
+
+#: Below this many codes ``auto`` always scans.
+AUTO_MIN_N = 20_000
+#: Cost model constants (relative; a flat scan costs 1 per code word).
+COST_PROBE = 32.0  # dense offsets small enough for L2 (<= CACHED_TABLE_BITS)
+COST_PROBE_UNCACHED = 256.0
+CACHED_TABLE_BITS = 17
+COST_VERIFY_RANDOM = 128.0
+#: MIH must be predicted this much cheaper than the scan.
+AUTO_MARGIN = 0.8
+_SAMPLE_QUERIES = 32
+_SAMPLE_CODES = 8192
+
+
+class AutoRule:
+    """Decides between the flat scan and MIH for ``Index(method="auto")``.
+
+    The rule, for ``n`` codes of ``w`` words and ``m`` substrings of
+    lengths ``b_j``:
+
+    1. ``n < AUTO_MIN_N`` (20,000): flat.
+    2. Estimate the distance ``d`` the search must reach: the radius for a
+       radius search; for k-NN, the ``k / n`` quantile of the distances
+       between 32 stored codes and 8,192 others (a sample drawn once per
+       doubling of ``n``; queries are assumed to look like the database).
+    3. Predicted MIH cost, with ``s = floor(d / m)``: probes
+       ``P = sum_j sum_{i <= s} C(b_j, i)`` and verified codes
+       ``V = n * m * F(s)`` (``F``: sampled fraction of substring pairs
+       within ``s``), ``cost = p P + c V`` with ``p = 32`` while the dense
+       offsets fit in L2 (``b <= 17``) else 256, ``c = w`` (inline codes) or
+       128 (random access).  Flat cost: ``n * w``.
+    4. MIH when its predicted cost is below 0.8 times the flat cost.
+
+    The constants are ratios fitted (roughly) to the benchmark
+    ``bench/compare_mih.py`` on a 2-core x86-64 machine, in units of one
+    code word of the flat scan.  Whatever the
+    choice, results are identical; MIH queries that overrun their work
+    budget finish with a scan anyway.
+    """
+
+    def __init__(self):
+        self._n_sample = 0
+        self._dists = None
+        self._sub = None
+
+    def _sample(self, codes, lengths, starts):
+        n = codes.shape[0]
+        if self._dists is not None and self._n_sample / 2 <= n <= 2 * self._n_sample:
+            return
+        rng = np.random.default_rng(n)
+        nq = min(_SAMPLE_QUERIES, n // 2)
+        pick = rng.choice(n, size=min(n, nq + _SAMPLE_CODES), replace=False)
+        q, db = codes[pick[:nq]], codes[pick[nq:]]
+        self._dists = np.sort(kernels().hamming_matrix(
+            np.ascontiguousarray(q), np.ascontiguousarray(db), 1).ravel())
+        b0, s0 = int(lengths[0]), int(starts[0])
+        kq = extract_substring(q, s0, b0)
+        kd = extract_substring(db, s0, b0)
+        sub = np.bitwise_count(kq[:, None] ^ kd[None, :]).ravel()
+        self._sub = np.bincount(sub, minlength=b0 + 1).cumsum() / max(1, sub.size)
+        self._n_sample = n
+
+    def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
+                   radius=None) -> bool:
+        """True when MIH is predicted clearly cheaper than a flat scan.
+
+        Parameters
+        ----------
+        codes : ndarray of uint64, shape (n, w)
+            The stored codes.
+        nbits, m : int
+            Code length and number of substrings MIH would use.
+        inline : bool
+            Whether the tables hold inline codes.
+        k, radius : int, optional
+            The k-NN ``k`` or the search radius (exactly one).
+        """
+        n, w = codes.shape[0], max(1, codes.shape[1])
+        if n < AUTO_MIN_N:
+            return False
+        starts, lengths = substring_layout(nbits, m)
+        self._sample(codes, lengths, starts)
+        if radius is not None:
+            d = int(radius)
+        else:
+            if k >= n:
+                return False
+            at = int(np.ceil(k / n * self._dists.size))
+            d = int(self._dists[min(at, self._dists.size - 1)])
+        s = d // m
+        probes = sum(sum(math.comb(int(b), i) for i in range(min(s, int(b)) + 1))
+                     for b in lengths)
+        frac = float(self._sub[min(s, len(self._sub) - 1)])
+        verified = n * m * frac
+        probe_cost = COST_PROBE if max(lengths) <= CACHED_TABLE_BITS else COST_PROBE_UNCACHED
+        cost = probe_cost * probes + (w if inline else COST_VERIFY_RANDOM) * verified
+        return cost < AUTO_MARGIN * n * w
+
+
+# ---------------------------------------------------------------------------
+# The glue used by hamsearch.Index
+# ---------------------------------------------------------------------------
+
+
+class IndexMIH:
+    """MIH bookkeeping for one :class:`hamsearch.Index`.
+
+    ``method="mih"`` keeps the tables in sync with every mutation;
+    ``method="auto"`` builds them the first time :class:`AutoRule` prefers
+    MIH and keeps them in sync from then on; ``method="flat"`` never builds
+    them.
+
+    Parameters
+    ----------
+    nbits : int
+        Code length.
+    method : {"auto", "flat", "mih"}
+        The index's method.
+    m : int, optional
+        Number of substrings (default: chosen from ``n``).
+    """
+
+    def __init__(self, nbits: int, method: str, m=None):
+        self.method = method
+        self.m_request = _check_m(nbits, m)
+        self.tables = MultiIndexTables(nbits, m=self.m_request)
+        self.rule = AutoRule()
+        self.active = method == "mih"
+        self._n = 0
+
+    @property
+    def m(self) -> int:
+        """Substrings in use, or that a build would use now."""
+        st = self.tables._state
+        if st is not None:
+            return st.m
+        return self.planned_m(self._n)
+
+    def planned_m(self, n: int) -> int:
+        st = self.tables._state
+        return self.tables._target_m(n, None if st is None else st.m)
+
+    def published(self, codes, ids) -> None:
+        """Called (under the index lock) whenever the index publishes a snapshot."""
+        self._n = codes.shape[0]
+        if self.active:
+            self.tables.sync(codes, ids)
+
+    def invalidate(self) -> None:
+        """Positions were compacted: the next sync rebuilds."""
+        self.tables.invalidate()
+
+    def use(self, index, k=None, radius=None) -> bool:
+        """Whether this search should run on the tables (building them if needed)."""
+        if self.method == "flat":
+            return False
+        codes, ids = index._snapshot
+        n = codes.shape[0]
+        if n == 0 or (k is not None and k >= n):
+            return False  # every code is a result: the scan is the right tool
+        if self.method == "auto":
+            m = self.planned_m(n)
+            inline = self.tables._inline(m, codes)
+            if not self.rule.prefer_mih(codes, self.tables.nbits, m, inline, k=k,
+                                        radius=radius):
+                return False
+        if not self.active or self.tables._state is None:
+            with index._lock:
+                self.active = True
+                self.tables.sync(*index._snapshot)
+        return True
+
+    def knn(self, queries, k, nthreads):
+        return self.tables.knn(queries, k, nthreads)
+
+    def range_search(self, queries, radius, nthreads):
+        return self.tables.range_search(queries, radius, nthreads)

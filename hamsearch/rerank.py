@@ -1,0 +1,422 @@
+"""Hierarchical search: a Hamming candidate pool, re-ranked on float features.
+
+Lin et al., *Deep Learning of Binary Hash Codes for Fast Image Retrieval*
+(CVPRW 2015, section 3.2) retrieve in two steps: a coarse pool of the
+images whose binary codes are close to the query's in Hamming space, then a
+fine ranking of that pool by the Euclidean distance between their float
+features (the 4096-d F7 layer).  :func:`hierarchical_search` does both over
+an :class:`~hamsearch.Index` that stores features (``index.add(codes,
+features=X)``); :meth:`Index.search` calls it when given
+``query_features=``.
+
+The pool (per query)
+    * ``pool_radius=r``: every code within Hamming distance ``r``
+      (inclusive), as :meth:`Index.range_search` returns it.
+    * ``pool_size=m``: the ``m`` nearest codes by Hamming distance.  Ties at
+      the boundary: with ``ties="include"`` (the default) every code at the
+      ``m``-th smallest distance is in the pool too, so the pool may exceed
+      ``m`` and does not depend on how ids are numbered; with
+      ``ties="cut"`` exactly ``m`` codes are kept, the boundary ties by
+      ascending id (the order of :meth:`Index.search`).
+    * ``rerank="bucket"`` needs neither: the pool is then every code up to
+      the ``k``-th smallest Hamming distance, ties included.
+
+Fewer than ``k`` in the pool
+    ``fill="grow"`` (default): the radius grows until the pool holds ``k``
+    codes (or the whole index) -- exactly the pool of the smallest radius
+    that has ``k`` codes, ties included.  ``fill="none"``: fewer results
+    are returned, padded with id ``-1``.
+
+The ranking
+    * ``rerank="pool"`` (default): by feature score, ties by ascending id.
+    * ``rerank="bucket"``: by Hamming distance first, then feature score
+      within each Hamming bucket, then id -- the "re-rank within ties"
+      protocol used to break the many ties of short codes.
+
+    ``metric="l2"`` scores by *squared* Euclidean distance (like
+    ``faiss.IndexFlatL2``; the order is that of the Euclidean distance),
+    ascending; ``metric="ip"`` by inner product, descending.  The scores are
+    float32 sums (SIMD order), so they can differ from a float64 reference
+    in the last bits, and exact-score ties are broken by id.
+
+Pools come from the index's own Hamming search: the multi-index tables
+when its method picks them (``method="mih"``, or ``"auto"`` when they are
+cheaper), else the flat scan -- the same pools either way.
+
+The re-rank kernel (``csrc/rerank.c``, Numba twin ``hamsearch._numba.rerank``)
+gathers each candidate's feature row, scores it (AVX2/FMA, float16 rows
+widened with F16C) and keeps the top ``k`` in a heap; threads take queries.
+Features may be memory-mapped: only the candidates' rows are read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._backend import PAD_DISTANCE, get_num_threads, kernels
+from .features import as_query_features
+
+__all__ = ["hierarchical_search", "rerank_pool", "METRICS", "RERANK_MODES"]
+
+#: Feature metrics: name -> kernel code.
+METRICS = {"l2": 0, "ip": 1}
+#: Orders: name -> kernel code.
+RERANK_MODES = {"pool": 0, "bucket": 1}
+_FILLS = ("grow", "none")
+_TIES = ("include", "cut")
+
+_arange_cache = np.zeros(0, dtype=np.int64)
+
+
+def _positions(n: int) -> np.ndarray:
+    """``arange(n)`` int64 (a read-only view of a cached array)."""
+    global _arange_cache
+    cache = _arange_cache
+    if cache.shape[0] < n:
+        cache = np.arange(max(n, 2 * cache.shape[0]), dtype=np.int64)
+        cache.flags.writeable = False
+        _arange_cache = cache
+    return cache[:n]
+
+
+def _rerank_kernels():
+    """The live backend if it has the re-rank kernels, else the Numba twin."""
+    k = kernels()
+    if hasattr(k, "rerank"):
+        if not k.NAME.startswith("c-"):
+            return k
+        from . import _native_rerank
+
+        if _native_rerank.has_rerank():
+            return k
+    from ._numba import rerank as numba_rerank
+
+    return numba_rerank
+
+
+# --------------------------------------------------------------- validation
+def _check_choice(value, choices, name):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def _check_pool_size(m) -> int:
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
+        raise TypeError(f"pool_size must be an int, got {type(m).__name__}")
+    if m < 1:
+        raise ValueError(f"pool_size must be >= 1, got {m}")
+    return int(m)
+
+
+# -------------------------------------------------------------------- pools
+class _Pool:
+    """Candidate pools in CSR form: ``lims`` (nq+1), ``ham`` int32, ``pos`` int64."""
+
+    __slots__ = ("lims", "ham", "pos")
+
+    def __init__(self, lims, ham, pos):
+        self.lims, self.ham, self.pos = lims, ham, pos
+
+    def counts(self):
+        return np.diff(self.lims)
+
+
+def _merge(nq: int, parts) -> _Pool:
+    """Assemble per-query-subset pools ``(query_indices, _Pool)`` into one.
+
+    Every query must appear in exactly one part.
+    """
+    if len(parts) == 1:
+        idx, p = parts[0]
+        if idx is None:
+            return p
+    counts = np.zeros(nq, dtype=np.int64)
+    src = np.zeros(nq, dtype=np.int64)
+    hams, poss = [], []
+    off = 0
+    for idx, p in parts:
+        idx = np.arange(nq) if idx is None else idx
+        counts[idx] = p.counts()
+        src[idx] = off + p.lims[:-1]
+        off += int(p.lims[-1])
+        hams.append(p.ham)
+        poss.append(p.pos)
+    lims = np.zeros(nq + 1, dtype=np.int64)
+    np.cumsum(counts, out=lims[1:])
+    ham = np.concatenate(hams) if hams else np.zeros(0, np.int32)
+    pos = np.concatenate(poss) if poss else np.zeros(0, np.int64)
+    total = int(lims[-1])
+    gather = np.repeat(src - lims[:-1], counts) + np.arange(total, dtype=np.int64)
+    return _Pool(lims, ham[gather], pos[gather])
+
+
+class _PoolBuilder:
+    """Hamming pools over one consistent ``(codes, ids)`` snapshot.
+
+    The kernels run with storage positions in place of ids, so their results
+    index the feature rows directly (pools are sets: their order is never
+    used, except by ``ties="cut"``, which re-sorts by real id).
+    """
+
+    def __init__(self, codes, ids, nbits, kern, nthreads, index=None):
+        self.codes, self.ids, self.nbits = codes, ids, nbits
+        self.kern, self.nthreads = kern, nthreads
+        self.posids = _positions(codes.shape[0])
+        self.index = index
+
+    def _mih(self, **want):
+        """The index's multi-index tables when its method picks them for this
+        search and they cover this snapshot, else None (flat scan)."""
+        index = self.index
+        mih = getattr(index, "_mih", None)
+        if mih is None or index._snapshot[0] is not self.codes:
+            return None
+        return mih if mih.use(index, **want) else None
+
+    def range(self, q, radius: int) -> _Pool:
+        mih = self._mih(radius=int(radius))
+        if mih is not None:
+            lims, ham, ids = mih.range_search(q, int(radius), self.nthreads)
+            pos = self.index._positions_of(ids)
+            if (pos >= 0).all():  # else a concurrent change: scan this snapshot
+                return _Pool(lims, ham, pos)
+        lims, ham, pos = self.kern.range_search(self.codes, self.posids, q, int(radius),
+                                                self.nthreads)
+        return _Pool(lims, ham, pos)
+
+    def kth_distance(self, q, m: int) -> np.ndarray:
+        """Hamming distance of each query's ``m``-th nearest code (``nbits``
+        when the index holds fewer than ``m``)."""
+        mih = self._mih(k=int(m)) if m < self.codes.shape[0] else None
+        if mih is not None:
+            D, _ = mih.knn(q, int(m), self.nthreads)
+        else:
+            D, _ = self.kern.knn(self.codes, self.posids, q, int(m), self.nthreads)
+        r = D[:, -1].astype(np.int64)
+        r[r == PAD_DISTANCE] = self.nbits
+        return r
+
+    def range_per_query(self, q, radii) -> _Pool:
+        """Pools of per-query radii: one kernel call per distinct radius, so
+        each query is scanned once."""
+        radii = np.asarray(radii, dtype=np.int64)
+        values = np.unique(radii)
+        if values.size == 1:
+            return self.range(q, int(values[0]))
+        parts = []
+        for r in values:
+            idx = np.flatnonzero(radii == r)
+            parts.append((idx, self.range(q[idx], int(r))))
+        return _merge(q.shape[0], parts)
+
+    def cut(self, pool: _Pool, m: int) -> _Pool:
+        """Keep each query's ``m`` first candidates by ``(hamming, id)``."""
+        nq = pool.lims.shape[0] - 1
+        counts = pool.counts()
+        if (counts <= m).all():
+            return pool
+        qrow = np.repeat(np.arange(nq, dtype=np.int64), counts)
+        order = np.lexsort((self.ids[pool.pos], pool.ham, qrow))
+        rank = np.arange(order.shape[0], dtype=np.int64) - pool.lims[qrow]
+        keep = order[rank < m]
+        lims = np.zeros(nq + 1, dtype=np.int64)
+        np.cumsum(np.minimum(counts, m), out=lims[1:])
+        return _Pool(lims, pool.ham[keep], pool.pos[keep])
+
+    def build(self, q, k, pool_radius, pool_size, fill, ties) -> _Pool:
+        n = self.codes.shape[0]
+        nq = q.shape[0]
+        want = min(k, n) if fill == "grow" else 0
+        if pool_size is None and pool_radius is None:
+            # bucket mode without a pool argument: every code up to the k-th
+            # Hamming distance, the whole last bucket included
+            pool_size, ties = k, "include"
+        if pool_size is not None:
+            m = max(pool_size, want)
+            pool = self.range_per_query(q, self.kth_distance(q, m))
+            return self.cut(pool, m) if ties == "cut" else pool
+        pool = self.range(q, pool_radius)
+        if want:
+            short = np.flatnonzero(pool.counts() < want)
+            if short.size:
+                grown = self.range_per_query(q[short], self.kth_distance(q[short], want))
+                rest = np.setdiff1d(np.arange(nq), short, assume_unique=True)
+                sub = _Pool(*_take(pool, rest))
+                pool = _merge(nq, [(rest, sub), (short, grown)])
+        return pool
+
+
+def _take(pool: _Pool, rows):
+    """CSR rows ``rows`` of ``pool`` as ``(lims, ham, pos)``."""
+    counts = pool.counts()[rows]
+    lims = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=lims[1:])
+    gather = np.repeat(pool.lims[rows] - lims[:-1], counts) + np.arange(int(lims[-1]))
+    return lims, pool.ham[gather], pool.pos[gather]
+
+
+# ------------------------------------------------------------------ search
+def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
+                        pool_size=None, metric="l2", rerank="pool", fill="grow",
+                        ties="include", return_hamming=False):
+    """Coarse Hamming pool, then exact re-rank on the stored float features.
+
+    Parameters
+    ----------
+    index : hamsearch.Index
+        An index whose codes were added with ``features=``.
+    queries : array_like
+        Query codes, any accepted layout.
+    k : int
+        Results per query.
+    query_features : array_like of float, shape (nq, d)
+        The queries' float features (float16/32/64, finite).
+    pool_radius : int, optional
+        Pool = codes within this Hamming distance (inclusive).
+    pool_size : int, optional
+        Pool = the ``pool_size`` nearest codes (boundary ties: see ``ties``).
+        Give ``pool_radius`` or ``pool_size`` (not both); ``rerank="bucket"``
+        needs neither.
+    metric : {"l2", "ip"}
+        Squared Euclidean distance (ascending) or inner product (descending).
+    rerank : {"pool", "bucket"}
+        Order by feature score, or by Hamming distance then feature score.
+    fill : {"grow", "none"}
+        When a pool holds fewer than ``k`` codes: grow the radius until it
+        holds ``k``, or return fewer (padded).
+    ties : {"include", "cut"}
+        ``pool_size`` boundary: keep every code tied with the ``m``-th, or
+        exactly ``m`` codes with the boundary ties cut by ascending id.
+    return_hamming : bool
+        Also return the Hamming distance of every result.
+
+    Returns
+    -------
+    D : ndarray of float32, shape (nq, k)
+        Squared L2 distances (ascending; ``+inf`` pads) or inner products
+        (descending; ``-inf`` pads).
+    I : ndarray of int64, shape (nq, k)
+        Ids; ``-1`` pads.
+    H : ndarray of int32, shape (nq, k)
+        Hamming distances (``PAD_DISTANCE`` pads); only with
+        ``return_hamming=True``.
+
+    Examples
+    --------
+    >>> import numpy as np, hamsearch
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((1000, 32)).astype(np.float32)
+    >>> codes = hamsearch.pack(X @ rng.standard_normal((32, 64)) > 0)
+    >>> index = hamsearch.Index(64)
+    >>> index.add(codes, features=X)
+    >>> D, I = index.search(codes[:3], 5, query_features=X[:3], pool_radius=8)
+    >>> I[:, 0].tolist()
+    [0, 1, 2]
+    """
+    if query_features is None:
+        raise ValueError(
+            "hierarchical search needs query_features= (one float vector per query); "
+            "pool_radius, pool_size, metric and rerank only apply to it"
+        )
+    q = index._query_words(queries)
+    k = index._check_k(k)
+    mcode = METRICS[_check_choice(metric, METRICS, "metric")]
+    mode = _check_choice(rerank, RERANK_MODES, "rerank")
+    _check_choice(fill, _FILLS, "fill")
+    _check_choice(ties, _TIES, "ties")
+    if pool_radius is not None and pool_size is not None:
+        raise ValueError("give pool_radius or pool_size, not both")
+    if pool_radius is not None:
+        pool_radius = index._check_radius(pool_radius)
+    if pool_size is not None:
+        pool_size = _check_pool_size(pool_size)
+    if mode == "pool" and pool_radius is None and pool_size is None:
+        raise ValueError(
+            'hierarchical search needs pool_radius= or pool_size= (or rerank="bucket")'
+        )
+    codes, ids, feats = index._rerank_snapshot
+    store = index._features
+    if store.enabled is False or (feats is None and codes.shape[0]):
+        raise ValueError(
+            "this index holds no features: add them with index.add(codes, features=X) "
+            "to re-rank"
+        )
+    if feats is None:  # nothing added yet: any dimension, empty results
+        qf = np.asarray(query_features)
+        qf = as_query_features(qf, qf.shape[-1] if qf.ndim else 0, q.shape[0])
+    else:
+        qf = as_query_features(query_features, feats.shape[1], q.shape[0])
+    rk = _rerank_kernels()
+    nthreads = get_num_threads()
+    if codes.shape[0] == 0:
+        feats = np.zeros((0, qf.shape[1]), np.float32)
+        pool = _Pool(np.zeros(q.shape[0] + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
+    else:
+        builder = _PoolBuilder(codes, ids, index.nbits, kernels(), nthreads, index)
+        pool = builder.build(q, k, pool_radius, pool_size, fill, ties)
+    D, I, H = rk.rerank(feats, qf, pool.lims, pool.pos, ids, pool.ham, k, mcode,
+                        RERANK_MODES[mode], nthreads)
+    return (D, I, H) if return_hamming else (D, I)
+
+
+def rerank_pool(features, query_features, lims, candidates, k, *, metric="l2",
+                hamming=None, rerank="pool", ids=None):
+    """Re-rank user-supplied candidate pools (e.g. from :meth:`Index.range_search`).
+
+    Parameters
+    ----------
+    features : ndarray of float32 or float16, shape (n, d)
+        Feature rows; ``candidates`` index its rows.
+    query_features : array_like of float, shape (nq, d)
+    lims : array_like of int, shape (nq + 1,)
+        CSR bounds: query ``i``'s candidates are ``candidates[lims[i]:lims[i+1]]``.
+    candidates : array_like of int
+        Row numbers into ``features``.
+    k : int
+    metric : {"l2", "ip"}
+    hamming : array_like of int, optional
+        Hamming distance of each candidate (needed by ``rerank="bucket"``;
+        returned as ``H``).
+    rerank : {"pool", "bucket"}
+    ids : array_like of int, shape (n,), optional
+        Id of each feature row (default: the row number).
+
+    Returns
+    -------
+    D, I, H
+        As :func:`hierarchical_search` with ``return_hamming=True``; ``I``
+        holds ``ids[row]``.
+    """
+    feats = np.asarray(features)
+    if feats.ndim != 2 or feats.dtype not in (np.float32, np.float16):
+        raise TypeError(f"features must be float32 or float16 (n, d), got {feats.dtype} {feats.shape}")
+    feats = np.ascontiguousarray(feats)
+    n, d = feats.shape
+    lims = np.ascontiguousarray(lims, dtype=np.int64)
+    if lims.ndim != 1 or lims.shape[0] < 1 or lims[0] != 0 or (np.diff(lims) < 0).any():
+        raise ValueError("lims must be a non-decreasing 1-D int array starting at 0")
+    nq = lims.shape[0] - 1
+    cand = np.ascontiguousarray(candidates, dtype=np.int64)
+    if cand.shape != (int(lims[-1]),):
+        raise ValueError(f"candidates must have shape ({int(lims[-1])},), got {cand.shape}")
+    if cand.size and (cand.min() < 0 or cand.max() >= n):
+        raise ValueError(f"candidates must be row numbers in [0, {n})")
+    if hamming is None:
+        if rerank == "bucket":
+            raise ValueError('rerank="bucket" needs hamming=')
+        ham = np.zeros(cand.shape[0], np.int32)
+    else:
+        ham = np.ascontiguousarray(hamming, dtype=np.int32)
+        if ham.shape != cand.shape:
+            raise ValueError(f"hamming must have shape {cand.shape}, got {ham.shape}")
+    row_ids = np.arange(n, dtype=np.int64) if ids is None else np.ascontiguousarray(ids, dtype=np.int64)
+    if row_ids.shape != (n,):
+        raise ValueError(f"ids must have shape ({n},), got {row_ids.shape}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    mcode = METRICS[_check_choice(metric, METRICS, "metric")]
+    order = RERANK_MODES[_check_choice(rerank, RERANK_MODES, "rerank")]
+    qf = as_query_features(query_features, d, nq)
+    return _rerank_kernels().rerank(feats, qf, lims, cand, row_ids, ham, int(k), mcode,
+                                    order, get_num_threads())

@@ -1,0 +1,60 @@
+"""``hamsearch train`` and ``hamsearch encode`` on sklearn digits."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+import hamsearch  # noqa: E402
+from hamsearch.cli import main  # noqa: E402
+from hamsearch.datasets import load, query_split  # noqa: E402
+from hamsearch.encoders.deep import load_model  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("method", ["latent", "compact", "exploss", "ldh"])
+def test_train_then_encode(tmp_path, capsys, method):
+    model_path = tmp_path / "m.pt"
+    rc = main(["train", "--method", method, "--dataset", "digits", "--bits", "16",
+               "--epochs", "2", "--max-train", "400", "--quiet", "--threads", "1",
+               "--out", str(model_path)])
+    assert rc == 0
+    assert "wrote" in capsys.readouterr().out
+    model = load_model(model_path)
+    assert model.nbits == 16
+
+    codes_path, index_path = tmp_path / "c.npy", tmp_path / "i.hsx"
+    rc = main(["encode", "--model", str(model_path), "--dataset", "digits",
+               "--split", "database", "--out", str(codes_path), "--index", str(index_path),
+               "--features", "--batch-size", "300"])
+    assert rc == 0
+    images, labels = load("digits")
+    _, db = query_split(labels)
+    codes = np.load(codes_path)
+    np.testing.assert_array_equal(codes, model.encode(images[db]))
+    index = hamsearch.load(index_path)
+    assert len(index) == len(db)
+    D, I = index.search(codes[:5], k=1)
+    assert (D[:, 0] == 0).all()
+    assert set(I[:, 0].tolist()) <= set(db.tolist())
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["encode", "--model", str(tmp_path / "missing.pt"), "--dataset", "digits",
+                 "--out", str(tmp_path / "c.npy")]) == 1
+    assert "not found" in capsys.readouterr().err
+    assert main(["encode", "--model", "x.pt", "--dataset", "digits"]) == 1
+    assert "--out" in capsys.readouterr().err
+    junk = tmp_path / "junk.pt"
+    torch.save({"hello": 1}, junk)
+    assert main(["encode", "--model", str(junk), "--dataset", "digits",
+                 "--out", str(tmp_path / "c.npy")]) == 1
+    assert "not a hamsearch" in capsys.readouterr().err

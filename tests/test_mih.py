@@ -1,0 +1,240 @@
+"""Multi-index hashing: identical results to the flat scan, ties included.
+
+Every search here is compared with the numpy reference (``tests.reference``)
+and with ``Index(method="flat")``: random and clustered codes (clustered ones
+with p = 0 give many exact duplicates, hence ties), 32 to 512 bits, k up to
+n + 2, radius 0 to nbits, ids in arbitrary order, both kernel backends, with
+and without inline codes, and with the per-query work budget at 0 (every
+query falls back to the scan), at its default, and at 16x the default
+(queries almost never fall back, so the table path itself is checked).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hamsearch
+from hamsearch import mih as mih_mod
+from hamsearch._backend import kernels
+from hamsearch.mih import MultiIndexTables, choose_m, substring_layout
+from tests.reference import clustered_words, knn, random_words, range_search
+
+NBITS = [32, 40, 64, 72, 128, 136, 256, 512]
+BACKENDS = ["numba"] + (["c"] if hasattr(kernels(), "mih_knn") and kernels().NAME.startswith("c")
+                        else [])
+
+
+def _backend_module(name):
+    if name == "numba":
+        from hamsearch._numba import mih as mod
+
+        return mod
+    return kernels()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    mod = _backend_module(request.param)
+    monkeypatch.setattr(mih_mod, "_mih_kernels", lambda: mod)
+    return request.param
+
+
+def _codes(rng, n, nbits, kind, p):
+    if kind == "random":
+        return random_words(rng, n, nbits)
+    return clustered_words(rng, n, nbits, ncenters=int(rng.integers(1, 8)), p=p)
+
+
+def _queries(rng, db, nbits, nq):
+    """Half near database codes (a few bits flipped), half random."""
+    q = random_words(rng, nq, nbits)
+    if len(db):
+        near = db[rng.integers(0, len(db), nq)].copy()
+        flips = random_words(rng, nq, nbits) & random_words(rng, nq, nbits) \
+            & random_words(rng, nq, nbits)
+        q[: nq // 2] = (near ^ flips)[: nq // 2]
+    return np.ascontiguousarray(q)
+
+
+problem = st.fixed_dictionaries({
+    "seed": st.integers(0, 2**32 - 1),
+    "nbits": st.sampled_from(NBITS),
+    "n": st.integers(1, 300),
+    "kind": st.sampled_from(["random", "clustered"]),
+    "p": st.sampled_from([0.0, 0.02, 0.1, 0.3]),
+    "budget": st.sampled_from([0.0, mih_mod.BUDGET_FACTOR, 8.0]),
+    "inline": st.sampled_from([None, True, False]),
+    "pick_m": st.booleans(),
+})
+
+SETTINGS = dict(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _tables(pr, rng):
+    nbits, n = pr["nbits"], pr["n"]
+    db = _codes(rng, n, nbits, pr["kind"], pr["p"])
+    ids = rng.permutation(4 * n + 5)[:n].astype(np.int64)
+    lo = -(-nbits // 32)
+    m = int(rng.integers(lo, min(nbits, 40) + 1)) if pr["pick_m"] else None
+    t = MultiIndexTables(nbits, m=m, inline_codes=pr["inline"])
+    t.budget_factor = pr["budget"]
+    # two syncs: main segment + delta segment (or a merge)
+    cut = int(rng.integers(0, n + 1))
+    t.sync(db[:cut], ids[:cut])
+    t.sync(db, ids)
+    return db, ids, t
+
+
+@settings(**SETTINGS)
+@given(pr=problem, data=st.data())
+def test_knn_equals_reference(backend, pr, data):
+    rng = np.random.default_rng(pr["seed"])
+    db, ids, t = _tables(pr, rng)
+    q = _queries(rng, db, pr["nbits"], 9)
+    k = data.draw(st.integers(1, pr["n"] + 2), label="k")
+    D, I = t.knn(q, k, nthreads=int(rng.integers(1, 4)))
+    Dr, Ir = knn(db, ids, q, k)
+    np.testing.assert_array_equal(D, Dr)
+    np.testing.assert_array_equal(I, Ir)
+
+
+@settings(**SETTINGS)
+@given(pr=problem, data=st.data())
+def test_range_equals_reference(backend, pr, data):
+    rng = np.random.default_rng(pr["seed"])
+    db, ids, t = _tables(pr, rng)
+    q = _queries(rng, db, pr["nbits"], 9)
+    radius = data.draw(st.one_of(st.integers(0, 12), st.integers(0, pr["nbits"])),
+                       label="radius")
+    lims, D, I = t.range_search(q, radius, nthreads=int(rng.integers(1, 4)))
+    lr, Dr, Ir = range_search(db, ids, q, radius)
+    np.testing.assert_array_equal(lims, lr)
+    np.testing.assert_array_equal(D, Dr)
+    np.testing.assert_array_equal(I, Ir)
+
+
+def test_many_ties_at_kth_distance(backend):
+    """Hundreds of identical codes: the k smallest ids must win the tie."""
+    rng = np.random.default_rng(3)
+    base = random_words(rng, 1, 64)
+    db = np.repeat(base, 700, axis=0)
+    db[::7] = random_words(rng, len(db[::7]), 64)
+    ids = rng.permutation(10_000)[:700].astype(np.int64)
+    t = MultiIndexTables(64)
+    t.sync(db, ids)
+    for k in (1, 3, 100, 699, 702):
+        D, I = t.knn(base, k)
+        Dr, Ir = knn(db, ids, base, k)
+        np.testing.assert_array_equal(D, Dr)
+        np.testing.assert_array_equal(I, Ir)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), nbits=st.sampled_from([64, 128, 256]),
+       kind=st.sampled_from(["random", "clustered"]))
+def test_index_mih_after_adds_removes_and_save_load(tmp_path_factory, seed, nbits, kind):
+    rng = np.random.default_rng(seed)
+    mih = hamsearch.Index(nbits, method="mih")
+    flat = hamsearch.Index(nbits, method="flat")
+    q = None
+    path = tmp_path_factory.mktemp("mih") / "i.hsx"
+    for step in range(5):
+        n = int(rng.integers(1, 400))
+        db = _codes(rng, n, nbits, kind, 0.05)
+        ids = rng.permutation(10**6)[:n] + 10**6 * (step + 1)
+        mih.add(db, ids=ids)
+        flat.add(db, ids=ids)
+        if step % 2 == 1:
+            gone = rng.choice(flat.ids, size=len(flat) // 5, replace=False)
+            assert mih.remove(gone) == flat.remove(gone)
+        if step == 3:
+            mih.save(path)
+            mih = hamsearch.load(path, mmap=bool(rng.integers(0, 2)))
+            assert mih.method == "mih"
+        q = _queries(rng, flat.codes, nbits, 7)
+        k = int(rng.integers(1, len(flat) + 3))
+        for a, b in zip(mih.search(q, k), flat.search(q, k)):
+            np.testing.assert_array_equal(a, b)
+        r = int(rng.integers(0, nbits // 3))
+        for a, b in zip(mih.range_search(q, r), flat.range_search(q, r)):
+            np.testing.assert_array_equal(a, b)
+    assert mih._mih.active and mih._mih.tables._state.n == len(mih)
+
+
+def test_incremental_add_builds_only_a_delta():
+    rng = np.random.default_rng(0)
+    db = clustered_words(rng, 20_000, 64, 50, 0.05)
+    t = MultiIndexTables(64, m=4)
+    t.sync(db[:18_000], np.arange(18_000))
+    main = t._state.main
+    t.sync(db, np.arange(20_000))  # 2,000 more: under n_main / 8
+    assert t._state.main is main and t._state.n_main == 18_000
+    assert t.describe()["n_delta"] == 2_000
+    t.sync(np.concatenate([db, db[:3_000]]), np.arange(23_000))  # delta > n_main / 8
+    assert t._state.n_main == 23_000 and t.describe()["n_delta"] == 0
+
+
+def test_layout_and_choice_of_m():
+    for nbits in (8, 64, 72, 100 * 8, 512):
+        for m in {1 if nbits <= 32 else -(-nbits // 32), 3, nbits // 8, nbits}:
+            if m < -(-nbits // 32) or m > nbits:
+                continue
+            starts, lengths = substring_layout(nbits, m)
+            assert lengths.sum() == nbits and len(lengths) == m
+            assert lengths.max() - lengths.min() <= 1
+            assert (np.diff(lengths) <= 0).all()  # the wider ones first
+            np.testing.assert_array_equal(starts[1:], np.cumsum(lengths)[:-1])
+    assert choose_m(64, 1_000_000) == 4
+    assert choose_m(256, 1_000_000) == 13
+    assert choose_m(512, 10) == 154 or choose_m(512, 10) <= 512
+    assert choose_m(128, 1_000_000) < choose_m(128, 1_000)
+
+
+def test_m_argument_and_property():
+    rng = np.random.default_rng(1)
+    index = hamsearch.Index(128, method="mih", m=6)
+    index.add(random_words(rng, 1000, 128))
+    assert index.m == 6
+    auto = hamsearch.Index(128, method="mih")
+    auto.add(random_words(rng, 5000, 128))
+    assert auto.m == choose_m(128, 5000)
+    with pytest.raises(ValueError, match="m must be in"):
+        hamsearch.Index(128, method="mih", m=2)  # substrings of 64 bits
+    with pytest.raises(ValueError, match="m must be in"):
+        hamsearch.Index(64, method="mih", m=65)
+    with pytest.raises(TypeError, match="m must be an int"):
+        hamsearch.Index(64, method="mih", m=2.5)
+    with pytest.raises(ValueError, match="method must be one of"):
+        hamsearch.Index(64, method="multihash")
+
+
+def test_m_is_repicked_when_the_index_grows():
+    rng = np.random.default_rng(2)
+    index = hamsearch.Index(64, method="mih")
+    index.add(random_words(rng, 100, 64))
+    small = index.m
+    index.add(random_words(rng, 100_000, 64))
+    assert index.m == choose_m(64, 100_100) != small
+
+
+def test_auto_rule():
+    rng = np.random.default_rng(4)
+    small = hamsearch.Index(64)
+    small.add(clustered_words(rng, 1000, 64, 10, 0.05))
+    small.search(small.codes[:3], 5)
+    assert not small._mih.active  # too small: flat, no tables built
+    clustered = hamsearch.Index(64)
+    clustered.add(clustered_words(rng, 60_000, 64, 200, 0.03))
+    assert not clustered._mih.active
+    D, I = clustered.search(clustered.codes[:5], 10)
+    assert clustered._mih.active  # clustered codes, small k: MIH
+    ref = knn(clustered.codes, clustered.ids, clustered.codes[:5], 10)
+    np.testing.assert_array_equal(D, ref[0])
+    np.testing.assert_array_equal(I, ref[1])
+    uniform = hamsearch.Index(256)
+    uniform.add(random_words(rng, 40_000, 256))
+    uniform.search(uniform.codes[:3], 10)
+    uniform.range_search(uniform.codes[:3], 100)
+    assert not uniform._mih.active  # uniform 256-bit codes: MIH cannot win
