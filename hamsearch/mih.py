@@ -354,7 +354,13 @@ class MultiIndexTables:
 
     # ----------------------------------------------------------------- search
     def _budget(self, st) -> int:
-        work = self.budget_factor * st.n * max(1, st.codes.shape[1]) + 256
+        factor = self.budget_factor
+        if int(st.lengths.max()) > CACHED_TABLE_BITS:
+            # probes into tables larger than L2 cost several times the 32
+            # units the kernel charges (see AutoRule): spend less before
+            # giving up
+            factor /= 4
+        work = factor * st.n * max(1, st.codes.shape[1]) + 256
         return int(min(work, 2**62))
 
     def knn(self, queries: np.ndarray, k: int, nthreads: int = 1):
@@ -412,8 +418,8 @@ class MultiIndexTables:
 #: Below this many codes ``auto`` always scans.
 AUTO_MIN_N = 20_000
 #: Cost model constants (relative; a flat scan costs 1 per code word).
-COST_PROBE = 32.0  # dense offsets small enough for L2 (<= CACHED_TABLE_BITS)
-COST_PROBE_UNCACHED = 256.0
+COST_PROBE = 96.0  # dense offsets small enough for L2 (<= CACHED_TABLE_BITS)
+COST_PROBE_UNCACHED = 384.0
 CACHED_TABLE_BITS = 17
 COST_VERIFY_RANDOM = 128.0
 #: MIH must be predicted this much cheaper than the scan.
@@ -436,8 +442,8 @@ class AutoRule:
     3. Predicted MIH cost, with ``s = floor(d / m)``: probes
        ``P = sum_j sum_{i <= s} C(b_j, i)`` and verified codes
        ``V = n * m * F(s)`` (``F``: sampled fraction of substring pairs
-       within ``s``), ``cost = p P + c V`` with ``p = 32`` while the dense
-       offsets fit in L2 (``b <= 17``) else 256, ``c = w`` (inline codes) or
+       within ``s``), ``cost = p P + c V`` with ``p = 96`` while the dense
+       offsets fit in L2 (``b <= 17``) else 384, ``c = w`` (inline codes) or
        128 (random access).  Flat cost: ``n * w``.
     4. MIH when its predicted cost is below 0.8 times the flat cost.
 

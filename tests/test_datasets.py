@@ -1,6 +1,5 @@
 """Dataset loaders (on small files written in the real formats) and the split."""
 
-import gzip
 import importlib.util
 import os
 import pickle
