@@ -432,6 +432,28 @@ class Index:
         codes, ids = self._snapshot
         return kernels().knn(codes, ids, q, k, get_num_threads())
 
+    def plan(self, k: int | None = None, radius: int | None = None) -> str:
+        """The method a search would run now: ``"flat"`` or ``"mih"``.
+
+        Parameters
+        ----------
+        k : int, optional
+            For :meth:`search` with this ``k``.
+        radius : int, optional
+            For :meth:`range_search` with this radius.
+
+        Notes
+        -----
+        With ``method="auto"`` the answer depends on ``n``, ``nbits``, the
+        codes and ``k`` / ``radius`` (see :class:`hamsearch.mih.AutoRule`);
+        when it is ``"mih"`` the tables are built now if they were not yet.
+        """
+        if (k is None) == (radius is None):
+            raise ValueError("plan: give exactly one of k or radius")
+        if k is not None:
+            return "mih" if self._mih.use(self, k=self._check_k(k)) else "flat"
+        return "mih" if self._mih.use(self, radius=self._check_radius(radius)) else "flat"
+
     def range_search(self, queries, radius: int):
         """All codes within Hamming distance ``radius`` (inclusive) of each query.
 
