@@ -63,6 +63,8 @@ def _parse(argv):
     p.add_argument("--results", default="docs/results_deep.json")
     p.add_argument("--out", default="docs/results_deep.md")
     p.add_argument("--resume", action="store_true", help="skip configurations already in --results")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --resume: keep the other rows of --results but recompute these")
     p.add_argument("--cache-dir", default=os.path.join("bench", ".cache"),
                    help="trained latent CNNs are kept here for --resume")
     p.add_argument("--verbose", action="store_true")
@@ -143,7 +145,7 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
     cnn_path = os.path.join(args.cache_dir, f"{ds}_{bits}_latent_seed{args.seed}.pt")
     for method in methods:
         key = f"{ds}|{bits}|{method}"
-        done = args.resume and key in results
+        done = args.resume and key in results and not args.overwrite
         if done and method != "latent":
             print(f"skip {key} (in {args.results})", flush=True)
             continue
@@ -228,7 +230,10 @@ def write_markdown(results, path, args_line):
         "about 400 database items, so P@1000 <= ~0.4 there.  LDH (Laplacian",
         "eigenmaps) loses with many bits on well-separated features: only the first",
         "~(classes - 1) eigenvectors separate classes, the rest encode within-class",
-        "structure and dilute the Hamming distance.",
+        "structure and dilute the Hamming distance.  The papers' 12-bit column is",
+        "replaced by 16 bits: hamsearch codes are whole bytes (a `--bits 24,12`",
+        "run stopped at 12 with that error).  Rows of one dataset may come from",
+        "different runs: the epochs and train-images columns say how each was trained.",
         "",
     ]
     datasets = sorted({r["dataset"] for r in results.values()})
@@ -276,7 +281,8 @@ def write_markdown(results, path, args_line):
                   f"* training: {b['train_images_per_s']:.0f} images/s",
                   f"* encoding: {b['encode_images_per_s']:.0f} images/s (bare torch forward of the "
                   f"same net, the peer: {b['forward_images_per_s']:.0f} images/s)",
-                  f"* end to end, {b['n']} images streamed into an Index: "
+                  f"* end to end, {b['n']} images streamed into an Index (one encode_into "
+                  f"call, codes only, batches of 2048): "
                   f"{b['end_to_end_images_per_s']:.0f} images/s; RSS {b['rss_before_mb']:.0f} MB "
                   f"before, at most {b['max_rss_during_mb']:.0f} MB during the run "
                   f"(process peak {b['peak_rss_mb']:.0f} MB, reached in the earlier steps)", ""]

@@ -324,3 +324,11 @@ def test_lazy_array_like_source(fitted, digits):
         model.encode(_LazyImages(bad), batch_size=50)
     with pytest.raises(TypeError, match="array"):
         model.encode("not images")
+
+
+def test_missing_torch_gives_install_hint():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "try:\n    import hamsearch.encoders.deep\nexcept ImportError as e:\n"
+            "    assert 'pip install hamsearch[torch]' in str(e), e\nelse:\n"
+            "    raise SystemExit('no ImportError')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
