@@ -54,9 +54,14 @@ def _rss() -> int:
 
 
 def make_data(kind: str, n: int, nq: int, nbits: int, seed: int = 1):
-    """Database and queries (packed uint8) for ``uniform`` or ``clustered-<p>``."""
+    """Database and queries (packed uint8) for ``uniform``, ``clustered-<p>``
+    or ``fashion-itq`` (real learned codes, see :mod:`bench.learned_codes`)."""
     from hamsearch.synthetic import clustered_codes, uniform_codes
 
+    if kind == "fashion-itq":
+        from .learned_codes import fashion_itq_codes
+
+        return fashion_itq_codes(n, nq, nbits, seed=seed)
     if kind == "uniform":
         return uniform_codes(n, nbits, seed=seed), uniform_codes(nq, nbits, seed=seed + 1)
     p = float(kind.split("-")[1])
@@ -224,7 +229,7 @@ def main(argv=None) -> int:
     p.add_argument("--nq", type=int, default=1000)
     p.add_argument("--nbits", default="64,128,256")
     p.add_argument("--data", default="uniform,clustered-0.05,clustered-0.15",
-                   help="comma list of uniform / clustered-<p>")
+                   help="comma list of uniform / clustered-<p> / fashion-itq")
     p.add_argument("--radius", default="2,4,8,16")
     p.add_argument("--peers", default="faiss-flat,faiss-mhash,faiss-hash,faiss-ivf")
     p.add_argument("--nflips", default="0,1,2", help="nflip values tried for FAISS hashes")
