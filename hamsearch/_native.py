@@ -158,18 +158,24 @@ def range_search(db, ids, queries, radius, nthreads=1):
         _ptr("uint64_t *", db), _ptr("int64_t *", ids), len(db), _words(queries),
         _ptr("uint64_t *", queries), nq, radius, int(nthreads),
     )
+    return _collect_range(res, nq, "range_search", _lib.hs_range_lims,
+                          _lib.hs_range_copy, _lib.hs_range_free)
+
+
+def _collect_range(res, nq, what, lims_fn, copy_fn, free_fn):
+    """Copy a C range-search result into numpy (lims, D, I) and free it."""
     if res == _ffi.NULL:
-        raise MemoryError("hamsearch range_search: out of memory in the C kernel")
+        raise MemoryError(f"hamsearch {what}: out of memory in the C kernel")
     try:
         lims = np.empty(nq + 1, dtype=np.int64)
-        _lib.hs_range_lims(res, _ptr("int64_t *", lims))
+        lims_fn(res, _ptr("int64_t *", lims))
         total = int(lims[-1])
         D = np.empty(total, dtype=np.int32)
         I = np.empty(total, dtype=np.int64)
         if total:
-            _lib.hs_range_copy(res, _ptr("int32_t *", D), _ptr("int64_t *", I))
+            copy_fn(res, _ptr("int32_t *", D), _ptr("int64_t *", I))
     finally:
-        _lib.hs_range_free(res)
+        free_fn(res)
     return lims, D, I
 
 

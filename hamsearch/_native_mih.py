@@ -93,16 +93,8 @@ def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1
         _ptr("int32_t *", sub_len), len(sub_len), segs, 2, int(budget),
         _ptr("int64_t *", stats), int(nthreads),
     )
-    if res == _ffi.NULL:
-        raise MemoryError("hamsearch MIH range_search: out of memory in the C kernel")
-    try:
-        lims = np.empty(nq + 1, dtype=np.int64)
-        _lib.hs_mih_range_lims(res, _ptr("int64_t *", lims))
-        total = int(lims[-1])
-        D = np.empty(total, dtype=np.int32)
-        I = np.empty(total, dtype=np.int64)
-        if total:
-            _lib.hs_mih_range_copy(res, _ptr("int32_t *", D), _ptr("int64_t *", I))
-    finally:
-        _lib.hs_mih_range_free(res)
+    from ._native import _collect_range
+
+    lims, D, I = _collect_range(res, nq, "MIH range_search", _lib.hs_mih_range_lims,
+                                _lib.hs_mih_range_copy, _lib.hs_mih_range_free)
     return lims, D, I, stats
