@@ -204,6 +204,17 @@ class Index:
         out = np.where(found, pos_c if order is None else order[pos_c], -1)
         return out.astype(np.int64)
 
+    def _stored_positions(self, ids) -> np.ndarray:
+        """Storage positions of ``ids`` (any integer array); KeyError if one is absent."""
+        arr = np.atleast_1d(np.asarray(ids))
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64).ravel()
+        pos = self._positions_of(arr)
+        if (pos < 0).any():
+            raise KeyError(f"id {int(arr[pos < 0][0])} is not in the index")
+        return pos
+
     # --------------------------------------------------------------- mutation
     def add(self, codes, ids=None, features=None) -> None:
         """Add codes to the index.
@@ -323,13 +334,7 @@ class Index:
         KeyError
             If an id is not in the index.
         """
-        arr = np.atleast_1d(np.asarray(ids))
-        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
-        arr = arr.astype(np.int64).ravel()
-        pos = self._positions_of(arr)
-        if (pos < 0).any():
-            raise KeyError(f"id {int(arr[pos < 0][0])} is not in the index")
+        pos = self._stored_positions(ids)
         return words_to_bytes(self._codes_buf[pos], self._nbits)
 
     def reconstruct_features(self, ids) -> np.ndarray:
@@ -343,15 +348,8 @@ class Index:
         ValueError
             If the index holds no features.
         """
-        arr = np.atleast_1d(np.asarray(ids))
-        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
-        arr = arr.astype(np.int64).ravel()
         with self._lock:
-            pos = self._positions_of(arr)
-            if (pos < 0).any():
-                raise KeyError(f"id {int(arr[pos < 0][0])} is not in the index")
-            return self._features.get(pos)
+            return self._features.get(self._stored_positions(ids))
 
     @property
     def features_dim(self):
