@@ -145,8 +145,13 @@ class Index:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the codes, ids and features (allocated capacity)."""
-        return int(self._codes_buf.nbytes + self._ids_buf.nbytes + self._features.nbytes)
+        """Bytes held by the codes, ids, features (allocated capacity) and MIH tables.
+
+        Multi-index tables are built at the first search that uses them, so
+        an ``"mih"`` / ``"auto"`` index grows by their size then.
+        """
+        return int(self._codes_buf.nbytes + self._ids_buf.nbytes + self._features.nbytes
+                   + self._mih.nbytes)
 
     def __repr__(self) -> str:
         return f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, ntotal={self._n})"

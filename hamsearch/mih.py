@@ -556,6 +556,11 @@ class IndexMIH:
         st = self.tables._state
         return self.tables._target_m(n, None if st is None else st.m)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the multi-index tables built so far (0 before the first MIH search)."""
+        return self.tables.nbytes
+
     def published(self, codes, ids) -> None:
         """Called (under the index lock) whenever the index publishes a snapshot."""
         self._n = codes.shape[0]

@@ -238,3 +238,18 @@ def test_auto_rule():
     uniform.search(uniform.codes[:3], 10)
     uniform.range_search(uniform.codes[:3], 100)
     assert not uniform._mih.active  # uniform 256-bit codes: MIH cannot win
+
+
+def test_nbytes_counts_the_tables():
+    codes = random_words(np.random.default_rng(5), 3000, 64)
+    flat = hamsearch.Index(64, method="flat")
+    flat.add(codes)
+    mih = hamsearch.Index(64, method="mih")
+    mih.add(codes)
+    tables = mih._mih.tables.nbytes
+    assert tables > 0
+    assert mih.nbytes == flat.nbytes + tables
+    mih.remove(np.arange(1000))
+    mih.search(codes[:2], 3)  # rebuilds the tables without the removed codes
+    assert mih.nbytes == mih._codes_buf.nbytes + mih._ids_buf.nbytes + mih._mih.tables.nbytes
+    assert mih._mih.tables.nbytes < tables
