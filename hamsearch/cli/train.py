@@ -29,6 +29,8 @@ def register(sub):
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=None, help="default: the model's")
     p.add_argument("--backbone", default=None, help="small | cifar | alexnet | zhong")
+    p.add_argument("--augment", default=None, choices=("shift", "flip", "shift+flip"),
+                   help="random training augmentation (flips suit Fashion-MNIST and CIFAR-10, not digits)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-split", choices=("database", "all"), default="database",
@@ -79,7 +81,7 @@ def run(args) -> int:
     kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                   device=args.device, validation_fraction=args.validation_fraction,
                   early_stopping=args.early_stopping, checkpoint=args.checkpoint,
-                  resume=args.resume, n_classes=int(np.max(labels)) + 1)
+                  resume=args.resume, n_classes=int(np.max(labels)) + 1, augment=args.augment)
     t0 = time.perf_counter()
     model.fit(images[idx], labels[idx], **kwargs)
     dt = time.perf_counter() - t0

@@ -23,6 +23,7 @@ from torch import nn
 
 from ._input import as_images, as_labels, channel_stats
 from ._progress import Progress
+from .augment import make_augment
 from .backbones import adapt_input
 
 FORMAT = "hamsearch-deep-model"
@@ -334,7 +335,8 @@ class DeepHashModel(EncoderMixin):
     # ------------------------------------------------------------ training
     def fit(self, images, labels, epochs: int = 10, batch_size: int = 128, lr=None,
             weight_decay: float = 1e-4, device="auto", validation_fraction: float = 0.0,
-            early_stopping=None, checkpoint=None, resume: bool = False, n_classes=None):
+            early_stopping=None, checkpoint=None, resume: bool = False, n_classes=None,
+            augment=None):
         """Train the network on labelled images.
 
         Parameters
@@ -368,6 +370,12 @@ class DeepHashModel(EncoderMixin):
             with the same weights as an uninterrupted one.
         n_classes : int, optional
             Number of classes (default: ``max(labels) + 1``).
+        augment : None, "shift", "flip", "shift+flip" or callable
+            Random augmentation of every training batch (validation batches
+            are not augmented): translations by up to ``min(h, w) // 12``
+            pixels, horizontal flips, or a function mapping a float batch
+            ``(n, c, h, w)`` to one of the same shape.  Seeded like the
+            shuffling (see :mod:`hamsearch.encoders.deep.augment`).
 
         Returns
         -------
@@ -387,6 +395,7 @@ class DeepHashModel(EncoderMixin):
                 raise ValueError("early_stopping needs validation_fraction > 0")
         if resume and checkpoint is None:
             raise ValueError("resume=True needs checkpoint=path")
+        augment_fn = make_augment(augment)
         self._validate_params()
         src = as_images(images, "images")
         if n_classes is not None:
@@ -444,7 +453,7 @@ class DeepHashModel(EncoderMixin):
                 if stage.epochs <= 0:
                     continue
                 self._run_stage(si, stage, src, y, train_idx, val_idx, batch_size, lr,
-                                weight_decay, dev, early_stopping, checkpoint, state)
+                                weight_decay, dev, early_stopping, checkpoint, state, augment_fn)
                 state.stage, state.epoch = si + 1, 0
                 state.best_loss, state.bad_epochs, state.best_state, state.optimizer = (
                     math.inf, 0, None, None)
@@ -454,7 +463,7 @@ class DeepHashModel(EncoderMixin):
         return self
 
     def _run_stage(self, si, stage, src, y, train_idx, val_idx, batch_size, lr, weight_decay,
-                   dev, patience, checkpoint, state):
+                   dev, patience, checkpoint, state, augment_fn=None):
         net = self.net_
         trainable = list(stage.trainable(net))
         trainable_ids = {id(p) for p in trainable}
@@ -491,6 +500,12 @@ class DeepHashModel(EncoderMixin):
                     if len(idx) < 2:
                         continue
                     xb = _take(src, idx).to(dev, non_blocking=True)
+                    if augment_fn is not None:
+                        shape = xb.shape
+                        xb = augment_fn(xb)
+                        if not torch.is_tensor(xb) or xb.shape != shape:
+                            raise ValueError(f"augment must return a tensor of the batch's shape "
+                                             f"{tuple(shape)}, got {getattr(xb, 'shape', type(xb))}")
                     yb = torch.from_numpy(y[idx]).to(dev)
                     with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
                         out = net(xb)
