@@ -20,6 +20,8 @@ import platform
 import sys
 import time
 
+from bench import literature
+
 DEFAULT_DATASETS = "fashion-mnist,mnist-5k"
 DEFAULT_METHODS = "lsh,pcah,sh,itq,le,delm"
 DEFAULT_BITS = "16,32,48,64"
@@ -109,17 +111,7 @@ def main(argv=None):
             _table(results, methods, bits, "fit_s", "{:.1f}"),
             "",
         ]
-    out += [
-        "## Reference numbers from the seed papers",
-        "",
-        "The seed papers report MNIST results under their own protocols (GIST or CNN "
-        "features for some baselines, different query/database sizes, and for the deep "
-        "methods supervised training), so they are context rather than targets.  They "
-        "could not be checked against the papers' text in the environment that produced "
-        "this file, so none are quoted here; add them with their table and protocol when "
-        "copying them from the PDFs.",
-        "",
-    ]
+    out.append(literature.markdown("shallow"))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as fh:
         fh.write("\n".join(out))
