@@ -34,14 +34,11 @@ import time
 
 import numpy as np
 
+from bench import literature
+
 DEFAULT_EPOCHS = {"mnist-5k": 15, "fashion-mnist": 4, "digits": 10}
 ALL_METHODS = ("latent", "compact", "exploss", "ldh", "itq-cnn")
 
-#: mAP figures of the seed papers on MNIST, to be quoted beside ours.  Left
-#: empty on purpose: this session had no access to the papers' tables, and
-#: we do not quote numbers we could not check.  Fill as
-#: {(method, bits): (value, "paper, table")}.
-PAPER_MNIST_MAP: dict = {}
 
 
 def _parse(argv):
@@ -56,6 +53,8 @@ def _parse(argv):
                    help="epochs for the (slower, 5x5-conv) compact net; default --epochs")
     p.add_argument("--max-train", type=int, default=None, help="subsample the training set")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--augment", default=None, choices=("shift", "flip", "shift+flip"),
+                   help="training augmentation of the trained nets (fit's augment=)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 default: faster than 2 on a shared machine)")
     p.add_argument("--device", default="auto")
@@ -168,17 +167,19 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
             model = make_model(method, bits, random_state=args.seed, verbose=args.verbose)
         print(f"{key}: training on {len(train_idx)} images ...", flush=True)
         t0 = time.perf_counter()
+        fit_kwargs = {"augment": args.augment} if trained_here(method) else {}
         model.fit(images[train_idx], labels[train_idx], epochs=ep, batch_size=args.batch_size,
-                  device=args.device)
+                  device=args.device, **fit_kwargs)
         fit_s = time.perf_counter() - t0
         if method == "latent":
             cnn = model
             os.makedirs(args.cache_dir, exist_ok=True)
             model.save(cnn_path)
         res = evaluate(model, images, labels, q, db, want_hier=(method == "latent"))
-        trained = method not in ("ldh", "itq-cnn")
+        trained = trained_here(method)
         res.update({"dataset": ds, "bits": bits, "method": method, "command": args.command_line,
                     "epochs": ep if trained else 0,
+                    "augment": args.augment if trained else None,
                     "n_train": int(len(train_idx)), "fit_s": fit_s,
                     "train_images_per_s": len(train_idx) * ep / fit_s if trained else None,
                     "last_epoch": getattr(getattr(model, "feature_model_", model),
@@ -187,6 +188,11 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
         print(f"{key}: mAP={res['map']:.4f} P@1000={res['p_at_1000']:.4f} "
               f"fit={fit_s:.0f}s", flush=True)
         save()
+
+
+def trained_here(method) -> bool:
+    """True for the nets trained by this script (LDH / ITQ-CNN reuse the latent CNN)."""
+    return method not in ("ldh", "itq-cnn")
 
 
 def _epochs_cell(mrows, bits):
@@ -286,17 +292,8 @@ def write_markdown(results, path, args_line):
                   f"{b['end_to_end_images_per_s']:.0f} images/s; RSS {b['rss_before_mb']:.0f} MB "
                   f"before, at most {b['max_rss_during_mb']:.0f} MB during the run "
                   f"(process peak {b['peak_rss_mb']:.0f} MB, reached in the earlier steps)", ""]
-    lines += ["## Seed papers' MNIST figures", ""]
-    if PAPER_MNIST_MAP:
-        for (m, b), (v, src) in sorted(PAPER_MNIST_MAP.items()):
-            lines.append(f"* {m}, {b} bits: mAP {v} ({src})")
-    else:
-        lines += ["Not quoted: the papers' tables were not available in the session that",
-                  "produced this file, and we do not quote figures we could not check.",
-                  "Add them to `PAPER_MNIST_MAP` in `bench/deep_table.py`.  Note that the",
-                  "papers train on the full MNIST (60k) with many more epochs; MNIST-5k here",
-                  "trains on 4000 images."]
-    lines += ["", "Targets (issue 6): mAP >= 0.98 on MNIST-5k at 48 bits and >= 0.92 on",
+    lines += ["## Targets", "",
+              "Issue 6 asks for mAP >= 0.98 on MNIST-5k at 48 bits and >= 0.92 on",
               "Fashion-MNIST at 48 bits with the best method.", ""]
     best = {}
     for r in results.values():
@@ -307,6 +304,7 @@ def write_markdown(results, path, args_line):
     for ds, r in sorted(best.items()):
         lines.append(f"* {ds}, 48 bits: best {r['method']} mAP {r['map']:.4f}")
     lines.append("")
+    lines.append(literature.markdown("deep"))
     with open(path, "w") as fh:
         fh.write("\n".join(lines))
 
