@@ -42,6 +42,7 @@ def clustered_codes(
     centres: np.ndarray | None = None,
     progress=None,
     return_labels: bool = False,
+    labels: np.ndarray | None = None,
 ):
     """Codes drawn around random centre codes with independent bit flips.
 
@@ -66,6 +67,8 @@ def clustered_codes(
         Called as ``progress(done, total)`` after each chunk.
     return_labels : bool, default False
         Also return the centre index of each code.
+    labels : array_like of int, optional
+        Centre index of each code (length ``n``); drawn uniformly when omitted.
 
     Returns
     -------
@@ -88,7 +91,14 @@ def clustered_codes(
     if (probs < 0).any() or (probs > 1).any():
         raise ValueError(f"flip probabilities must lie in [0, 1], got {flip!r}")
     n = int(n)
-    labels = rng.integers(0, ncentres, size=n)
+    if labels is None:
+        labels = rng.integers(0, ncentres, size=n)
+    else:
+        labels = np.asarray(labels)
+        if labels.shape != (n,) or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels must be {n} integers, got shape {labels.shape} dtype {labels.dtype}")
+        if n and (labels.min() < 0 or labels.max() >= ncentres):
+            raise ValueError(f"labels must lie in [0, {ncentres})")
     out = np.empty((n, nbits // 8), dtype=np.uint8)
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)

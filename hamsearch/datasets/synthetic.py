@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..codes import check_nbits
+from ..synthetic import clustered_codes
 
 __all__ = ["make_clustered_features", "make_clustered_codes"]
 
@@ -53,7 +54,8 @@ def make_clustered_codes(n_samples=2000, nbits=64, n_clusters=10, flip_prob=0.1,
     """Binary codes scattered around random centre codes, one class per centre.
 
     Each code copies its cluster's random centre code and flips every bit
-    independently with probability ``flip_prob``.
+    independently with probability ``flip_prob``
+    (:func:`hamsearch.synthetic.clustered_codes` with balanced labels).
 
     Returns
     -------
@@ -67,8 +69,6 @@ def make_clustered_codes(n_samples=2000, nbits=64, n_clusters=10, flip_prob=0.1,
     if not 0.0 <= flip_prob <= 1.0:
         raise ValueError(f"flip_prob must be in [0, 1], got {flip_prob!r}")
     rng = _rng(random_state)
-    centres = rng.integers(0, 2, size=(c, nbits), dtype=np.uint8)
     labels = rng.permutation(np.arange(n) % c).astype(np.int64)
-    flips = (rng.random((n, nbits)) < flip_prob).astype(np.uint8)
-    bits = centres[labels] ^ flips
-    return np.packbits(bits, axis=1, bitorder="little"), labels
+    codes, _ = clustered_codes(n, nbits, ncenters=c, flip=flip_prob, seed=rng, labels=labels)
+    return codes, labels
