@@ -94,12 +94,34 @@ class _TrainState:
 
 
 class EncoderMixin:
-    """``encode`` / ``features`` / ``encode_into`` on top of ``_encode_chunk``."""
+    """``encode`` / ``features`` / ``encode_into`` on top of ``_encode_chunk``,
+    ``save`` / ``load`` on top of ``_export`` and ``serialize.load_model``."""
 
     nbits: int
 
     def _check_fitted(self):
         raise NotImplementedError
+
+    def _export(self) -> dict:
+        raise NotImplementedError
+
+    def save(self, path) -> None:
+        """Write the model (hyper-parameters, weights, fitted state) with ``torch.save``.
+
+        The file holds only tensors and plain Python values, so it loads with
+        ``torch.load(..., weights_only=True)`` (no pickled objects).
+        """
+        _atomic_save(self._export(), path)
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """Read a model written by :meth:`save`; ``device`` as in ``fit``."""
+        from .serialize import load_model
+
+        model = load_model(path, device=device)
+        if not isinstance(model, cls):
+            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
 
     def _input_shape(self):
         raise NotImplementedError
@@ -636,14 +658,6 @@ class DeepHashModel(EncoderMixin):
             "history": list(getattr(self, "history_", [])),
         }
 
-    def save(self, path) -> None:
-        """Write the model (hyper-parameters + weights) with ``torch.save``.
-
-        The file holds only tensors and plain Python values, so it loads with
-        ``torch.load(..., weights_only=True)`` (no pickled objects).
-        """
-        _atomic_save(self._export(), path)
-
     @classmethod
     def _from_export(cls, blob: dict):
         model = cls(**blob["params"])
@@ -651,16 +665,6 @@ class DeepHashModel(EncoderMixin):
         model.net_.load_state_dict(blob["state_dict"])
         model.net_.eval()
         model.history_ = list(blob.get("history", []))
-        return model
-
-    @classmethod
-    def load(cls, path, device="cpu"):
-        """Read a model written by :meth:`save`; ``device`` as in :meth:`fit`."""
-        from .serialize import load_model
-
-        model = load_model(path, device=device)
-        if not isinstance(model, cls):
-            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
 
 

@@ -123,12 +123,6 @@ class _FeatureHasher(EncoderMixin):
                 "params": params, "feature_model": self.feature_model_._export(),
                 "hasher": export_estimator(self.hasher_)}
 
-    def save(self, path) -> None:
-        """Write CNN + shallow hasher as plain data (loads with ``weights_only=True``)."""
-        from .base import _atomic_save
-
-        _atomic_save(self._export(), path)
-
     @classmethod
     def _from_export(cls, blob):
         from .serialize import import_estimator, model_from_blob
@@ -136,16 +130,6 @@ class _FeatureHasher(EncoderMixin):
         model = cls(**blob["params"])
         model.feature_model_ = model_from_blob(blob["feature_model"])
         model.hasher_ = import_estimator(blob["hasher"])
-        return model
-
-    @classmethod
-    def load(cls, path, device="cpu"):
-        """Read a model written by :meth:`save`."""
-        from .serialize import load_model
-
-        model = load_model(path, device=device)
-        if not isinstance(model, cls):
-            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
 
 
