@@ -332,3 +332,13 @@ def test_missing_torch_gives_install_hint():
             "    assert 'pip install hamsearch[torch]' in str(e), e\nelse:\n"
             "    raise SystemExit('no ImportError')\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_load_checks_the_class(fitted, tmp_path):
+    path = tmp_path / "latent.pt"
+    fitted[LatentLayerHash].save(path)
+    assert isinstance(LatentLayerHash.load(path), LatentLayerHash)
+    assert isinstance(load_model(path), LatentLayerHash)
+    for other in (CompactSigmoidHash, LaplacianDeepHash):
+        with pytest.raises(ValueError, match="holds a LatentLayerHash"):
+            other.load(path)
