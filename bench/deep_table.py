@@ -187,7 +187,7 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
         results[key] = res
         print(f"{key}: mAP={res['map']:.4f} P@1000={res['p_at_1000']:.4f} "
               f"fit={fit_s:.0f}s", flush=True)
-        save()
+        save(key)
 
 
 def trained_here(method) -> bool:
@@ -309,6 +309,32 @@ def write_markdown(results, path, args_line):
         fh.write("\n".join(lines))
 
 
+def merge_results(path, rows: dict, replace_all: bool, then=None) -> dict:
+    """Write ``rows`` into the JSON results file and return its whole content.
+
+    With ``replace_all`` the file holds only ``rows``; otherwise rows already
+    in the file are kept and these replace or join them, under a lock, so
+    several ``--resume`` runs (different datasets or bits) can share one file.
+    ``then(merged)`` runs under the same lock (writing the markdown table).
+    """
+    import fcntl
+
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = {}
+        if not replace_all and os.path.exists(path):
+            with open(path) as fh:
+                merged = json.load(fh)
+        merged.update(rows)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as fh:
+            json.dump(merged, fh, indent=1)
+        os.replace(tmp, path)
+        if then is not None:
+            then(merged)
+    return merged
+
+
 def main(argv=None) -> int:
     args = _parse(argv)
     import torch
@@ -324,13 +350,19 @@ def main(argv=None) -> int:
     args_line = "python -m bench.deep_table " + " ".join(argv if argv is not None else sys.argv[1:])
     args.command_line = args_line
 
-    def save():
-        with open(args.results, "w") as fh:
-            json.dump(results, fh, indent=1)
-        write_markdown(results, args.out, args_line)
+    fresh = set()
+
+    def save(key=None):
+        if key is not None:
+            fresh.add(key)
+        merged = merge_results(args.results, {k: results[k] for k in fresh},
+                               replace_all=not args.resume,
+                               then=lambda rows: write_markdown(rows, args.out, args_line))
+        results.update(merged)
 
     if args.refresh_hierarchical:
         refresh_hierarchical(results, args)
+        fresh.update(results)
         save()
         return 0
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
