@@ -201,13 +201,19 @@ class ExpCodeProductHash(DeepHashModel):
     pretrain_fraction : float in (0, 1)
     hash_init_epochs : int
     finetune_lr_scale : float
+        The defaults (alpha 16, 2 hash-init epochs, fine-tuning at the full
+        learning rate) were chosen on MNIST-5k, 48 bits, 10 epochs: mAP
+        0.980, against 0.873 with alpha 1 / 1 epoch / 0.3, and 0.959 /
+        0.968 / 0.976 / 0.979 with alpha 2 / 4 / 8 / 32.  A gentle
+        sigmoid leaves the pre-activations near 0, where the smoothed bits
+        barely respond to the loss.
     backbone, feature_dim, backbone_weights, pretrained, random_state, verbose
         As for :class:`LatentLayerHash`.
     """
 
-    def __init__(self, nbits: int = 48, backbone: str = "small", alpha: float = 1.0,
-                 balanced: bool = True, pretrain_fraction: float = 0.5, hash_init_epochs: int = 1,
-                 finetune_lr_scale: float = 0.3, feature_dim=None, backbone_weights=None,
+    def __init__(self, nbits: int = 48, backbone: str = "small", alpha: float = 16.0,
+                 balanced: bool = True, pretrain_fraction: float = 0.5, hash_init_epochs: int = 2,
+                 finetune_lr_scale: float = 1.0, feature_dim=None, backbone_weights=None,
                  pretrained: bool = False, random_state: int = 0, verbose: bool = True):
         super().__init__(nbits=nbits, backbone=backbone, feature_dim=feature_dim,
                          backbone_weights=backbone_weights, pretrained=pretrained,
