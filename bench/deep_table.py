@@ -55,6 +55,8 @@ def _parse(argv):
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--augment", default=None, choices=("shift", "flip", "shift+flip"),
                    help="training augmentation of the trained nets (fit's augment=)")
+    p.add_argument("--plain-final-epochs", type=int, default=0,
+                   help="with --augment: the last N epochs train on plain images")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 default: faster than 2 on a shared machine)")
     p.add_argument("--device", default="auto")
@@ -167,7 +169,8 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
             model = make_model(method, bits, random_state=args.seed, verbose=args.verbose)
         print(f"{key}: training on {len(train_idx)} images ...", flush=True)
         t0 = time.perf_counter()
-        fit_kwargs = {"augment": args.augment} if trained_here(method) else {}
+        fit_kwargs = ({"augment": args.augment, "plain_final_epochs": args.plain_final_epochs}
+                      if trained_here(method) else {})
         model.fit(images[train_idx], labels[train_idx], epochs=ep, batch_size=args.batch_size,
                   device=args.device, **fit_kwargs)
         fit_s = time.perf_counter() - t0
@@ -180,6 +183,7 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
         res.update({"dataset": ds, "bits": bits, "method": method, "command": args.command_line,
                     "epochs": ep if trained else 0,
                     "augment": args.augment if trained else None,
+                    "plain_final_epochs": args.plain_final_epochs if trained else None,
                     "n_train": int(len(train_idx)), "fit_s": fit_s,
                     "train_images_per_s": len(train_idx) * ep / fit_s if trained else None,
                     "last_epoch": getattr(getattr(model, "feature_model_", model),

@@ -111,3 +111,24 @@ def test_fit_rejects_bad_augment_before_training(small_digits):
     assert not hasattr(model, "net_")
     with pytest.raises(ValueError, match="augment must return"):
         model.fit(images, labels, epochs=1, augment=lambda b: b[:, :, :-1])
+
+
+def test_plain_final_epochs(small_digits):
+    images, labels = small_digits
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fit = lambda **kw: LatentLayerHash(nbits=16, random_state=0).fit(  # noqa: E731
+            images, labels, epochs=2, batch_size=64, **kw)
+        plain = fit()
+        all_plain = fit(augment="shift", plain_final_epochs=2)
+        half = fit(augment="shift", plain_final_epochs=1)
+        aug = fit(augment="shift")
+    finally:
+        torch.set_num_threads(old)
+    same = lambda a, b: all(torch.equal(p, q) for p, q in zip(_weights(a), _weights(b)))  # noqa: E731
+    assert same(plain, all_plain)
+    assert not same(half, plain) and not same(half, aug)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="plain_final_epochs"):
+            LatentLayerHash(nbits=16).fit(images, labels, epochs=1, plain_final_epochs=bad)

@@ -31,6 +31,8 @@ def register(sub):
     p.add_argument("--backbone", default=None, help="small | cifar | alexnet | zhong")
     p.add_argument("--augment", default=None, choices=("shift", "flip", "shift+flip"),
                    help="random training augmentation (flips suit Fashion-MNIST and CIFAR-10, not digits)")
+    p.add_argument("--plain-final-epochs", type=int, default=0,
+                   help="with --augment: train the last N epochs on the plain images")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-split", choices=("database", "all"), default="database",
@@ -81,7 +83,8 @@ def run(args) -> int:
     kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                   device=args.device, validation_fraction=args.validation_fraction,
                   early_stopping=args.early_stopping, checkpoint=args.checkpoint,
-                  resume=args.resume, n_classes=int(np.max(labels)) + 1, augment=args.augment)
+                  resume=args.resume, n_classes=int(np.max(labels)) + 1, augment=args.augment,
+                  plain_final_epochs=args.plain_final_epochs)
     t0 = time.perf_counter()
     model.fit(images[idx], labels[idx], **kwargs)
     dt = time.perf_counter() - t0

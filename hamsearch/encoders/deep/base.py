@@ -358,7 +358,7 @@ class DeepHashModel(EncoderMixin):
     def fit(self, images, labels, epochs: int = 10, batch_size: int = 128, lr=None,
             weight_decay: float = 1e-4, device="auto", validation_fraction: float = 0.0,
             early_stopping=None, checkpoint=None, resume: bool = False, n_classes=None,
-            augment=None):
+            augment=None, plain_final_epochs: int = 0):
         """Train the network on labelled images.
 
         Parameters
@@ -398,6 +398,12 @@ class DeepHashModel(EncoderMixin):
             pixels, horizontal flips, or a function mapping a float batch
             ``(n, c, h, w)`` to one of the same shape.  Seeded like the
             shuffling (see :mod:`hamsearch.encoders.deep.augment`).
+        plain_final_epochs : int
+            With ``augment``, train the last this many epochs (counted over
+            the whole schedule) on the images as they are.  When the
+            training set is also the database, as in the papers' protocol,
+            this lets the net fit the database codes exactly after
+            augmentation has made it generalise.
 
         Returns
         -------
@@ -418,6 +424,9 @@ class DeepHashModel(EncoderMixin):
         if resume and checkpoint is None:
             raise ValueError("resume=True needs checkpoint=path")
         augment_fn = make_augment(augment)
+        if isinstance(plain_final_epochs, bool) or not isinstance(plain_final_epochs, (int, np.integer)) \
+                or plain_final_epochs < 0:
+            raise ValueError(f"plain_final_epochs must be an int >= 0, got {plain_final_epochs!r}")
         self._validate_params()
         src = as_images(images, "images")
         if n_classes is not None:
@@ -469,13 +478,18 @@ class DeepHashModel(EncoderMixin):
         self.device_ = dev
         stages = self._stages(epochs)
         self.history_ = state.history
+        # epochs of each stage that see augmented images (the schedule's last
+        # ``plain_final_epochs`` epochs do not)
+        starts = np.cumsum([0] + [max(0, st.epochs) for st in stages])
+        plain_from = starts[-1] - int(plain_final_epochs)
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             for si in range(state.stage, len(stages)):
                 stage = stages[si]
                 if stage.epochs <= 0:
                     continue
                 self._run_stage(si, stage, src, y, train_idx, val_idx, batch_size, lr,
-                                weight_decay, dev, early_stopping, checkpoint, state, augment_fn)
+                                weight_decay, dev, early_stopping, checkpoint, state, augment_fn,
+                                augment_epochs=int(plain_from - starts[si]))
                 state.stage, state.epoch = si + 1, 0
                 state.best_loss, state.bad_epochs, state.best_state, state.optimizer = (
                     math.inf, 0, None, None)
@@ -485,7 +499,7 @@ class DeepHashModel(EncoderMixin):
         return self
 
     def _run_stage(self, si, stage, src, y, train_idx, val_idx, batch_size, lr, weight_decay,
-                   dev, patience, checkpoint, state, augment_fn=None):
+                   dev, patience, checkpoint, state, augment_fn=None, augment_epochs=0):
         net = self.net_
         trainable = list(stage.trainable(net))
         trainable_ids = {id(p) for p in trainable}
@@ -522,7 +536,7 @@ class DeepHashModel(EncoderMixin):
                     if len(idx) < 2:
                         continue
                     xb = _take(src, idx).to(dev, non_blocking=True)
-                    if augment_fn is not None:
+                    if augment_fn is not None and epoch < augment_epochs:
                         shape = xb.shape
                         xb = augment_fn(xb)
                         if not torch.is_tensor(xb) or xb.shape != shape:
