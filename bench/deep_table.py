@@ -102,21 +102,28 @@ def hierarchical(model, codes, feats, labels, q, db, k=100):
     """P@k of Hamming ranking vs hierarchical search (Lin et al.) on F7.
 
     Pool = the 2k nearest codes (ties at the boundary included), re-ranked by
-    L2 on F7; and the "bucket" variant (Hamming order, F7 L2 within a
-    distance bucket).  A pool much larger than a class (e.g. 1000 on
-    MNIST-5k, 400 items per class) lets F7 pull in other classes; 2k keeps
-    it inside the relevant neighbourhood.
+    F7 distance; and the "bucket" variant (Hamming order, F7 distance within
+    a distance bucket).  Both with the F7 vectors as they are (L2, the
+    paper's choice) and scaled to unit norm (cosine: ``normalize_features``).
+    A pool much larger than a class (e.g. 1000 on MNIST-5k, 400 items per
+    class) lets F7 pull in other classes; 2k keeps it inside the relevant
+    neighbourhood.
     """
     import hamsearch
+    from hamsearch.encoders.deep.base import unit_rows
 
-    index = hamsearch.Index(nbits=model.nbits)
-    index.add(codes[db], ids=np.arange(len(db)), features=feats[db])
-    _, I_h = index.search(codes[q], k)
-    _, I_p = index.search(codes[q], k, query_features=feats[q], pool_size=min(2 * k, len(db)))
-    _, I_b = index.search(codes[q], k, query_features=feats[q], rerank="bucket")
-    return {"p_at_100_hamming": _precision_at(I_h, labels[db], labels[q]),
-            "p_at_100_hierarchical": _precision_at(I_p, labels[db], labels[q]),
-            "p_at_100_bucket": _precision_at(I_b, labels[db], labels[q])}
+    out = {}
+    for suffix, f in (("", feats), ("_cosine", unit_rows(feats))):
+        index = hamsearch.Index(nbits=model.nbits)
+        index.add(codes[db], ids=np.arange(len(db)), features=f[db])
+        if not suffix:
+            _, I_h = index.search(codes[q], k)
+            out["p_at_100_hamming"] = _precision_at(I_h, labels[db], labels[q])
+        _, I_p = index.search(codes[q], k, query_features=f[q], pool_size=min(2 * k, len(db)))
+        _, I_b = index.search(codes[q], k, query_features=f[q], rerank="bucket")
+        out["p_at_100_hierarchical" + suffix] = _precision_at(I_p, labels[db], labels[q])
+        out["p_at_100_bucket" + suffix] = _precision_at(I_b, labels[db], labels[q])
+    return out
 
 
 def refresh_hierarchical(results, args):
@@ -271,14 +278,18 @@ def write_markdown(results, path, args_line):
         if hier:
             lines += ["", "Hierarchical search (latent net, `Index.search` with F7 features): "
                       "P@100 of Hamming ranking alone vs a Hamming pool of 200 re-ranked by "
-                      "L2 on F7, and vs Hamming order with F7 L2 inside each distance bucket:", "",
-                      "| bits | P@100 Hamming | P@100 pool 200 + F7 | P@100 bucket + F7 |",
-                      "|---|---|---|---|"]
+                      "F7 distance, and vs Hamming order with F7 distance inside each distance "
+                      "bucket; F7 as it is (L2, the paper's choice) or scaled to unit norm "
+                      "(cosine, `normalize_features=True`):", "",
+                      "| bits | P@100 Hamming | pool 200 + F7 L2 | bucket + F7 L2 "
+                      "| pool 200 + F7 cosine | bucket + F7 cosine |",
+                      "|---|---|---|---|---|---|"]
+            cell = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
             for r in sorted(hier, key=lambda r: r["bits"]):
-                b = r.get("p_at_100_bucket")
-                lines.append(f"| {r['bits']} | {r['p_at_100_hamming']:.4f} | "
-                             f"{r['p_at_100_hierarchical']:.4f} | "
-                             + (f"{b:.4f}" if b is not None else "-") + " |")
+                lines.append("| " + " | ".join(
+                    [str(r["bits"])] + [cell(r.get("p_at_100_" + c)) for c in (
+                        "hamming", "hierarchical", "bucket", "hierarchical_cosine",
+                        "bucket_cosine")]) + " |")
         lines.append("")
     bench_json = os.path.join(os.path.dirname(path) or ".", "bench_deep_encode.json")
     if os.path.exists(bench_json):

@@ -342,3 +342,22 @@ def test_load_checks_the_class(fitted, tmp_path):
     for other in (CompactSigmoidHash, LaplacianDeepHash):
         with pytest.raises(ValueError, match="holds a LatentLayerHash"):
             other.load(path)
+
+
+def test_normalized_features(fitted, digits, tmp_path):
+    images, _, q, db = digits
+    model = fitted[LatentLayerHash]
+    raw = model.features(images[:50])
+    unit = model.features(images[:50], normalize=True)
+    norms = np.linalg.norm(raw, axis=1)
+    assert (norms > 0).all()
+    np.testing.assert_allclose(unit, raw / norms[:, None], rtol=1e-5, atol=1e-7)
+    codes, feats = model.encode(images[:50], return_features=True, normalize_features=True)
+    np.testing.assert_array_equal(feats, unit)
+    np.testing.assert_array_equal(codes, model.encode(images[:50]))
+    index = hamsearch.Index(NBITS)
+    model.encode_into(index, images[db], ids=db, normalize_features=True, batch_size=100)
+    np.testing.assert_allclose(np.linalg.norm(index.reconstruct_features(db[:20]), axis=1), 1.0,
+                               rtol=1e-5)
+    with pytest.raises(TypeError, match="normalize_features"):
+        model.encode(images[:5], normalize_features="yes")

@@ -129,16 +129,23 @@ class EncoderMixin:
     def _encode_chunk(self, src, start, stop, want_codes, want_features, batch_size):
         raise NotImplementedError
 
-    def _iter_chunks(self, images, batch_size, want_codes, want_features, name="images"):
+    def _iter_chunks(self, images, batch_size, want_codes, want_features, name="images",
+                     normalize=False):
         self._check_fitted()
         batch_size = _check_positive_int(batch_size, "batch_size")
+        if not isinstance(normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize_features must be True or False, got {normalize!r}")
         src = as_images(images, name, expect_shape=self._input_shape())
         n = len(src)
         for s in range(0, n, batch_size):
             e = min(n, s + batch_size)
-            yield s, e, self._encode_chunk(src, s, e, want_codes, want_features, batch_size)
+            codes, feats = self._encode_chunk(src, s, e, want_codes, want_features, batch_size)
+            if normalize and feats is not None:
+                feats = unit_rows(feats)
+            yield s, e, (codes, feats)
 
-    def encode(self, images, batch_size: int = 1024, return_features: bool = False):
+    def encode(self, images, batch_size: int = 1024, return_features: bool = False,
+               normalize_features: bool = False):
         """Binary codes of ``images``, packed in the FAISS layout.
 
         Parameters
@@ -150,6 +157,10 @@ class EncoderMixin:
             Images per forward pass; memory stays bounded by it.
         return_features : bool
             Also return the re-ranking features.
+        normalize_features : bool
+            Scale each feature vector to unit L2 norm, so that the index's L2
+            (or inner-product) re-ranking ranks by cosine similarity -- on
+            ReLU features such as F7 usually the better re-ranking metric.
 
         Returns
         -------
@@ -158,21 +169,26 @@ class EncoderMixin:
             Only with ``return_features=True``.
         """
         codes, feats = [], []
-        for _, _, (c, f) in self._iter_chunks(images, batch_size, True, return_features):
+        for _, _, (c, f) in self._iter_chunks(images, batch_size, True, return_features,
+                                              normalize=normalize_features):
             codes.append(c)
             if return_features:
                 feats.append(f)
         codes = np.concatenate(codes)
         return (codes, np.concatenate(feats)) if return_features else codes
 
-    def features(self, images, batch_size: int = 1024) -> np.ndarray:
-        """Float32 re-ranking features ``(n, d)`` (F7 for the latent-layer net)."""
+    def features(self, images, batch_size: int = 1024, normalize: bool = False) -> np.ndarray:
+        """Float32 re-ranking features ``(n, d)`` (F7 for the latent-layer net).
+
+        ``normalize=True`` scales every row to unit L2 norm (see :meth:`encode`).
+        """
         return np.concatenate(
-            [f for _, _, (_, f) in self._iter_chunks(images, batch_size, False, True)]
+            [f for _, _, (_, f) in self._iter_chunks(images, batch_size, False, True,
+                                                     normalize=normalize)]
         )
 
     def encode_into(self, index, images, ids=None, batch_size: int = 1024,
-                    features="auto") -> int:
+                    features="auto", normalize_features: bool = False) -> int:
         """Encode ``images`` batch by batch straight into ``index``.
 
         Memory stays bounded by ``batch_size`` whatever the corpus size: pass a
@@ -193,6 +209,9 @@ class EncoderMixin:
             ``"auto"`` does so when ``index.add`` accepts a ``features``
             argument (detected with :func:`inspect.signature`); ``True``
             requires it.
+        normalize_features : bool
+            Store unit-norm features (cosine re-ranking; see :meth:`encode`).
+            Queries must then be encoded with ``normalize_features=True`` too.
 
         Returns
         -------
@@ -218,7 +237,8 @@ class EncoderMixin:
             if ids.dtype.kind not in "iu":
                 raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
         added = 0
-        for s, e, (codes, feats) in self._iter_chunks(images, batch_size, True, want_f):
+        for s, e, (codes, feats) in self._iter_chunks(images, batch_size, True, want_f,
+                                                      normalize=normalize_features):
             kwargs = {}
             if ids is not None:
                 kwargs["ids"] = ids[s:e].astype(np.int64)
@@ -227,6 +247,13 @@ class EncoderMixin:
             index.add(codes, **kwargs)
             added += e - s
         return added
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm (all-zero rows stay zero), float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+    return (x / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32, copy=False)
 
 
 def _accepts_features(index) -> bool:
