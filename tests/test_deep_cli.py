@@ -58,3 +58,20 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["encode", "--model", str(junk), "--dataset", "digits",
                  "--out", str(tmp_path / "c.npy")]) == 1
     assert "not a hamsearch" in capsys.readouterr().err
+
+
+def test_train_augmented_then_encode_normalized_features(tmp_path, capsys):
+    model_path = tmp_path / "m.pt"
+    assert main(["train", "--method", "latent", "--dataset", "digits", "--bits", "16",
+                 "--epochs", "2", "--max-train", "300", "--quiet", "--threads", "1",
+                 "--augment", "shift", "--plain-final-epochs", "1", "--out", str(model_path)]) == 0
+    feats_path, index_path = tmp_path / "f.npy", tmp_path / "i.hsx"
+    assert main(["encode", "--model", str(model_path), "--dataset", "digits",
+                 "--split", "database", "--features-out", str(feats_path),
+                 "--index", str(index_path), "--features", "--normalize-features"]) == 0
+    feats = np.load(feats_path)
+    np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, rtol=1e-5)
+    index = hamsearch.load(index_path)
+    images, labels = load("digits")
+    _, db = query_split(labels)
+    np.testing.assert_allclose(index.reconstruct_features(db[:10]), feats[:10], rtol=1e-6)

@@ -34,6 +34,8 @@ def register(sub):
     p.add_argument("--index", default=None, help="write a hamsearch index file")
     p.add_argument("--features", action="store_true",
                    help="store re-ranking features in the --index")
+    p.add_argument("--normalize-features", action="store_true",
+                   help="unit-norm features (cosine re-ranking), in --features-out and --index")
     p.set_defaults(func=run)
 
 
@@ -68,7 +70,8 @@ def run(args) -> int:
     t0 = time.perf_counter()
     if args.out is not None or args.features_out is not None:
         want_f = args.features_out is not None
-        res = model.encode(images, batch_size=args.batch_size, return_features=want_f)
+        res = model.encode(images, batch_size=args.batch_size, return_features=want_f,
+                           normalize_features=args.normalize_features)
         codes, feats = res if want_f else (res, None)
         if args.out is not None:
             np.save(args.out, codes)
@@ -79,7 +82,8 @@ def run(args) -> int:
 
         index = Index(nbits=model.nbits)
         model.encode_into(index, images, ids=idx.astype(np.int64), batch_size=args.batch_size,
-                          features=bool(args.features))
+                          features=bool(args.features),
+                          normalize_features=args.normalize_features)
         index.save(args.index)
     dt = time.perf_counter() - t0
     outs = ", ".join(x for x in (args.out, args.features_out, args.index) if x)
