@@ -206,12 +206,21 @@ def trained_here(method) -> bool:
     return method not in ("ldh", "itq-cnn")
 
 
+def _training(row) -> str:
+    """Epochs of a row, with its augmentation: '30 (shift+flip, last 10 plain)'."""
+    text = str(row["epochs"])
+    if row.get("augment"):
+        plain = row.get("plain_final_epochs") or 0
+        text += f" ({row['augment']}" + (f", last {plain} plain)" if plain else ")")
+    return text
+
+
 def _epochs_cell(mrows, bits):
-    eps = [mrows[b]["epochs"] for b in bits if b in mrows]
-    if not any(eps):
+    eps = [_training(mrows[b]) for b in bits if b in mrows]
+    if not any(mrows[b]["epochs"] for b in bits if b in mrows):
         return "CNN of latent"
-    return str(eps[0]) if len(set(eps)) == 1 else " / ".join(
-        f"{mrows[b]['epochs']} ({b}b)" for b in bits if b in mrows)
+    return eps[0] if len(set(eps)) == 1 else " / ".join(
+        f"{_training(mrows[b])} ({b}b)" for b in bits if b in mrows)
 
 
 def write_markdown(results, path, args_line):
@@ -241,8 +250,8 @@ def write_markdown(results, path, args_line):
     lines += [
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, "
-        "no GPU; CPU training with the small CNN and few epochs, so these are",
-        "*short-training* numbers, not converged ones.  P@1000 cannot exceed the",
+        "no GPU; CPU training of the small CNN for the epochs in each row (few,",
+        "for CPU time), so these are not converged numbers.  P@1000 cannot exceed the",
         "share of relevant items in the first 1000: on MNIST-5k each class has only",
         "about 400 database items, so P@1000 <= ~0.4 there.  LDH (Laplacian",
         "eigenmaps) loses with many bits on well-separated features: only the first",
