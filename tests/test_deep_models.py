@@ -179,10 +179,12 @@ def test_seeded_training_is_reproducible(digits):
     np.testing.assert_array_equal(a.features(images[:64]), b.features(images[:64]))
 
 
-def test_checkpoint_resume_equals_uninterrupted(digits, tmp_path, monkeypatch):
+@pytest.mark.parametrize("aug", [{}, {"augment": "shift+flip", "plain_final_epochs": 1}],
+                         ids=["plain", "augmented"])
+def test_checkpoint_resume_equals_uninterrupted(digits, tmp_path, monkeypatch, aug):
     images, labels, _, db = digits
     sub = db[:300]
-    kw = dict(epochs=3, batch_size=50, validation_fraction=0.2)
+    kw = dict(epochs=3, batch_size=50, validation_fraction=0.2, **aug)
     full = ExpCodeProductHash(nbits=8, verbose=False).fit(images[sub], labels[sub], **kw)
 
     ckpt = tmp_path / "ck.pt"
