@@ -216,11 +216,13 @@ def _training(row) -> str:
 
 
 def _epochs_cell(mrows, bits):
-    eps = [_training(mrows[b]) for b in bits if b in mrows]
-    if not any(mrows[b]["epochs"] for b in bits if b in mrows):
+    present = [b for b in bits if b in mrows]
+    if not any(mrows[b]["epochs"] for b in present):
         return "CNN of latent"
-    return eps[0] if len(set(eps)) == 1 else " / ".join(
-        f"{_training(mrows[b])} ({b}b)" for b in bits if b in mrows)
+    cells = {b: _training(mrows[b]) for b in present}
+    if len(set(cells.values())) == 1:
+        return cells[present[0]]
+    return " / ".join(f"{cells[b]} ({b}b)" for b in present)
 
 
 def write_markdown(results, path, args_line):
