@@ -64,14 +64,37 @@ def test_train_augmented_then_encode_normalized_features(tmp_path, capsys):
     model_path = tmp_path / "m.pt"
     assert main(["train", "--method", "latent", "--dataset", "digits", "--bits", "16",
                  "--epochs", "2", "--max-train", "300", "--quiet", "--threads", "1",
-                 "--augment", "shift", "--plain-final-epochs", "1", "--out", str(model_path)]) == 0
+                 "--augment", "shift", "--plain-final-epochs", "1", "--feature-dim", "48",
+                 "--weight-decay", "1e-5", "--out", str(model_path)]) == 0
     feats_path, index_path = tmp_path / "f.npy", tmp_path / "i.hsx"
     assert main(["encode", "--model", str(model_path), "--dataset", "digits",
                  "--split", "database", "--features-out", str(feats_path),
                  "--index", str(index_path), "--features", "--normalize-features"]) == 0
     feats = np.load(feats_path)
+    assert feats.shape[1] == 48
     np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, rtol=1e-5)
     index = hamsearch.load(index_path)
     images, labels = load("digits")
     _, db = query_split(labels)
     np.testing.assert_allclose(index.reconstruct_features(db[:10]), feats[:10], rtol=1e-6)
+
+
+def test_train_init_fine_tunes_a_model(tmp_path, capsys):
+    base, tuned = tmp_path / "base.pt", tmp_path / "tuned.pt"
+    common = ["--dataset", "digits", "--max-train", "300", "--quiet", "--threads", "1"]
+    assert main(["train", "--method", "latent", "--bits", "16", "--epochs", "1", *common,
+                 "--out", str(base)]) == 0
+    assert main(["train", "--method", "latent", "--init", str(base), "--epochs", "1",
+                 "--lr", "3e-4", "--weight-decay", "0", *common, "--out", str(tuned)]) == 0
+    assert "16 bits" in capsys.readouterr().out
+    b, t = load_model(base), load_model(tuned)
+    assert len(t.history_) == len(b.history_) + 1
+    assert not torch.equal(b.net_.latent.weight, t.net_.latent.weight)
+    torch.testing.assert_close(b.net_.input_mean, t.net_.input_mean)
+    for bad, msg in ((["--method", "compact"], "holds a LatentLayerHash"),
+                     (["--method", "latent", "--bits", "24"], "--bits 24 differs"),
+                     (["--method", "latent", "--feature-dim", "64"], "--feature-dim 64 differs")):
+        assert main(["train", *bad, "--init", str(base), "--epochs", "1", *common,
+                     "--out", str(tmp_path / "x.pt")]) == 1
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()

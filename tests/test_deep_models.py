@@ -288,6 +288,12 @@ def test_bad_inputs(fitted, digits):
         LatentLayerHash(nbits=8, backbone="resnet").fit(images[:10], labels[:10])
     with pytest.raises(ValueError, match="early_stopping"):
         fresh.fit(images[:10], labels[:10], early_stopping=2)
+    for wd in (-1e-4, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="weight_decay"):
+            fresh.fit(images[:10], labels[:10], weight_decay=wd)
+    for dim in (0, 2.5, "64"):
+        with pytest.raises(ValueError, match="feature_dim"):
+            LatentLayerHash(nbits=8, feature_dim=dim).fit(images[:10], labels[:10])
     with pytest.raises(RuntimeError, match="not fitted"):
         LatentLayerHash().encode(images[:4])
     with pytest.raises(ValueError, match="batch_size"):
@@ -363,3 +369,49 @@ def test_normalized_features(fitted, digits, tmp_path):
                                rtol=1e-5)
     with pytest.raises(TypeError, match="normalize_features"):
         model.encode(images[:5], normalize_features="yes")
+
+
+def test_make_model_feature_dim(digits):
+    from hamsearch.encoders.deep import make_model
+
+    images, labels, _, db = digits
+    model = make_model("latent", NBITS, feature_dim=40, verbose=False)
+    assert model.feature_dim == 40
+    model.fit(images[db][:128], labels[db][:128], epochs=1, batch_size=64)
+    assert model.features(images[:7]).shape == (7, 40)
+    for method in ("exploss", "ldh", "itq-cnn"):
+        assert make_model(method, NBITS, feature_dim=40).feature_dim == 40
+    assert make_model("latent", NBITS).feature_dim is None
+    with pytest.raises(ValueError, match="feature_dim=576"):
+        make_model("compact", NBITS, feature_dim=40).fit(images[:64], labels[:64], epochs=1)
+
+
+def test_warm_start_fine_tunes_the_fitted_weights(digits):
+    images, labels, q, db = digits
+    x, y = images[db][:256], labels[db][:256]
+
+    def first():
+        return LatentLayerHash(nbits=NBITS, verbose=False).fit(x, y, epochs=1, batch_size=64)
+
+    base = first()
+    before = {k: v.clone() for k, v in base.net_.state_dict().items()}
+    tuned = first().fit(x, y, epochs=2, batch_size=64, lr=3e-4, warm_start=True)
+    again = first().fit(x, y, epochs=2, batch_size=64, lr=3e-4, warm_start=True)
+    after = tuned.net_.state_dict()
+    # the input normalisation is kept, the weights moved on from the fitted ones
+    torch.testing.assert_close(after["input_mean"], before["input_mean"])
+    assert not torch.equal(after["latent.weight"], before["latent.weight"])
+    assert [h["epoch"] for h in tuned.history_] == [1, 1, 2]
+    np.testing.assert_array_equal(tuned.encode(images), again.encode(images))
+    # without warm_start a second fit starts afresh
+    cold = first().fit(x, y, epochs=1, batch_size=64)
+    np.testing.assert_array_equal(cold.encode(images), base.encode(images))
+    # a mismatch is an error that leaves the model as it was
+    with pytest.raises(ValueError, match="warm_start"):
+        base.fit(np.zeros((20, 10, 10), np.uint8), y[:20], warm_start=True)
+    with pytest.raises(ValueError, match="warm_start"):
+        base.fit(x, y, n_classes=12, warm_start=True)
+    with pytest.raises(TypeError, match="warm_start"):
+        base.fit(x, y, warm_start="yes")
+    for k, v in base.net_.state_dict().items():
+        torch.testing.assert_close(v, before[k])

@@ -333,6 +333,9 @@ class DeepHashModel(EncoderMixin):
         self.nbits = check_nbits(self.nbits)
         from .backbones import check_backbone_name
 
+        if self.feature_dim is not None:
+            self.feature_dim = _check_positive_int(self.feature_dim, "feature_dim")
+
         if self.backbone not in getattr(self, "_extra_backbones", ()):
             check_backbone_name(self.backbone)
 
@@ -385,7 +388,7 @@ class DeepHashModel(EncoderMixin):
     def fit(self, images, labels, epochs: int = 10, batch_size: int = 128, lr=None,
             weight_decay: float = 1e-4, device="auto", validation_fraction: float = 0.0,
             early_stopping=None, checkpoint=None, resume: bool = False, n_classes=None,
-            augment=None, plain_final_epochs: int = 0):
+            augment=None, plain_final_epochs: int = 0, warm_start: bool = False):
         """Train the network on labelled images.
 
         Parameters
@@ -431,6 +434,13 @@ class DeepHashModel(EncoderMixin):
             training set is also the database, as in the papers' protocol,
             this lets the net fit the database codes exactly after
             augmentation has made it generalise.
+        warm_start : bool
+            When the model is already fitted, start from its weights (and its
+            input normalisation) instead of a fresh initialisation, and run a
+            new schedule of ``epochs`` with a fresh optimiser: fine-tuning,
+            e.g. on plain images after an augmented run.  The images must have
+            the fitted shape and the same number of classes.  Ignored by an
+            unfitted model and when ``resume`` finds a checkpoint.
 
         Returns
         -------
@@ -442,6 +452,9 @@ class DeepHashModel(EncoderMixin):
             lr = self.default_lr
         if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and lr > 0):
             raise ValueError(f"lr must be a positive number, got {lr!r}")
+        if isinstance(weight_decay, bool) or not (
+                isinstance(weight_decay, (int, float)) and 0 <= weight_decay < math.inf):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
         if not (0.0 <= float(validation_fraction) < 1.0):
             raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
         if early_stopping is not None:
@@ -462,6 +475,14 @@ class DeepHashModel(EncoderMixin):
         n_classes = int(n_classes if n_classes is not None else y.max() + 1)
         if n_classes < 2:
             raise ValueError("labels must contain at least 2 classes")
+        if not isinstance(warm_start, (bool, np.bool_)):
+            raise TypeError(f"warm_start must be True or False, got {warm_start!r}")
+        warm = bool(warm_start) and getattr(self, "net_", None) is not None
+        if warm and (tuple(src.shape) != tuple(self.input_shape_) or n_classes != self.n_classes_):
+            raise ValueError(
+                f"warm_start: the model was fitted on images {tuple(self.input_shape_)} with "
+                f"{self.n_classes_} classes; got {tuple(src.shape)} and {n_classes}"
+            )
         dev = resolve_device(device)
 
         state = _TrainState()
@@ -484,6 +505,8 @@ class DeepHashModel(EncoderMixin):
                 bad_epochs=int(ckpt_data["bad_epochs"]), best_state=ckpt_data.get("best_state"),
                 optimizer=ckpt_data.get("optimizer"),
             )
+        elif warm:
+            state.history = list(getattr(self, "history_", []))
         else:
             self._setup(src.shape, n_classes)
             mean, std = channel_stats(src)

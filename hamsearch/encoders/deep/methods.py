@@ -13,10 +13,12 @@ METHODS = {
 
 
 def make_model(method: str, nbits: int, backbone=None, random_state: int = 0,
-               verbose: bool = True, feature_model=None):
+               verbose: bool = True, feature_model=None, feature_dim=None):
     """Build an unfitted model from its short name (see :data:`METHODS`).
 
-    ``backbone=None`` keeps the class default ("small"; "zhong" for compact).
+    ``backbone=None`` keeps the class default ("small"; "zhong" for compact)
+    and ``feature_dim=None`` the backbone's F7 width (for ``ldh`` and
+    ``itq-cnn``: of the CNN they train when no ``feature_model`` is given).
     ``feature_model`` (a fitted CNN) is only used by ``ldh`` and ``itq-cnn``.
     """
     from .serialize import MODEL_CLASSES
@@ -27,6 +29,8 @@ def make_model(method: str, nbits: int, backbone=None, random_state: int = 0,
     kwargs = {"nbits": nbits, "random_state": random_state, "verbose": verbose}
     if backbone is not None:
         kwargs["backbone"] = backbone
+    if feature_dim is not None:
+        kwargs["feature_dim"] = feature_dim
     if method in ("ldh", "itq-cnn") and feature_model is not None:
         kwargs["feature_model"] = feature_model
     return cls(**kwargs)
