@@ -116,32 +116,29 @@ def evaluate(model, images, labels, q, db, want_hier=False):
     }
     if want_hier:
         out.update(hierarchical(model, codes, feats, labels, q, db))
-        out.update(class_accuracy(model, images, labels, q, db))
+        out.update(class_accuracy(model, feats, labels, q, db))
     return out
 
 
-def class_accuracy(model, images, labels, q, db, batch_size=2048):
+def class_accuracy(model, feats, labels, q, db):
     """Accuracy of the net's class layer (F8) on the queries and on the database.
 
     The database is the training set, so its accuracy says how well the net
     fits it; with Hamming ranking over class-clustered codes, mAP is close to
     ``acc_q * acc_db + (1 - acc_q) * (AP of a misclassified query)``.
-    Empty for models without a class layer.
+    The logits come from the F7 ``feats`` already encoded (the head alone,
+    no second pass through the backbone).  Empty for models without a class
+    layer.
     """
     import torch
-    from hamsearch.encoders.deep._input import as_images
 
     net = model.net_
     net.eval()
-    src = as_images(images)
-    preds = []
     with torch.no_grad():
-        for s in range(0, len(src), batch_size):
-            out = net(src.batch(s, min(len(src), s + batch_size)).to(model.device_))
-            if "logits" not in out:
-                return {}
-            preds.append(out["logits"].argmax(1).cpu().numpy())
-    pred = np.concatenate(preds)
+        out = net.head(torch.from_numpy(feats).to(model.device_))
+    if "logits" not in out:
+        return {}
+    pred = out["logits"].argmax(1).cpu().numpy()
     return {"query_accuracy": float(np.mean(pred[q] == labels[q])),
             "database_accuracy": float(np.mean(pred[db] == labels[db]))}
 
@@ -194,7 +191,7 @@ def refresh_hierarchical(results, args):
         model = load_model(path)
         codes, feats = model.encode(images, return_features=True)
         r.update(hierarchical(model, codes, feats, labels, q, db))
-        r.update(class_accuracy(model, images, labels, q, db))
+        r.update(class_accuracy(model, feats, labels, q, db))
         refreshed.append(key)
         print(f"{key}: hierarchical and class accuracy refreshed", flush=True)
     return refreshed
@@ -285,8 +282,7 @@ def _fit_base(model, cnn_path, args, x, y, epochs, fit_kwargs):
 
     base_path = cnn_path[:-len(".pt")] + "_base.pt"
     settings = {"epochs": epochs, "batch_size": args.batch_size, "n_train": int(len(y)),
-                "seed": args.seed, "feature_dim": args.feature_dim,
-                **{k: v for k, v in fit_kwargs.items()}}
+                "seed": args.seed, "feature_dim": args.feature_dim, **fit_kwargs}
     meta_path = base_path + ".json"
     if args.resume and os.path.exists(base_path) and os.path.exists(meta_path):
         with open(meta_path) as fh:
