@@ -186,7 +186,9 @@ int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
            const uint64_t *queries, int64_t nq, int64_t k, int32_t *D,
            int64_t *I, int nthreads)
 {
-    if (nq <= 0 || k <= 0)
+    if (nq < 0 || k < 0 || n < 0 || w < 0)
+        return HS_EINVAL;
+    if (nq == 0 || k == 0)
         return 0;
     hs_knn_ctx c = {hs_active(), db, ids, n, w, queries, nq, k, D, I, 0, 0};
     int T = hs_threads_for(n * nq * (int64_t)w, nthreads);
@@ -194,7 +196,7 @@ int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
         if (T > nq)
             T = (int)nq;
         hs_parallel(T, hs_knn_task, &c);
-        return c.err ? -1 : 0;
+        return c.err ? HS_ENOMEM : 0;
     }
     /* fewer queries than threads: one database chunk per thread, then a
      * merge of the per-chunk top-k */
@@ -212,7 +214,7 @@ int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
         free(c.D);
         free(c.I);
         free(merge);
-        return -1;
+        return HS_ENOMEM;
     }
     hs_parallel(T, hs_knn_task, &c);
     if (!c.err) {
@@ -235,7 +237,7 @@ int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
     free(c.D);
     free(c.I);
     free(merge);
-    return c.err ? -1 : 0;
+    return c.err ? HS_ENOMEM : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -337,8 +339,17 @@ static void hs_range_task(void *arg, int tid, int ntasks)
 
 hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
                                  int64_t n, int w, const uint64_t *queries,
-                                 int64_t nq, int32_t radius, int nthreads)
+                                 int64_t nq, int32_t radius, int nthreads,
+                                 int *err)
 {
+    int dummy;
+    if (!err)
+        err = &dummy;
+    if (nq < 0 || n < 0 || w < 0) {
+        *err = HS_EINVAL;
+        return 0;
+    }
+    *err = HS_ENOMEM; /* until the result is complete */
     hs_range_result *res = (hs_range_result *)calloc(1, sizeof(*res));
     if (!res)
         return 0;
@@ -348,8 +359,10 @@ hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
         free(res);
         return 0;
     }
-    if (nq <= 0 || n <= 0 || radius < 0)
+    if (nq <= 0 || n <= 0 || radius < 0) {
+        *err = 0;
         return res;
+    }
     const int32_t maxd = 64 * w;
     hs_range_ctx c = {hs_active(), db, ids, n, w, queries, nq,
                       radius > maxd ? maxd : radius, 0, 0, 0};
@@ -397,6 +410,7 @@ hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
         res->lims[qi + 1] = pos;
     }
     free(c.vecs);
+    *err = 0;
     return res;
 }
 

@@ -15,6 +15,11 @@
 
 #define HS_PAD_DISTANCE 2147483647
 
+/* Status codes of the int-returning entry points (and of the `err` out
+ * parameter of the range searches): 0 = success. */
+#define HS_ENOMEM (-1) /* memory ran out */
+#define HS_EINVAL (-2) /* an argument is out of range (a caller bug) */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -55,20 +60,22 @@ void hs_hamming_rows(const uint64_t *a, const uint64_t *b, int64_t n, int w,
                      int32_t *out);
 
 /* Exact k nearest neighbours of each query.  D is (nq, k) int32, I is
- * (nq, k) int64.  Returns 0, or -1 when memory ran out. */
+ * (nq, k) int64.  Returns 0, HS_ENOMEM when memory ran out, or HS_EINVAL
+ * for a negative size. */
 int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
            const uint64_t *queries, int64_t nq, int64_t k, int32_t *D,
            int64_t *I, int nthreads);
 
 /* Range search (distance <= radius, inclusive).  The result stays in C
  * memory: read its size with hs_range_total / hs_range_lims, copy it out
- * with hs_range_copy, release it with hs_range_free.  Returns NULL when
- * memory ran out. */
+ * with hs_range_copy, release it with hs_range_free.  Returns NULL on
+ * failure, with *err set to HS_ENOMEM or HS_EINVAL (err may be NULL). */
 typedef struct hs_range_result hs_range_result;
 
 hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
                                  int64_t n, int w, const uint64_t *queries,
-                                 int64_t nq, int32_t radius, int nthreads);
+                                 int64_t nq, int32_t radius, int nthreads,
+                                 int *err);
 int64_t hs_range_total(const hs_range_result *res);
 /* lims has nq + 1 entries. */
 void hs_range_lims(const hs_range_result *res, int64_t *lims);

@@ -387,8 +387,8 @@ int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
                int32_t *D, int64_t *I, int64_t *stats, int nthreads)
 {
     mih_ctx c;
-    if (m < 1 || m > MIH_MAX_M || k < 1)
-        return -1;
+    if (m < 1 || m > MIH_MAX_M || k < 1 || nq < 0 || n < 0 || w < 1 || nseg < 0)
+        return HS_EINVAL;
     memset(&c, 0, sizeof(c));
     c.codes = codes;
     c.ids = ids;
@@ -408,7 +408,7 @@ int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
     c.D = D;
     c.I = I;
     hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
-    return c.failed ? -1 : 0;
+    return c.failed ? HS_ENOMEM : 0;
 }
 
 void hs_mih_range_free(hs_mih_range *res)
@@ -433,11 +433,19 @@ hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
                                   const int32_t *sub_start,
                                   const int32_t *sub_len, int m,
                                   const hs_mih_segment *segs, int nseg,
-                                  int64_t budget, int64_t *stats, int nthreads)
+                                  int64_t budget, int64_t *stats, int nthreads,
+                                  int *err)
 {
     mih_ctx c;
-    if (m < 1 || m > MIH_MAX_M)
+    int dummy;
+    if (!err)
+        err = &dummy;
+    *err = 0;
+    if (m < 1 || m > MIH_MAX_M || nq < 0 || n < 0 || w < 1 || nseg < 0) {
+        *err = HS_EINVAL;
         return 0;
+    }
+    *err = HS_ENOMEM; /* until the result is complete */
     hs_mih_range *res = (hs_mih_range *)calloc(1, sizeof(hs_mih_range));
     if (!res)
         return 0;
@@ -450,8 +458,10 @@ hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
         hs_mih_range_free(res);
         return 0;
     }
-    if (radius < 0 || nq == 0)
+    if (radius < 0 || nq == 0) {
+        *err = 0;
         return res;
+    }
     memset(&c, 0, sizeof(c));
     c.codes = codes;
     c.ids = ids;
@@ -475,6 +485,7 @@ hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
         hs_mih_range_free(res);
         return 0;
     }
+    *err = 0;
     return res;
 }
 

@@ -379,7 +379,10 @@ int hs_rerank(const void *feats, int ftype, int64_t d, const float *qf,
               const int32_t *ham, const int64_t *ids, int metric, int order,
               int64_t k, float *D, int64_t *I, int32_t *H, int nthreads)
 {
-    if (nq <= 0 || k <= 0)
+    if (nq < 0 || k < 0 || d < 0 || (metric != 0 && metric != 1) ||
+        (order != 0 && order != 1) || (ftype != 0 && ftype != 1))
+        return HS_EINVAL;
+    if (nq == 0 || k == 0)
         return 0;
     hs_rr_ctx c;
     c.fn = hs_rr_pick(hs_rr_active(), ftype, metric);
@@ -406,7 +409,7 @@ int hs_rerank(const void *feats, int ftype, int64_t d, const float *qf,
     if (nt > nq)
         nt = (int)nq;
     hs_parallel(nt, hs_rr_task, &c);
-    return c.failed ? -1 : 0;
+    return c.failed ? HS_ENOMEM : 0;
 }
 
 void hs_feature_distances(const void *feats, int ftype, int64_t d,

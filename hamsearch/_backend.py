@@ -31,7 +31,10 @@ import importlib
 import os
 import threading
 
-__all__ = ["backend", "kernels", "set_num_threads", "get_num_threads", "PAD_DISTANCE"]
+import numpy as np
+
+__all__ = ["backend", "kernels", "set_num_threads", "get_num_threads", "max_threads",
+           "PAD_DISTANCE"]
 
 #: Distance reported for padding slots (``id == -1``) when k exceeds the
 #: number of results; larger than any real Hamming distance.
@@ -111,19 +114,42 @@ def backend() -> str:
     return kernels().NAME
 
 
+def max_threads() -> int:
+    """Most kernel threads :func:`set_num_threads` accepts: 4 x the machine's CPUs.
+
+    More threads than that only slow a search down (each kernel call starts
+    its threads), so a larger request is refused rather than obeyed.
+    """
+    return 4 * max(1, os.cpu_count() or 1)
+
+
+def _check_threads(n, what: str) -> int:
+    cap = max_threads()
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= cap:
+        raise ValueError(
+            f"{what} must be an integer from 1 to {cap} (4 x the {cap // 4} CPUs of this "
+            f"machine), got {n!r}"
+        )
+    return int(n)
+
+
 def set_num_threads(n: int) -> None:
     """Set the number of threads the search kernels use.
 
     Parameters
     ----------
     n : int
-        A positive number of threads.  The default comes from the environment
-        variable ``HAMSEARCH_NUM_THREADS``, else the CPUs this process may use.
+        From 1 to :func:`max_threads` (4 x the machine's CPUs).  The default
+        comes from the environment variable ``HAMSEARCH_NUM_THREADS`` (same
+        range), else the CPUs this process may use.
+
+    Raises
+    ------
+    ValueError
+        ``n`` is not an integer in that range.
     """
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
-    _num_threads = n
+    _num_threads = _check_threads(n, "set_num_threads: n")
 
 
 def get_num_threads() -> int:
@@ -136,9 +162,11 @@ def get_num_threads() -> int:
             value = int(env)
         except ValueError:
             value = 0
-        if value < 1:
+        try:
+            return _check_threads(value, "HAMSEARCH_NUM_THREADS")
+        except ValueError:
             raise RuntimeError(
-                f"HAMSEARCH_NUM_THREADS must be a positive integer, got {env!r}"
-            )
-        return value
+                f"HAMSEARCH_NUM_THREADS must be an integer from 1 to {max_threads()}, "
+                f"got {env!r}"
+            ) from None
     return _available_cpus()

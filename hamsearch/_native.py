@@ -104,6 +104,24 @@ def _ptr(ctype, arr):
     return _ffi.cast(ctype, _ffi.from_buffer(arr)) if arr.size else _ffi.NULL
 
 
+#: Status codes of the C entry points (``csrc/hamsearch.h``).
+HS_ENOMEM = -1
+HS_EINVAL = -2
+
+
+def check_status(rc: int, what: str) -> None:
+    """Turn a C status code into an exception: ``HS_ENOMEM`` -> MemoryError,
+    ``HS_EINVAL`` (or any other non-zero code) -> ValueError."""
+    if rc == 0:
+        return
+    if rc == HS_ENOMEM:
+        raise MemoryError(f"hamsearch {what}: out of memory in the C kernel")
+    raise ValueError(
+        f"hamsearch {what}: the C kernel rejected its arguments (status {rc}); the "
+        f"Python layer should have caught this -- please report it"
+    )
+
+
 def _words(arr):
     return arr.shape[1] if arr.ndim == 2 else 0
 
@@ -144,8 +162,7 @@ def knn(db, ids, queries, k, nthreads=1):
             _ptr("uint64_t *", queries), nq, int(k), _ptr("int32_t *", D),
             _ptr("int64_t *", I), int(nthreads),
         )
-        if rc:
-            raise MemoryError("hamsearch knn: out of memory in the C kernel")
+        check_status(rc, "knn")
     return D, I
 
 
@@ -154,18 +171,19 @@ def range_search(db, ids, queries, radius, nthreads=1):
     _need()
     nq = len(queries)
     radius = int(min(max(radius, -1), 2**31 - 1))
+    err = _ffi.new("int *")
     res = _lib.hs_range_search(
         _ptr("uint64_t *", db), _ptr("int64_t *", ids), len(db), _words(queries),
-        _ptr("uint64_t *", queries), nq, radius, int(nthreads),
+        _ptr("uint64_t *", queries), nq, radius, int(nthreads), err,
     )
-    return _collect_range(res, nq, "range_search", _lib.hs_range_lims,
+    return _collect_range(res, err, nq, "range_search", _lib.hs_range_lims,
                           _lib.hs_range_copy, _lib.hs_range_free)
 
 
-def _collect_range(res, nq, what, lims_fn, copy_fn, free_fn):
+def _collect_range(res, err, nq, what, lims_fn, copy_fn, free_fn):
     """Copy a C range-search result into numpy (lims, D, I) and free it."""
     if res == _ffi.NULL:
-        raise MemoryError(f"hamsearch {what}: out of memory in the C kernel")
+        check_status(err[0] or HS_ENOMEM, what)
     try:
         lims = np.empty(nq + 1, dtype=np.int64)
         lims_fn(res, _ptr("int64_t *", lims))

@@ -75,8 +75,9 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
         _ptr("int32_t *", sub_len), len(sub_len), segs, 2, int(budget),
         _ptr("int32_t *", D), _ptr("int64_t *", I), _ptr("int64_t *", stats), int(nthreads),
     )
-    if rc:
-        raise MemoryError("hamsearch MIH knn: out of memory in the C kernel")
+    from ._native import check_status
+
+    check_status(rc, "MIH knn")
     return D, I, stats
 
 
@@ -87,14 +88,15 @@ def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1
     stats = np.zeros((nq, 3), dtype=np.int64)
     radius = int(min(max(int(radius), -1), 2**31 - 1))
     segs = _segments(seg0, seg1)
+    err = _ffi.new("int *")
     res = _lib.hs_mih_range_search(
         _ptr("uint64_t *", codes), _ptr("int64_t *", ids), len(codes), queries.shape[1],
         _ptr("uint64_t *", queries), nq, radius, _ptr("int32_t *", sub_start),
         _ptr("int32_t *", sub_len), len(sub_len), segs, 2, int(budget),
-        _ptr("int64_t *", stats), int(nthreads),
+        _ptr("int64_t *", stats), int(nthreads), err,
     )
     from ._native import _collect_range
 
-    lims, D, I = _collect_range(res, nq, "MIH range_search", _lib.hs_mih_range_lims,
+    lims, D, I = _collect_range(res, err, nq, "MIH range_search", _lib.hs_mih_range_lims,
                                 _lib.hs_mih_range_copy, _lib.hs_mih_range_free)
     return lims, D, I, stats

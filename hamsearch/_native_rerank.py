@@ -57,8 +57,9 @@ def rerank(feats, qf, lims, pos, ids, ham, k, metric, order, nthreads=1):
         _ptr("int32_t *", ham), _ptr("int64_t *", ids), int(metric), int(order),
         k, _ptr("float *", D), _ptr("int64_t *", I), _ptr("int32_t *", H), int(nthreads),
     )
-    if rc:
-        raise MemoryError("hamsearch rerank: out of memory in the C kernel")
+    from ._native import check_status
+
+    check_status(rc, "rerank")
     return D, I, H
 
 

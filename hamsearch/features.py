@@ -46,6 +46,8 @@ _CHUNK_BYTES = 1 << 26
 
 def check_features_dtype(dtype) -> np.dtype:
     """Validate a storage dtype (``"float32"`` or ``"float16"``)."""
+    if dtype is None:
+        raise TypeError(f"features_dtype must be one of {FEATURE_DTYPES}, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:

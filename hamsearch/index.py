@@ -11,9 +11,112 @@ from .codes import as_words, check_nbits, n_words, words_to_bytes
 from .features import FeatureStore
 from .mih import IndexMIH
 
-__all__ = ["Index", "PAD_DISTANCE"]
+__all__ = ["Index", "PAD_DISTANCE", "METHODS", "MAX_ID"]
 
-_METHODS = ("auto", "flat", "mih")
+#: Search methods an :class:`Index` accepts.
+METHODS = ("auto", "flat", "mih")
+_METHODS = METHODS
+#: Largest id an index can hold (``int64`` max).
+MAX_ID = int(np.iinfo(np.int64).max)
+
+
+class _Snapshot:
+    """One published, immutable view of an index: what every read works on.
+
+    A mutation never changes the arrays of a published snapshot (appends
+    write past its rows, removals build new arrays); it publishes a new
+    snapshot with one attribute store.  Two things are derived lazily and
+    cached on the snapshot they were derived from, so they can never belong
+    to another state: the id -> position lookup (a pure function of this
+    snapshot's ids; a racing build stores an equal value) and the
+    multi-index tables (attached by :class:`hamsearch.mih.IndexMIH` under
+    the index lock, only while this snapshot is still the published one).
+    """
+
+    __slots__ = ("codes", "ids", "features", "ids_ascending", "next_id", "features_enabled",
+                 "features_d", "mih", "_lookup")
+
+    def __init__(self, codes, ids, features, ids_ascending, next_id, features_enabled,
+                 features_d, mih=None):
+        self.codes = codes
+        self.ids = ids
+        self.features = features
+        self.ids_ascending = ids_ascending
+        self.next_id = next_id
+        self.features_enabled = features_enabled
+        self.features_d = features_d
+        self.mih = mih
+        self._lookup = None
+
+    @property
+    def n(self) -> int:
+        return int(self.ids.shape[0])
+
+    def max_id(self) -> int:
+        if self.n == 0:
+            return -1
+        return int(self.ids[-1]) if self.ids_ascending else int(self.ids.max())
+
+    def positions_of(self, ids: np.ndarray) -> np.ndarray:
+        """Storage positions of ``ids`` (int64 array) in this snapshot, ``-1`` where absent."""
+        stored = self.ids
+        if self.ids_ascending:
+            srt, order = stored, None
+        else:
+            lookup = self._lookup
+            if lookup is None:
+                order = np.argsort(stored, kind="stable")
+                lookup = (stored[order], order)
+                self._lookup = lookup  # derived from this snapshot only
+            srt, order = lookup
+        if len(srt) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.searchsorted(srt, ids)
+        pos_c = np.minimum(pos, len(srt) - 1)
+        found = (pos < len(srt)) & (srt[pos_c] == ids)
+        out = np.where(found, pos_c if order is None else order[pos_c], -1)
+        return out.astype(np.int64)
+
+
+def _id_keys(ids, name: str = "ids") -> tuple[np.ndarray, np.ndarray]:
+    """Integer ids as ``(int64 keys, the original values)``; values outside
+    int64 (or negative) get key ``-1``, which matches no stored id."""
+    arr = np.atleast_1d(np.asarray(ids))
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    arr = arr.ravel()
+    if arr.dtype == np.uint64:
+        big = arr > np.uint64(MAX_ID)
+        keys = np.where(big, np.uint64(0), arr).astype(np.int64)
+        keys[big] = -1
+    else:
+        keys = arr.astype(np.int64)
+    return keys, arr
+
+
+def _padded(nq: int, k: int, n: int, dtype, fill):
+    """An ``(nq, k)`` result array filled with ``fill``; a clear error when
+    ``k`` makes it impossible to allocate."""
+    try:
+        return np.full((nq, k), fill, dtype=dtype)
+    except (MemoryError, ValueError) as exc:
+        nbytes = nq * k * np.dtype(dtype).itemsize
+        msg = (f"k={k}: the result of {nq} queries x k={k} ({nbytes:,} bytes for one "
+               f"output array) cannot be allocated; the index holds {n} codes, so any "
+               f"k above {n} only adds padding")
+        raise (MemoryError if isinstance(exc, MemoryError) else ValueError)(msg) from exc
+
+
+def pad_knn(D: np.ndarray, I: np.ndarray, k: int, n: int, d_fill=PAD_DISTANCE):
+    """Widen k-NN results ``(nq, k') -> (nq, k)`` with padding (id ``-1``)."""
+    nq, have = I.shape
+    if have == k:
+        return D, I
+    outD = _padded(nq, k, n, D.dtype, d_fill)
+    outI = _padded(nq, k, n, np.int64, -1)
+    outD[:, :have] = D
+    outI[:, :have] = I
+    return outD, outI
 
 
 class Index:
@@ -58,10 +161,16 @@ class Index:
     hold id ``-1`` and distance ``PAD_DISTANCE`` (``2**31 - 1``), larger than
     any real Hamming distance -- FAISS pads the same way.
 
-    *Thread safety*: searches may run concurrently with each other and with
-    :meth:`add` / :meth:`remove` (a search sees the index as it was when it
-    started); mutations are serialised by an internal lock.  The kernels
-    release the GIL and use ``hamsearch.get_num_threads()`` threads.
+    *Thread safety*: every read (:meth:`search`, :meth:`range_search`,
+    hierarchical search, ``in``, :meth:`reconstruct`,
+    :meth:`reconstruct_features`, :attr:`ids`, :attr:`codes`, ``len``,
+    :meth:`plan`, :meth:`save`) works on one published, immutable snapshot
+    of the index taken when the call starts, so reads may run concurrently
+    with each other and with :meth:`add` / :meth:`remove` / :meth:`reset`
+    and see the index either wholly before or wholly after each mutation.
+    Mutations are serialised by an internal lock.  The kernels release the
+    GIL and use ``hamsearch.get_num_threads()`` threads.  See
+    ``docs/reliability.md``.
 
     Examples
     --------
@@ -79,32 +188,44 @@ class Index:
 
     def __init__(self, nbits: int, method: str = "auto", features_dtype="float32", m=None):
         self._nbits = check_nbits(nbits)
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if not isinstance(method, str) or method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self._method = method
         self._mih = IndexMIH(self._nbits, method, m)  # multi-index tables (hamsearch.mih)
         self._features = FeatureStore(features_dtype)
         self._lock = threading.RLock()
         self._nw = n_words(self._nbits)
+        self._filecheck = None  # set by hamsearch.load: the file's pending verification
         self._reset_storage()
 
     # ------------------------------------------------------------------ state
+    # Mutable state (``_codes_buf``, ``_ids_buf``, ``_n``, ``_next_id``,
+    # ``_features``) is touched only under ``_lock``; readers use ``_view()``.
     def _reset_storage(self):
         self._codes_buf = np.zeros((0, self._nw), dtype=np.uint64)
         self._ids_buf = np.zeros(0, dtype=np.int64)
         self._n = 0
         self._next_id = 0
         self._ids_ascending = True
-        self._lookup = None  # (sorted_ids, positions) built lazily
         self._features.reset()
+        self._mih.reset()
         self._publish()
 
     def _publish(self):
-        """Publish the snapshot that searches read (one atomic attribute store)."""
-        self._snapshot = (self._codes_buf[: self._n], self._ids_buf[: self._n])
-        # (codes, ids, features or None), read by hierarchical search
-        self._rerank_snapshot = self._snapshot + (self._features.view(self._n),)
-        self._mih.published(*self._snapshot)
+        """Publish a new snapshot (one attribute store); call under the lock."""
+        n = self._n
+        codes, ids = self._codes_buf[:n], self._ids_buf[:n]
+        tables = self._mih.published(codes, ids)
+        self._snap = _Snapshot(codes, ids, self._features.view(n), self._ids_ascending,
+                               self._next_id, self._features.enabled, self._features.d,
+                               tables)
+
+    def _view(self) -> _Snapshot:
+        """The published snapshot a read call works on (taken once per call)."""
+        check = self._filecheck
+        if check is not None:
+            check.raise_if_failed()
+        return self._snap
 
     @property
     def nbits(self) -> int:
@@ -119,27 +240,27 @@ class Index:
     @property
     def m(self) -> int:
         """Substrings of the multi-index tables (in use, or that MIH would use now)."""
-        return self._mih.m
+        return self._mih.m_for(self._snap.n)
 
     @property
     def ntotal(self) -> int:
         """Number of codes in the index."""
-        return self._n
+        return self._snap.n
 
     def __len__(self) -> int:
-        return self._n
+        return self._snap.n
 
     @property
     def codes(self) -> np.ndarray:
         """Stored codes as read-only packed uint64 words ``(ntotal, ceil(nbits/64))``."""
-        view = self._snapshot[0].view()
+        view = self._view().codes.view()
         view.flags.writeable = False
         return view
 
     @property
     def ids(self) -> np.ndarray:
         """Stored ids in storage order, read-only ``int64 (ntotal,)``."""
-        view = self._snapshot[1].view()
+        view = self._view().ids.view()
         view.flags.writeable = False
         return view
 
@@ -154,22 +275,30 @@ class Index:
                    + self._mih.nbytes)
 
     def __repr__(self) -> str:
-        return f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, ntotal={self._n})"
+        return f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, ntotal={len(self)})"
 
     # ------------------------------------------------------------- validation
     def _query_words(self, queries, name="queries") -> np.ndarray:
         return as_words(queries, self._nbits, name)
 
     def _check_ids(self, ids, n: int) -> np.ndarray:
+        """Ids for an add of ``n`` codes (call under the lock)."""
+        snap = self._snap
         if ids is None:
+            if self._next_id + n - 1 > MAX_ID:
+                raise OverflowError(
+                    f"cannot number {n} new codes: default ids continue from {self._next_id} "
+                    f"(one past the largest id ever added) and would pass the int64 maximum "
+                    f"{MAX_ID}; pass ids= explicitly"
+                )
             return np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         arr = np.asarray(ids)
         if arr.ndim != 1 or arr.shape[0] != n:
             raise ValueError(f"ids must have shape ({n},) to match codes, got {arr.shape}")
         if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
-        if arr.dtype == np.uint64 and n and arr.max() > np.iinfo(np.int64).max:
-            raise ValueError("ids must fit in int64")
+        if arr.dtype == np.uint64 and n and arr.max() > np.uint64(MAX_ID):
+            raise ValueError(f"ids must fit in int64 (at most {MAX_ID}), got {int(arr.max())}")
         arr = arr.astype(np.int64, copy=True)
         if n == 0:
             return arr
@@ -179,45 +308,21 @@ class Index:
         dup = srt[1:] == srt[:-1]
         if dup.any():
             raise ValueError(f"ids contains duplicates, e.g. {int(srt[1:][dup][0])}")
-        if self._n and srt[0] <= self._max_id():
-            present = self._positions_of(arr)
+        if snap.n and srt[0] <= snap.max_id():
+            present = snap.positions_of(arr)
             if (present >= 0).any():
                 raise ValueError(
                     f"ids already in the index, e.g. {int(arr[present >= 0][0])}"
                 )
         return arr
 
-    def _max_id(self) -> int:
-        if self._n == 0:
-            return -1
-        ids = self._ids_buf[: self._n]
-        return int(ids[-1]) if self._ids_ascending else int(ids.max())
-
-    def _positions_of(self, ids: np.ndarray) -> np.ndarray:
-        """Storage positions of ``ids`` (``-1`` where absent)."""
-        stored = self._ids_buf[: self._n]
-        if self._ids_ascending:
-            srt, order = stored, None
-        else:
-            if self._lookup is None:
-                order = np.argsort(stored, kind="stable")
-                self._lookup = (stored[order], order)
-            srt, order = self._lookup
-        pos = np.searchsorted(srt, ids)
-        pos_c = np.minimum(pos, max(len(srt) - 1, 0))
-        found = (pos < len(srt)) & (srt[pos_c] == ids) if len(srt) else np.zeros(len(ids), bool)
-        out = np.where(found, pos_c if order is None else order[pos_c], -1)
-        return out.astype(np.int64)
-
-    def _stored_positions(self, ids) -> np.ndarray:
-        """Storage positions of ``ids`` (any integer array); KeyError if one is absent."""
-        arr = np.atleast_1d(np.asarray(ids))
-        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
-        arr = arr.astype(np.int64).ravel()
-        pos = self._positions_of(arr)
+    @staticmethod
+    def _stored_positions(snap: _Snapshot, ids) -> np.ndarray:
+        """Storage positions of ``ids`` (any integer array) in ``snap``; KeyError if one is absent."""
+        keys, values = _id_keys(ids)
+        pos = snap.positions_of(keys)
         if (pos < 0).any():
-            raise KeyError(f"id {int(arr[pos < 0][0])} is not in the index")
+            raise KeyError(f"id {int(values[pos < 0][0])} is not in the index")
         return pos
 
     # --------------------------------------------------------------- mutation
@@ -244,11 +349,14 @@ class Index:
             Bad dtype or width, bad or duplicate ids, bad features (integer
             dtype, wrong shape or dimension, NaN/inf, given for some adds and
             not others).  The index is unchanged.
+        OverflowError
+            Default ids would pass the int64 maximum (pass ``ids=``).
         """
         words = as_words(codes, self._nbits, "codes")
         n = words.shape[0]
         feats = self._features.convert(features, n)
         with self._lock:
+            self._view()
             new_ids = self._check_ids(ids, n)
             self._features.check(feats, n)
             if n == 0:
@@ -266,6 +374,8 @@ class Index:
             codes_buf[: self._n] = self._codes_buf[: self._n]
             ids_buf[: self._n] = self._ids_buf[: self._n]
             self._codes_buf, self._ids_buf = codes_buf, ids_buf
+        # Rows past self._n belong to no published snapshot: writing them in
+        # place is invisible to running reads.
         self._codes_buf[self._n : need] = words
         self._ids_buf[self._n : need] = new_ids
         self._features.write(self._n, feats)
@@ -276,7 +386,6 @@ class Index:
             )
         self._next_id = max(self._next_id, int(new_ids.max()) + 1)
         self._n = need
-        self._lookup = None
         self._publish()
 
     def remove(self, ids) -> int:
@@ -297,39 +406,47 @@ class Index:
             raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
         if arr.size == 0:
             return 0
-        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
-        arr = arr.astype(np.int64)
+        keys, _ = _id_keys(arr)
         with self._lock:
-            pos = self._positions_of(arr)
+            snap = self._view()
+            pos = snap.positions_of(keys)
             pos = np.unique(pos[pos >= 0])
             if pos.size == 0:
                 return 0
             keep = np.ones(self._n, dtype=bool)
             keep[pos] = False
-            # New arrays (not in-place compaction) so running searches keep a
-            # consistent snapshot.
+            # New arrays (not in-place compaction) so running reads keep
+            # their snapshot.
             self._features.compact(self._n, keep)  # largest allocation first
             self._codes_buf = self._codes_buf[: self._n][keep]
             self._ids_buf = self._ids_buf[: self._n][keep]
             self._n = int(keep.sum())
-            self._lookup = None
             self._mih.invalidate()
             self._publish()
             return int(pos.size)
 
     def reset(self) -> None:
-        """Remove every code (the id counter restarts at 0)."""
+        """Remove every code (the id counter restarts at 0).
+
+        An index loaded from a file forgets the file (and its data check).
+        """
         with self._lock:
+            self._filecheck = None
             self._reset_storage()
 
     # ----------------------------------------------------------------- access
     def __contains__(self, id_) -> bool:
-        try:
-            key = np.asarray([id_], dtype=np.int64)
-        except (TypeError, ValueError, OverflowError):
+        """True when ``id_`` is an integer id stored in the index.
+
+        Only integers match (``int``, numpy integers); ``62.5``, ``"62"`` or
+        ``True`` are never ids.
+        """
+        if isinstance(id_, (bool, np.bool_)) or not isinstance(id_, (int, np.integer)):
             return False
-        return bool(self._positions_of(key)[0] >= 0)
+        if not 0 <= int(id_) <= MAX_ID:
+            return False
+        snap = self._view()
+        return bool(snap.positions_of(np.array([int(id_)], dtype=np.int64))[0] >= 0)
 
     def reconstruct(self, ids) -> np.ndarray:
         """Return the stored codes of ``ids`` as packed uint8 ``(n, nbits/8)``.
@@ -339,8 +456,9 @@ class Index:
         KeyError
             If an id is not in the index.
         """
-        pos = self._stored_positions(ids)
-        return words_to_bytes(self._codes_buf[pos], self._nbits)
+        snap = self._view()
+        pos = self._stored_positions(snap, ids)
+        return words_to_bytes(snap.codes[pos], self._nbits)
 
     def reconstruct_features(self, ids) -> np.ndarray:
         """Return the stored features of ``ids``, shape ``(n, d)``, in the
@@ -353,25 +471,28 @@ class Index:
         ValueError
             If the index holds no features.
         """
-        with self._lock:
-            return self._features.get(self._stored_positions(ids))
+        snap = self._view()
+        if not snap.features_enabled or snap.features is None:
+            raise ValueError("this index holds no features (add them with index.add(..., features=X))")
+        return np.asarray(snap.features[self._stored_positions(snap, ids)])
 
     @property
     def features_dim(self):
         """Dimension of the stored features (``None`` when there are none)."""
-        return self._features.d if self._features.enabled else None
+        snap = self._snap
+        return snap.features_d if snap.features_enabled else None
 
     # ----------------------------------------------------------------- search
     @staticmethod
     def _check_k(k) -> int:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"k must be an int, got {type(k).__name__}")
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
         return int(k)
 
     def _check_radius(self, radius) -> int:
-        if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
+        if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, np.integer)):
             raise TypeError(f"radius must be an int, got {type(radius).__name__}")
         if radius < 0:
             raise ValueError(f"radius must be >= 0, got {radius}")
@@ -386,7 +507,8 @@ class Index:
         queries : array_like
             Query codes in any accepted layout; one code may be 1-D.
         k : int
-            Number of neighbours per query (may exceed ``ntotal``).
+            Number of neighbours per query.  It may exceed ``ntotal``: the
+            kernels then work with ``k = ntotal`` and the rows are padded.
         query_features : array_like of float, shape (nq, d), optional
             Giving them turns on hierarchical search (Lin et al. 2015): a
             Hamming candidate pool per query, re-ranked by exact distance
@@ -420,6 +542,12 @@ class Index:
             ``PAD_DISTANCE``) when fewer than k codes are stored.
         H : ndarray of int32, shape (nq, k)
             Only for hierarchical search with ``return_hamming=True``.
+
+        Raises
+        ------
+        MemoryError, ValueError
+            When ``k`` is so large that the padded ``(nq, k)`` output cannot
+            be allocated (the message names ``k``).
         """
         if query_features is not None or pool_radius is not None or pool_size is not None \
                 or options or metric != "l2" or rerank != "pool":
@@ -430,10 +558,19 @@ class Index:
                 pool_size=pool_size, metric=metric, rerank=rerank, **options)
         q = self._query_words(queries)
         k = self._check_k(k)
-        if self._mih.use(self, k=k):
-            return self._mih.knn(q, k, get_num_threads())
-        codes, ids = self._snapshot
-        return kernels().knn(codes, ids, q, k, get_num_threads())
+        snap = self._view()
+        n = snap.n
+        nthreads = get_num_threads()
+        if n == 0 or q.shape[0] == 0:
+            return (_padded(q.shape[0], k, n, np.int32, PAD_DISTANCE),
+                    _padded(q.shape[0], k, n, np.int64, -1))
+        keff = min(k, n)
+        tables = self._mih.tables_for(self, snap, k=keff)
+        if tables is not None:
+            D, I = self._mih.knn(tables, q, keff, nthreads)
+        else:
+            D, I = kernels().knn(snap.codes, snap.ids, q, keff, nthreads)
+        return pad_knn(D, I, k, n)
 
     def plan(self, k: int | None = None, radius: int | None = None) -> str:
         """The method a search would run now: ``"flat"`` or ``"mih"``.
@@ -453,9 +590,12 @@ class Index:
         """
         if (k is None) == (radius is None):
             raise ValueError("plan: give exactly one of k or radius")
+        snap = self._view()
         if k is not None:
-            return "mih" if self._mih.use(self, k=self._check_k(k)) else "flat"
-        return "mih" if self._mih.use(self, radius=self._check_radius(radius)) else "flat"
+            want = {"k": min(self._check_k(k), max(snap.n, 1))}
+        else:
+            want = {"radius": self._check_radius(radius)}
+        return "mih" if self._mih.tables_for(self, snap, **want) is not None else "flat"
 
     def range_search(self, queries, radius: int):
         """All codes within Hamming distance ``radius`` (inclusive) of each query.
@@ -481,51 +621,84 @@ class Index:
         """
         q = self._query_words(queries)
         radius = self._check_radius(radius)
-        if self._mih.use(self, radius=radius):
-            return self._mih.range_search(q, radius, get_num_threads())
-        codes, ids = self._snapshot
-        return kernels().range_search(codes, ids, q, radius, get_num_threads())
+        snap = self._view()
+        nthreads = get_num_threads()
+        tables = self._mih.tables_for(self, snap, radius=radius)
+        if tables is not None:
+            return self._mih.range_search(tables, q, radius, nthreads)
+        return kernels().range_search(snap.codes, snap.ids, q, radius, nthreads)
 
     # ------------------------------------------------------------ persistence
     def save(self, path) -> None:
-        """Write the index to ``path`` atomically (see :func:`hamsearch.load`)."""
+        """Write the index to ``path`` atomically (see :func:`hamsearch.load`).
+
+        The file is written from one snapshot, without holding the index
+        lock: adds and removes may run meanwhile (the file holds the index as
+        it was when the save started).  The rules (temporary file, fsync,
+        rename, file mode, symlinks) are in :func:`hamsearch.storage.save_index`.
+        """
         from .storage import save_index
 
-        with self._lock:
-            save_index(self, path)
+        save_index(self, path)
 
-    def _sections(self) -> tuple[dict, dict]:
+    def _sections(self, snap: _Snapshot | None = None) -> tuple[dict, dict]:
         """Metadata and named arrays written by :mod:`hamsearch.storage`."""
-        codes, ids = self._snapshot
+        snap = self._view() if snap is None else snap
         meta = {
             "nbits": self._nbits,
             "method": self._method,
-            "ntotal": int(self._n),
-            "next_id": int(self._next_id),
+            "ntotal": snap.n,
+            "next_id": int(snap.next_id),
             "m": self._mih.m_request,
+            "features_dtype": self._features.dtype.name,
+            "features_d": snap.features_d,
+            "features_enabled": snap.features_enabled,
         }
-        arrays = {"codes": codes, "ids": ids}
-        feats = self._rerank_snapshot[2]
-        meta.update(self._features.meta())
-        if feats is not None:
-            arrays["features"] = feats
+        arrays = {"codes": snap.codes, "ids": snap.ids}
+        if snap.features_enabled and snap.features is not None:
+            arrays["features"] = snap.features
         return meta, arrays
 
     @classmethod
     def _from_sections(cls, meta: dict, arrays: dict) -> "Index":
-        """Rebuild an index from :meth:`_sections` output (arrays may be memmaps)."""
+        """Rebuild an index from validated :meth:`_sections` output (arrays may be memmaps).
+
+        :mod:`hamsearch.storage` checks every field and shape before calling this.
+        """
         index = cls(meta["nbits"], method=meta.get("method", "auto"),
                     features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"))
-        index._features.restore(meta, arrays, int(meta["ntotal"]))
+        n = int(meta["ntotal"])
+        index._features.restore(meta, arrays, n)
         codes, ids = arrays["codes"], arrays["ids"]
         index._codes_buf = codes
         index._ids_buf = ids
-        index._n = int(meta["ntotal"])
+        index._n = n
         index._next_id = int(meta["next_id"])
-        n = index._n
         index._ids_ascending = bool(n < 2 or (np.diff(ids[:n]) > 0).all())
         index._publish()
         return index
+
+    def verify(self, timeout: float | None = None) -> None:
+        """Wait for (or run) the check of the file this index was loaded from.
+
+        ``hamsearch.load(path, mmap=True)`` checks the sections' CRC-32s and
+        the codes' padding in a background thread (see :func:`hamsearch.load`);
+        this waits for that check.  After ``load(..., verify=False)`` it runs
+        the check now.  An index not loaded from a file has nothing to check.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait; ``TimeoutError`` if the check is still running.
+
+        Raises
+        ------
+        hamsearch.storage.IndexFileError
+            The file is corrupted (the index then refuses every call).
+        """
+        check = self._filecheck
+        if check is not None:
+            check.wait(timeout)
 
     def __getstate__(self):
         from .storage import dumps
@@ -533,8 +706,10 @@ class Index:
         return {"hamsearch_index": dumps(self)}
 
     def __setstate__(self, state):
-        from .storage import loads
+        from .storage import IndexFileError, loads
 
+        if not isinstance(state, dict) or not isinstance(state.get("hamsearch_index"), bytes):
+            raise IndexFileError("<pickle>: not a pickled hamsearch.Index")
         other = loads(state["hamsearch_index"])
         self.__dict__.update(other.__dict__)
         self._lock = threading.RLock()

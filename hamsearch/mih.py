@@ -363,22 +363,32 @@ class MultiIndexTables:
         work = factor * st.n * max(1, st.codes.shape[1]) + 256
         return int(min(work, 2**62))
 
-    def knn(self, queries: np.ndarray, k: int, nthreads: int = 1):
-        """Exact k-NN (same contract as the flat kernel); returns ``(D, I)``."""
-        st = self._state
+    def knn(self, queries: np.ndarray, k: int, nthreads: int = 1, state=None, ids=None):
+        """Exact k-NN (same contract as the flat kernel); returns ``(D, I)``.
+
+        ``state`` is the published table state to search (default: the
+        latest); ``ids`` replaces the state's ids in the results (the
+        hierarchical search passes storage positions).
+        """
+        st = self._state if state is None else state
         K = _mih_kernels()
-        D, I, stats = K.mih_knn(st.codes, st.ids, queries, int(k), st.starts, st.lengths,
-                                st.main, st.delta, self._budget(st), nthreads)
+        D, I, stats = K.mih_knn(st.codes, st.ids if ids is None else ids, queries, int(k),
+                                st.starts, st.lengths, st.main, st.delta, self._budget(st),
+                                nthreads)
         self.last_stats = stats
         return D, I
 
-    def range_search(self, queries: np.ndarray, radius: int, nthreads: int = 1):
-        """Exact radius search (inclusive); returns ``(lims, D, I)``."""
-        st = self._state
+    def range_search(self, queries: np.ndarray, radius: int, nthreads: int = 1, state=None,
+                     ids=None):
+        """Exact radius search (inclusive); returns ``(lims, D, I)``.
+
+        ``state`` and ``ids``: as for :meth:`knn`.
+        """
+        st = self._state if state is None else state
         K = _mih_kernels()
-        lims, D, I, stats = K.mih_range_search(st.codes, st.ids, queries, int(radius),
-                                               st.starts, st.lengths, st.main, st.delta,
-                                               self._budget(st), nthreads)
+        lims, D, I, stats = K.mih_range_search(st.codes, st.ids if ids is None else ids,
+                                               queries, int(radius), st.starts, st.lengths,
+                                               st.main, st.delta, self._budget(st), nthreads)
         self.last_stats = stats
         return lims, D, I
 
@@ -455,26 +465,29 @@ class AutoRule:
     """
 
     def __init__(self):
-        self._n_sample = 0
-        self._dists = None
-        self._sub = None
+        # (n sampled, sorted sampled distances, substring-distance CDF): one
+        # tuple replaced whole, so concurrent searches never mix two samples
+        self._sampled = None
 
     def _sample(self, codes, lengths, starts):
         n = codes.shape[0]
-        if self._dists is not None and self._n_sample / 2 <= n <= 2 * self._n_sample:
-            return
+        cur = self._sampled
+        if cur is not None and cur[0] / 2 <= n <= 2 * cur[0]:
+            return cur
         rng = np.random.default_rng(n)
         nq = min(_SAMPLE_QUERIES, n // 2)
         pick = rng.choice(n, size=min(n, nq + _SAMPLE_CODES), replace=False)
         q, db = codes[pick[:nq]], codes[pick[nq:]]
-        self._dists = np.sort(kernels().hamming_matrix(
+        dists = np.sort(kernels().hamming_matrix(
             np.ascontiguousarray(q), np.ascontiguousarray(db), 1).ravel())
         b0, s0 = int(lengths[0]), int(starts[0])
         kq = extract_substring(q, s0, b0)
         kd = extract_substring(db, s0, b0)
         sub = np.bitwise_count(kq[:, None] ^ kd[None, :]).ravel()
-        self._sub = np.bincount(sub, minlength=b0 + 1).cumsum() / max(1, sub.size)
-        self._n_sample = n
+        cdf = np.bincount(sub, minlength=b0 + 1).cumsum() / max(1, sub.size)
+        cur = (n, dists, cdf)
+        self._sampled = cur
+        return cur
 
     def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
                    radius=None) -> bool:
@@ -495,18 +508,18 @@ class AutoRule:
         if n < AUTO_MIN_N:
             return False
         starts, lengths = substring_layout(nbits, m)
-        self._sample(codes, lengths, starts)
+        _, dists, cdf = self._sample(codes, lengths, starts)
         if radius is not None:
             d = int(radius)
         else:
             if k >= n:
                 return False
-            at = int(np.ceil(k / n * self._dists.size))
-            d = int(self._dists[min(at, self._dists.size - 1)])
+            at = int(np.ceil(k / n * dists.size))
+            d = int(dists[min(at, dists.size - 1)])
         s = d // m
         probes = sum(sum(math.comb(int(b), i) for i in range(min(s, int(b)) + 1))
                      for b in lengths)
-        frac = float(self._sub[min(s, len(self._sub) - 1)])
+        frac = float(cdf[min(s, len(cdf) - 1)])
         verified = n * m * frac
         probe_cost = COST_PROBE if max(lengths) <= CACHED_TABLE_BITS else COST_PROBE_UNCACHED
         cost = probe_cost * probes + (w if inline else COST_VERIFY_RANDOM) * verified
@@ -524,7 +537,9 @@ class IndexMIH:
     ``method="mih"`` keeps the tables in sync with every mutation;
     ``method="auto"`` builds them the first time :class:`AutoRule` prefers
     MIH and keeps them in sync from then on; ``method="flat"`` never builds
-    them.
+    them.  The table state built for a snapshot travels with that snapshot
+    (``snapshot.mih``), so a search always probes tables over exactly the
+    codes and ids it verifies against.
 
     Parameters
     ----------
@@ -538,19 +553,22 @@ class IndexMIH:
 
     def __init__(self, nbits: int, method: str, m=None):
         self.method = method
+        self.nbits = int(nbits)
         self.m_request = _check_m(nbits, m)
-        self.tables = MultiIndexTables(nbits, m=self.m_request)
         self.rule = AutoRule()
-        self.active = method == "mih"
-        self._n = 0
+        self.reset()
 
-    @property
-    def m(self) -> int:
-        """Substrings in use, or that a build would use now."""
+    def reset(self) -> None:
+        """Drop the tables (the index was emptied); call under the index lock."""
+        self.tables = MultiIndexTables(self.nbits, m=self.m_request)
+        self.active = self.method == "mih"
+
+    def m_for(self, n: int) -> int:
+        """Substrings in use, or that a build over ``n`` codes would use now."""
         st = self.tables._state
         if st is not None:
             return st.m
-        return self.planned_m(self._n)
+        return self.planned_m(n)
 
     def planned_m(self, n: int) -> int:
         st = self.tables._state
@@ -561,38 +579,52 @@ class IndexMIH:
         """Bytes held by the multi-index tables built so far (0 before the first MIH search)."""
         return self.tables.nbytes
 
-    def published(self, codes, ids) -> None:
-        """Called (under the index lock) whenever the index publishes a snapshot."""
-        self._n = codes.shape[0]
-        if self.active:
-            self.tables.sync(codes, ids)
+    def published(self, codes, ids):
+        """Called under the index lock for every new snapshot: the table
+        state over ``(codes, ids)`` when the tables are kept, else None."""
+        if not self.active:
+            return None
+        self.tables.sync(codes, ids)
+        return self.tables._state
 
     def invalidate(self) -> None:
         """Positions were compacted: the next sync rebuilds."""
         self.tables.invalidate()
 
-    def use(self, index, k=None, radius=None) -> bool:
-        """Whether this search should run on the tables (building them if needed)."""
+    def tables_for(self, index, snap, k=None, radius=None):
+        """The table state to search ``snap`` with, or None for a flat scan.
+
+        Builds the tables (under the index lock) the first time MIH is
+        chosen.  They are attached to the published snapshot only if it is
+        still ``snap``'s; otherwise this call scans ``snap`` and later calls
+        find the tables on the newer snapshot.
+        """
         if self.method == "flat":
-            return False
-        codes, ids = index._snapshot
-        n = codes.shape[0]
+            return None
+        n = snap.n
         if n == 0 or (k is not None and k >= n):
-            return False  # every code is a result: the scan is the right tool
+            return None  # every code is a result: the scan is the right tool
         if self.method == "auto":
             m = self.planned_m(n)
-            inline = self.tables._inline(m, codes)
-            if not self.rule.prefer_mih(codes, self.tables.nbits, m, inline, k=k,
+            inline = self.tables._inline(m, snap.codes)
+            if not self.rule.prefer_mih(snap.codes, self.nbits, m, inline, k=k,
                                         radius=radius):
-                return False
-        if not self.active or self.tables._state is None:
-            with index._lock:
-                self.active = True
-                self.tables.sync(*index._snapshot)
-        return True
+                return None
+        st = snap.mih
+        if st is not None:
+            return st
+        with index._lock:
+            self.active = True
+            cur = index._snap
+            if cur.mih is None:
+                self.tables.sync(cur.codes, cur.ids)
+                cur.mih = self.tables._state
+            return cur.mih if cur is snap else None
 
-    def knn(self, queries, k, nthreads):
-        return self.tables.knn(queries, k, nthreads)
+    def knn(self, state, queries, k, nthreads, ids=None):
+        """k-NN over the table ``state`` of one snapshot."""
+        return self.tables.knn(queries, k, nthreads, state=state, ids=ids)
 
-    def range_search(self, queries, radius, nthreads):
-        return self.tables.range_search(queries, radius, nthreads)
+    def range_search(self, state, queries, radius, nthreads, ids=None):
+        """Radius search over the table ``state`` of one snapshot."""
+        return self.tables.range_search(queries, radius, nthreads, state=state, ids=ids)

@@ -152,50 +152,51 @@ def _merge(nq: int, parts) -> _Pool:
 
 
 class _PoolBuilder:
-    """Hamming pools over one consistent ``(codes, ids)`` snapshot.
+    """Hamming pools over one published snapshot of an index.
 
     The kernels run with storage positions in place of ids, so their results
-    index the feature rows directly (pools are sets: their order is never
-    used, except by ``ties="cut"``, which re-sorts by real id).
+    index the snapshot's feature rows directly (pools are sets: their order
+    is never used, except by ``ties="cut"``, which re-sorts by real id).
+    Multi-index tables are used only when they were built over this very
+    snapshot.
     """
 
-    def __init__(self, codes, ids, nbits, kern, nthreads, index=None):
-        self.codes, self.ids, self.nbits = codes, ids, nbits
+    def __init__(self, snap, nbits, kern, nthreads, index=None):
+        self.snap = snap
+        self.codes, self.ids, self.nbits = snap.codes, snap.ids, nbits
         self.kern, self.nthreads = kern, nthreads
-        self.posids = _positions(codes.shape[0])
+        self.posids = _positions(self.codes.shape[0])
         self.index = index
 
-    def _mih(self, **want):
-        """The index's multi-index tables when its method picks them for this
-        search and they cover this snapshot, else None (flat scan)."""
+    def _tables(self, **want):
+        """The snapshot's multi-index table state when the index's method
+        picks MIH for this search, else None (flat scan)."""
         index = self.index
         mih = getattr(index, "_mih", None)
-        if mih is None or index._snapshot[0] is not self.codes:
+        if mih is None:
             return None
-        return mih if mih.use(index, **want) else None
+        return mih.tables_for(index, self.snap, **want)
 
     def range(self, q, radius: int) -> _Pool:
-        mih = self._mih(radius=int(radius))
-        if mih is not None:
-            lims, ham, ids = mih.range_search(q, int(radius), self.nthreads)
-            pos = self.index._positions_of(ids)
-            if (pos >= 0).all():  # else a concurrent change: scan this snapshot
-                return _Pool(lims, ham, pos)
+        tables = self._tables(radius=int(radius))
+        if tables is not None:
+            lims, ham, pos = self.index._mih.range_search(tables, q, int(radius), self.nthreads,
+                                                          ids=self.posids)
+            return _Pool(lims, ham, pos)
         lims, ham, pos = self.kern.range_search(self.codes, self.posids, q, int(radius),
                                                 self.nthreads)
         return _Pool(lims, ham, pos)
 
     def kth_distance(self, q, m: int) -> np.ndarray:
-        """Hamming distance of each query's ``m``-th nearest code (``nbits``
-        when the index holds fewer than ``m``)."""
-        mih = self._mih(k=int(m)) if m < self.codes.shape[0] else None
-        if mih is not None:
-            D, _ = mih.knn(q, int(m), self.nthreads)
+        """Hamming distance of each query's ``m``-th nearest code (the
+        farthest code's when the index holds fewer than ``m``)."""
+        m = min(int(m), self.codes.shape[0])
+        tables = self._tables(k=m)
+        if tables is not None:
+            D, _ = self.index._mih.knn(tables, q, m, self.nthreads, ids=self.posids)
         else:
-            D, _ = self.kern.knn(self.codes, self.posids, q, int(m), self.nthreads)
-        r = D[:, -1].astype(np.int64)
-        r[r == PAD_DISTANCE] = self.nbits
-        return r
+            D, _ = self.kern.knn(self.codes, self.posids, q, m, self.nthreads)
+        return D[:, -1].astype(np.int64)
 
     def range_per_query(self, q, radii) -> _Pool:
         """Pools of per-query radii: one kernel call per distinct radius, so
@@ -233,7 +234,7 @@ class _PoolBuilder:
             # Hamming distance, the whole last bucket included
             pool_size, ties = k, "include"
         if pool_size is not None:
-            m = max(pool_size, want)
+            m = min(max(pool_size, want), n)  # a pool never exceeds the index
             pool = self.range_per_query(q, self.kth_distance(q, m))
             return self.cut(pool, m) if ties == "cut" else pool
         pool = self.range(q, pool_radius)
@@ -335,9 +336,9 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
         raise ValueError(
             'hierarchical search needs pool_radius= or pool_size= (or rerank="bucket")'
         )
-    codes, ids, feats = index._rerank_snapshot
-    store = index._features
-    if store.enabled is False or (feats is None and codes.shape[0]):
+    snap = index._view()
+    codes, ids, feats = snap.codes, snap.ids, snap.features
+    if snap.features_enabled is False or (feats is None and codes.shape[0]):
         raise ValueError(
             "this index holds no features: add them with index.add(codes, features=X) "
             "to re-rank"
@@ -349,14 +350,35 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
         qf = as_query_features(query_features, feats.shape[1], q.shape[0])
     rk = _rerank_kernels()
     nthreads = get_num_threads()
-    if codes.shape[0] == 0:
+    n = codes.shape[0]
+    if n == 0:
         feats = np.zeros((0, qf.shape[1]), np.float32)
         pool = _Pool(np.zeros(q.shape[0] + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
     else:
-        builder = _PoolBuilder(codes, ids, index.nbits, kernels(), nthreads, index)
-        pool = builder.build(q, k, pool_radius, pool_size, fill, ties)
-    D, I, H = rk.rerank(feats, qf, pool.lims, pool.pos, ids, pool.ham, k, mcode,
-                        RERANK_MODES[mode], nthreads)
+        builder = _PoolBuilder(snap, index.nbits, kernels(), nthreads, index)
+        pool = builder.build(q, min(k, n), pool_radius, pool_size, fill, ties)
+    return _rerank_padded(rk, feats, qf, pool, ids, k, mcode, RERANK_MODES[mode], nthreads,
+                          n, return_hamming, metric)
+
+
+def _rerank_padded(rk, feats, qf, pool, ids, k, mcode, order, nthreads, n, return_hamming,
+                   metric):
+    """Run the re-rank kernel with ``k`` capped at the largest pool, then pad
+    the results to ``k`` columns (no ``nq x k`` work buffers for a huge k)."""
+    from .index import _padded
+
+    counts = pool.counts()
+    keff = max(1, min(int(k), int(counts.max()) if counts.size else 0))
+    D, I, H = rk.rerank(feats, qf, pool.lims, pool.pos, ids, pool.ham, keff, mcode, order,
+                        nthreads)
+    if keff < k:
+        nq = I.shape[0]
+        d_fill = np.float32(-np.inf if metric == "ip" else np.inf)
+        outD = _padded(nq, k, n, np.float32, d_fill)
+        outI = _padded(nq, k, n, np.int64, -1)
+        outH = _padded(nq, k, n, np.int32, PAD_DISTANCE)
+        outD[:, :keff], outI[:, :keff], outH[:, :keff] = D, I, H
+        D, I, H = outD, outI, outH
     return (D, I, H) if return_hamming else (D, I)
 
 
@@ -418,5 +440,6 @@ def rerank_pool(features, query_features, lims, candidates, k, *, metric="l2",
     mcode = METRICS[_check_choice(metric, METRICS, "metric")]
     order = RERANK_MODES[_check_choice(rerank, RERANK_MODES, "rerank")]
     qf = as_query_features(query_features, d, nq)
-    return _rerank_kernels().rerank(feats, qf, lims, cand, row_ids, ham, int(k), mcode,
-                                    order, get_num_threads())
+    pool = _Pool(lims, ham, cand)
+    return _rerank_padded(_rerank_kernels(), feats, qf, pool, row_ids, int(k), mcode, order,
+                          get_num_threads(), n, True, metric)

@@ -4,17 +4,49 @@ Layout of an index file (all integers little-endian)::
 
     offset 0   8 bytes   magic  b"HAMSRCH\\x00"
     offset 8   uint32    format version (currently 1)
-    offset 12  uint32    header length H in bytes
+    offset 12  uint32    header length H in bytes (at most 1 MiB)
     offset 16  uint32    CRC-32 of the header bytes
     offset 20  uint32    reserved (0)
     offset 24  H bytes   header: UTF-8 JSON with the index metadata and, per
                          section, its name, dtype, shape, offset, size and CRC-32
     ...        sections, each starting on a 64-byte boundary
 
-Sections are raw C-order arrays, so :func:`load` with ``mmap=True`` maps them
-without reading them.  Saving writes a temporary file in the same directory,
-fsyncs it and renames it over the target: a crash mid-save leaves the previous
-file intact.
+Sections are raw C-order arrays (``codes`` ``<u8 (ntotal, words)``, ``ids``
+``<i8 (ntotal,)``, optionally ``features`` ``<f4``/``<f2 (ntotal, d)``), so
+:func:`load` with ``mmap=True`` maps them without reading them.
+
+What loading checks
+    *Always*, before any array is built: the magic, the version, the header
+    checksum and size, that the header is a JSON object holding exactly the
+    fields the format writes, with the types and ranges they can have
+    (``nbits`` a multiple of 8, ``ntotal >= 0``, ``0 <= next_id <= 2**63``,
+    ``m`` valid for ``nbits`` ...), that every section has the one dtype the
+    format writes for it and exactly the shape the metadata implies (rows =
+    ``ntotal``, words = ``ceil(nbits / 64)``, the features' dimension), that
+    sections are aligned, inside the file and do not overlap, and that the
+    file is exactly as long as the header says.  Then the ids: non-negative,
+    unique, below ``next_id``.  Anything else is an :class:`IndexFileError`
+    naming the file and the fault; no crafted file can make a search read
+    outside its arrays.
+
+    *The data* (``verify``): every section's CRC-32, zero padding bits past
+    ``nbits`` in the codes, finite features.  :func:`load` checks it before
+    returning; ``load(path, mmap=True)`` checks it in a background thread
+    (opening stays near-instant) and, if the file is corrupted, the index
+    then refuses every call with :class:`IndexFileError`;
+    :meth:`hamsearch.Index.verify` waits for the verdict.  Results returned
+    before the background check has finished are not guaranteed.
+    ``verify=False`` skips the data check (``Index.verify()`` runs it later).
+
+Memory-mapped files must be *replaced*, never rewritten in place: truncating
+or overwriting a file under a mapped index makes the next search read
+changed pages or die with SIGBUS.  :func:`save_index` always replaces (it
+renames a new file over the old one, and a mapped index keeps the old
+file's pages).
+
+Saving: see :func:`save_index` (temporary file, fsync, rename; file mode and
+owner kept; symlinks written through; stale temporary files of killed saves
+removed).
 """
 
 from __future__ import annotations
@@ -23,25 +55,49 @@ import io
 import json
 import mmap as _mmap
 import os
+import secrets
+import stat
 import struct
-import tempfile
+import threading
+import time
 import zlib
 
 import numpy as np
 
-__all__ = ["load", "save_index", "dumps", "loads", "IndexFileError", "FORMAT_VERSION"]
+try:
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    _fcntl = None
+
+__all__ = ["load", "save_index", "dumps", "loads", "IndexFileError", "FORMAT_VERSION",
+           "TEMP_SUFFIX"]
 
 MAGIC = b"HAMSRCH\x00"
 FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<8sIIII")
 _ALIGN = 64
 _CHUNK = 1 << 24
+#: Largest header :func:`load` accepts (the writer's is a few KiB).
+MAX_HEADER_BYTES = 1 << 20
+#: Suffix of the temporary files :func:`save_index` writes beside the target.
+TEMP_SUFFIX = ".hamsearch-tmp"
+#: An unlocked temporary file older than this is stale even if its pid lives.
+STALE_AFTER_S = 3600.0
+
+_HEADER_KEYS = {"format", "meta", "sections", "file_size"}
+_SECTION_KEYS = {"name", "dtype", "shape", "offset", "nbytes", "crc32"}
+_META_REQUIRED = {"nbits", "ntotal", "next_id"}
+_META_KEYS = _META_REQUIRED | {"method", "m", "features_dtype", "features_d",
+                               "features_enabled"}
+_MAX_ROWS = 1 << 62
+_MAX_NEXT_ID = 1 << 63
 
 
 class IndexFileError(ValueError):
-    """An index file is truncated, corrupted or of an unknown version."""
+    """An index file is truncated, corrupted, crafted or of an unknown version."""
 
 
+# --------------------------------------------------------------------- writing
 def _crc32(buf) -> int:
     view = memoryview(buf).cast("B")
     crc = 0
@@ -56,20 +112,21 @@ def _array_bytes(arr: np.ndarray) -> memoryview:
 
 
 def _layout(index) -> tuple[bytes, list[tuple[int, memoryview]]]:
-    meta, arrays = index._sections()
+    meta, arrays = index._sections()  # one snapshot
     sections = []
     payloads = []
     # Offsets depend on the header length, which depends on the offsets: lay
     # out with a generous fixed header reservation, recomputed if too small.
     reserve = 4096
+    datas = {name: _array_bytes(arr) for name, arr in arrays.items()}
+    crcs = {name: _crc32(data) for name, data in datas.items()}
     while True:
         offset = _PREAMBLE.size + reserve
         sections.clear()
         payloads.clear()
         for name, arr in arrays.items():
-            arr = np.ascontiguousarray(arr)
             offset = (offset + _ALIGN - 1) // _ALIGN * _ALIGN
-            data = _array_bytes(arr)
+            data = datas[name]
             sections.append(
                 {
                     "name": name,
@@ -77,7 +134,7 @@ def _layout(index) -> tuple[bytes, list[tuple[int, memoryview]]]:
                     "shape": list(arr.shape),
                     "offset": offset,
                     "nbytes": len(data),
-                    "crc32": _crc32(data),
+                    "crc32": crcs[name],
                 }
             )
             payloads.append((offset, data))
@@ -104,25 +161,162 @@ def _write(fh, index) -> None:
         pos = offset + len(data)
 
 
-def save_index(index, path) -> None:
-    """Write ``index`` to ``path`` atomically (temp file, fsync, rename)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot save index to {path!r}: directory {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".hamsearch-", suffix=".tmp", dir=directory)
+_umask_lock = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows."""
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:  # pragma: no cover - no /proc
+        old = os.umask(0o022)
+        os.umask(old)
+        return old
+
+
+def _temp_parts(name: str, base: str):
+    """``(pid)`` if ``name`` is a temporary file of a save to ``base``, else None."""
+    prefix = f".{base}."
+    if not (name.startswith(prefix) and name.endswith(TEMP_SUFFIX)):
+        return None
+    middle = name[len(prefix) : -len(TEMP_SUFFIX)]
+    pid, _, token = middle.partition(".")
+    if not pid.isdigit() or not token:
+        return None
+    return int(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temp_files(path) -> list[str]:
+    """Remove the temporary files that killed saves to ``path`` left behind.
+
+    A temporary file (``.<name>.<pid>.<token>.hamsearch-tmp`` beside the
+    target) is stale when no process holds its lock (a saving process
+    locks its file from creation to rename, and the lock dies with the
+    process) and its writer's pid is gone or the file is older than
+    ``STALE_AFTER_S``.  :func:`save_index` calls this on every save.
+
+    Returns
+    -------
+    list of str
+        The paths removed.
+    """
+    target = os.path.realpath(os.fspath(path))
+    directory, base = os.path.split(target)
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        pid = _temp_parts(name, base)
+        if pid is None:
+            continue
+        full = os.path.join(directory, name)
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if _fcntl is not None:
+                try:
+                    _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live save holds it
+            old = time.time() - st.st_mtime > STALE_AFTER_S
+            if pid == os.getpid() and not old:
+                continue  # ours, in flight in another thread (not yet locked)
+            if _pid_alive(pid) and not old:
+                continue
+            try:
+                os.unlink(full)
+                removed.append(full)
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def save_index(index, path) -> None:
+    """Write ``index`` to ``path`` atomically.
+
+    The rules:
+
+    * The index is written from one snapshot (concurrent adds and removes
+      are neither blocked nor half-saved).
+    * The bytes go to a temporary file beside the target, named
+      ``.<name>.<pid>.<random>.hamsearch-tmp`` and locked (``flock``) while
+      written; it is fsynced, then renamed over the target, and the
+      directory is fsynced: a crash at any point leaves the previous file
+      intact.  Temporary files left by killed saves are removed by the next
+      save to the same path (see :func:`remove_stale_temp_files`).
+    * A symlink is written through: the file it points to is replaced, the
+      link stays.
+    * An existing file keeps its permission bits (and owner, where allowed);
+      a new file gets ``0o666`` less the umask, as ``open()`` would.
+
+    Raises
+    ------
+    FileNotFoundError
+        The target's directory does not exist.
+    IsADirectoryError
+        The target is a directory.
+    """
+    target = os.path.realpath(os.fspath(path))
+    directory, base = os.path.split(target)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"cannot save index to {os.fspath(path)!r}: directory {directory!r} does not exist")
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"cannot save index to {target!r}: it is a directory")
+    mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
+    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        if _fcntl is not None:
+            _fcntl.flock(fd, _fcntl.LOCK_EX)
+        remove_stale_temp_files(target)
+        with os.fdopen(fd, "wb", closefd=False) as fh:
             _write(fh, index)
             fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.fsync(fd)
+        os.fchmod(fd, mode)
+        if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            try:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            except OSError:
+                pass
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+    finally:
+        os.close(fd)
     try:
         dfd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -142,51 +336,293 @@ def dumps(index) -> bytes:
     return buf.getvalue()
 
 
-def _parse(buf, source: str, verify: bool):
-    """Validate the preamble/header of ``buf`` and return (meta, arrays)."""
+# --------------------------------------------------------------------- reading
+def _no_duplicate_keys(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constants(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _is_int(v) -> bool:
+    return type(v) is int
+
+
+class _Checker:
+    """Raises :class:`IndexFileError` with the source's name."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, what: str):
+        raise IndexFileError(f"{self.source}: {what}")
+
+    def int_in(self, value, name: str, lo: int, hi: int) -> int:
+        if not _is_int(value) or not lo <= value <= hi:
+            self.fail(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+        return value
+
+
+def _read_header(buf, ck: _Checker):
     size = len(buf)
     if size < _PREAMBLE.size:
-        raise IndexFileError(f"{source}: too short to be a hamsearch index ({size} bytes)")
+        ck.fail(f"too short to be a hamsearch index ({size} bytes)")
     magic, version, hlen, hcrc, _ = _PREAMBLE.unpack_from(buf, 0)
     if magic != MAGIC:
-        raise IndexFileError(f"{source}: not a hamsearch index file (bad magic {magic!r})")
+        ck.fail(f"not a hamsearch index file (bad magic {bytes(magic)!r})")
     if version != FORMAT_VERSION:
-        raise IndexFileError(
-            f"{source}: index format version {version} is not supported "
-            f"(this hamsearch reads version {FORMAT_VERSION})"
-        )
+        ck.fail(f"index format version {version} is not supported "
+                f"(this hamsearch reads version {FORMAT_VERSION})")
+    if hlen > MAX_HEADER_BYTES:
+        ck.fail(f"header length {hlen} exceeds the {MAX_HEADER_BYTES}-byte limit")
     if _PREAMBLE.size + hlen > size:
-        raise IndexFileError(f"{source}: truncated (header runs past the end of the file)")
+        ck.fail("truncated (header runs past the end of the file)")
     header_bytes = bytes(buf[_PREAMBLE.size : _PREAMBLE.size + hlen])
     if _crc32(header_bytes) != hcrc:
-        raise IndexFileError(f"{source}: corrupted header (checksum mismatch)")
+        ck.fail("corrupted header (checksum mismatch)")
     try:
-        header = json.loads(header_bytes.decode("utf-8"))
-        sections = header["sections"]
-        meta = header["meta"]
-        file_size = int(header["file_size"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise IndexFileError(f"{source}: unreadable header ({exc})") from exc
-    if size < file_size:
-        raise IndexFileError(
-            f"{source}: truncated ({size} bytes, the header promises {file_size})"
-        )
-    arrays = {}
-    for sec in sections:
+        header = json.loads(header_bytes.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
+                            parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        ck.fail(f"unreadable header ({type(exc).__name__}: {str(exc)[:200]})")
+    return header, hlen
+
+
+def _check_meta(meta, ck: _Checker) -> dict:
+    from .codes import MAX_NBITS
+    from .features import FEATURE_DTYPES
+    from .index import METHODS
+    from .mih import _check_m
+
+    if not isinstance(meta, dict):
+        ck.fail(f"header 'meta' must be an object, got {type(meta).__name__}")
+    missing = _META_REQUIRED - meta.keys()
+    if missing:
+        ck.fail(f"header 'meta' lacks {sorted(missing)}")
+    unknown = meta.keys() - _META_KEYS
+    if unknown:
+        ck.fail(f"header 'meta' has unknown fields {sorted(unknown)}")
+    nbits = ck.int_in(meta["nbits"], "nbits", 8, MAX_NBITS)
+    if nbits % 8:
+        ck.fail(f"nbits must be a multiple of 8, got {nbits}")
+    ntotal = ck.int_in(meta["ntotal"], "ntotal", 0, _MAX_ROWS)
+    next_id = ck.int_in(meta["next_id"], "next_id", 0, _MAX_NEXT_ID)
+    method = meta.get("method", "auto")
+    if not isinstance(method, str) or method not in METHODS:
+        ck.fail(f"method must be one of {METHODS}, got {method!r}")
+    m = meta.get("m")
+    if m is not None:
+        if not _is_int(m):
+            ck.fail(f"m must be an integer or null, got {m!r}")
         try:
-            name, dtype = sec["name"], np.dtype(sec["dtype"])
-            shape = tuple(int(s) for s in sec["shape"])
-            offset, nbytes, crc = int(sec["offset"]), int(sec["nbytes"]), int(sec["crc32"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexFileError(f"{source}: bad section entry {sec!r}") from exc
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if expected != nbytes or offset < 0 or offset + nbytes > size:
-            raise IndexFileError(f"{source}: section {name!r} is inconsistent with the file")
+            _check_m(nbits, m)
+        except ValueError as exc:
+            ck.fail(str(exc))
+    fdtype = meta.get("features_dtype", "float32")
+    if not isinstance(fdtype, str) or fdtype not in FEATURE_DTYPES:
+        ck.fail(f"features_dtype must be one of {FEATURE_DTYPES}, got {fdtype!r}")
+    fd = meta.get("features_d")
+    if fd is not None:
+        ck.int_in(fd, "features_d", 1, 1 << 31)
+    enabled = meta.get("features_enabled")
+    if enabled not in (None, True, False) or not (enabled is None or isinstance(enabled, bool)):
+        ck.fail(f"features_enabled must be true, false or null, got {enabled!r}")
+    if ntotal and enabled is None:
+        ck.fail("features_enabled is null although the index holds codes")
+    if enabled and fd is None:
+        ck.fail("features_enabled is true but features_d is null")
+    return {"nbits": nbits, "ntotal": ntotal, "next_id": next_id, "method": method, "m": m,
+            "features_dtype": fdtype, "features_d": fd, "features_enabled": enabled}
+
+
+def _expected_sections(meta: dict) -> dict:
+    from .codes import n_words
+
+    n = meta["ntotal"]
+    out = {"codes": ("<u8", [n, n_words(meta["nbits"])]), "ids": ("<i8", [n])}
+    if meta["features_enabled"]:
+        ftype = np.dtype(meta["features_dtype"]).newbyteorder("<").str
+        out["features"] = (ftype, [n, meta["features_d"]])
+    return out
+
+
+def _parse(buf, source: str):
+    """Validate the preamble, header and section table of ``buf``.
+
+    Returns ``(meta, arrays, sections)`` where ``sections`` lists
+    ``(name, bytes, crc)`` for the data check.  Nothing beyond the header
+    and the section table is read.
+    """
+    ck = _Checker(source)
+    size = len(buf)
+    header, hlen = _read_header(buf, ck)
+    if not isinstance(header, dict):
+        ck.fail(f"header must be a JSON object, got {type(header).__name__}")
+    if header.keys() != _HEADER_KEYS:
+        ck.fail(f"header fields must be {sorted(_HEADER_KEYS)}, got {sorted(header.keys())}")
+    if header["format"] != "hamsearch-index":
+        ck.fail(f"header format must be 'hamsearch-index', got {header['format']!r}")
+    meta = _check_meta(header["meta"], ck)
+    file_size = ck.int_in(header["file_size"], "file_size", 0, 1 << 62)
+    if size < file_size:
+        ck.fail(f"truncated ({size} bytes, the header promises {file_size})")
+    if size > file_size:
+        ck.fail(f"{size - file_size} bytes past the end the header gives ({file_size})")
+    sections = header["sections"]
+    if not isinstance(sections, list):
+        ck.fail(f"header 'sections' must be a list, got {type(sections).__name__}")
+    expected = _expected_sections(meta)
+    seen = {}
+    for sec in sections:
+        if not isinstance(sec, dict) or sec.keys() != _SECTION_KEYS:
+            ck.fail(f"bad section entry {str(sec)[:200]} (fields must be {sorted(_SECTION_KEYS)})")
+        name = sec["name"]
+        if not isinstance(name, str) or name not in expected:
+            ck.fail(f"unexpected section {str(name)[:80]!r} (this index has "
+                    f"{sorted(expected)})")
+        if name in seen:
+            ck.fail(f"section {name!r} appears twice")
+        want_dtype, want_shape = expected[name]
+        if sec["dtype"] != want_dtype:
+            ck.fail(f"section {name!r} has dtype {str(sec['dtype'])[:40]!r}, the format "
+                    f"writes {want_dtype!r}")
+        shape = sec["shape"]
+        if not isinstance(shape, list) or not all(_is_int(s) for s in shape) \
+                or shape != want_shape:
+            ck.fail(f"section {name!r} has shape {str(shape)[:80]}, the metadata implies "
+                    f"{want_shape}")
+        itemsize = np.dtype(want_dtype).itemsize
+        nbytes_want = itemsize
+        for s in want_shape:
+            nbytes_want *= s
+        offset = ck.int_in(sec["offset"], f"section {name!r} offset", 0, size)
+        nbytes = ck.int_in(sec["nbytes"], f"section {name!r} nbytes", 0, size)
+        crc = ck.int_in(sec["crc32"], f"section {name!r} crc32", 0, 0xFFFFFFFF)
+        if nbytes != nbytes_want:
+            ck.fail(f"section {name!r} holds {nbytes} bytes, its shape needs {nbytes_want}")
+        if offset % _ALIGN or offset < _PREAMBLE.size + hlen or offset + nbytes > size:
+            ck.fail(f"section {name!r} at offset {offset} (+{nbytes} bytes) is misplaced "
+                    f"(it must be {_ALIGN}-byte aligned, after the header and inside the file)")
+        seen[name] = (offset, nbytes, crc, want_dtype, want_shape)
+    missing = expected.keys() - seen.keys()
+    if missing:
+        ck.fail(f"missing sections {sorted(missing)}")
+    spans = sorted((off, off + nb, name) for name, (off, nb, *_r) in seen.items())
+    for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
+        if b0 < a1:
+            ck.fail(f"sections {an!r} and {bn!r} overlap")
+    arrays, checks = {}, []
+    for name, (offset, nbytes, crc, dtype, shape) in seen.items():
         data = buf[offset : offset + nbytes]
-        if verify and _crc32(data) != crc:
-            raise IndexFileError(f"{source}: section {name!r} is corrupted (checksum mismatch)")
-        arrays[name] = np.frombuffer(data, dtype=dtype).reshape(shape) if nbytes else np.zeros(shape, dtype)
-    return meta, arrays
+        if nbytes:
+            arrays[name] = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)
+        else:
+            arrays[name] = np.zeros(shape, np.dtype(dtype))
+        checks.append((name, data, crc))
+    _check_ids(meta, arrays["ids"], ck)
+    return meta, arrays, checks
+
+
+def _check_ids(meta: dict, ids: np.ndarray, ck: _Checker) -> None:
+    """Ids non-negative, unique and below ``next_id`` (reads the ids)."""
+    n = ids.shape[0]
+    if n == 0:
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0:
+        ck.fail(f"ids section holds a negative id ({lo})")
+    if hi >= meta["next_id"]:
+        ck.fail(f"next_id {meta['next_id']} is not above the largest id {hi}")
+    if n > 1 and not (np.diff(ids) > 0).all():
+        srt = np.sort(ids)
+        dup = srt[1:] == srt[:-1]
+        if dup.any():
+            ck.fail(f"ids section holds duplicate ids, e.g. {int(srt[1:][dup][0])}")
+
+
+def _check_data(meta: dict, arrays: dict, checks, source: str) -> None:
+    """The data check: section CRC-32s, zero padding bits, finite features."""
+    ck = _Checker(source)
+    for name, data, crc in checks:
+        if _crc32(data) != crc:
+            ck.fail(f"section {name!r} is corrupted (checksum mismatch)")
+    nbits = meta["nbits"]
+    rem = nbits % 64
+    codes = arrays["codes"]
+    step = 1 << 20
+    if rem and codes.shape[0]:
+        shift = np.uint64(rem)
+        for s in range(0, codes.shape[0], step):
+            if (codes[s : s + step, -1] >> shift).any():
+                ck.fail(f"codes have bits set past nbits={nbits} (a crafted or mislabelled "
+                        f"file: the padding of the last word must be zero)")
+    feats = arrays.get("features")
+    if feats is not None and feats.size:
+        rows = max(1, (1 << 24) // max(1, feats.shape[1]))
+        for s in range(0, feats.shape[0], rows):
+            if not np.isfinite(feats[s : s + rows]).all():
+                ck.fail("features section holds NaN or infinite values")
+
+
+class FileCheck:
+    """The data check of one loaded file, run now, later or in the background.
+
+    Held by the index as ``_filecheck``: every call of the index first asks
+    :meth:`raise_if_failed` (one attribute read), so once the check has
+    found the file corrupted, the index refuses to answer.
+    """
+
+    def __init__(self, meta, arrays, checks, source):
+        self._args = (meta, arrays, checks, source)
+        self._error = None
+        self._done = threading.Event()
+        self._thread = None
+        self._run_lock = threading.Lock()
+
+    @property
+    def done(self) -> bool:
+        """Whether the check has finished."""
+        return self._done.is_set()
+
+    def _run(self) -> None:
+        with self._run_lock:
+            if self._done.is_set():
+                return
+            try:
+                _check_data(*self._args)
+            except IndexFileError as exc:
+                self._error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - reported as a file error
+                self._error = f"{self._args[3]}: data check failed ({type(exc).__name__}: {exc})"
+            finally:
+                self._args = None  # drop the references to the mapped file
+                self._done.set()
+
+    def start(self) -> None:
+        """Run the check in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="hamsearch-verify",
+                                        daemon=True)
+        self._thread.start()
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`IndexFileError` if the check found the file corrupted."""
+        if self._error is not None:
+            raise IndexFileError(self._error + " (found by the data check; the index "
+                                               "refuses every call)")
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Finish the check (run it here if nobody has) and raise if it failed."""
+        if self._thread is None:
+            self._run()
+        elif not self._done.wait(timeout):
+            raise TimeoutError(f"the data check is still running after {timeout} s")
+        self.raise_if_failed()
 
 
 def _build(meta, arrays, source: str):
@@ -199,29 +635,76 @@ def _build(meta, arrays, source: str):
 
 
 def loads(data: bytes):
-    """Rebuild an index from :func:`dumps` output (always fully verified)."""
-    meta, arrays = _parse(memoryview(data), "<bytes>", verify=True)
-    arrays = {k: v.copy() for k, v in arrays.items()}
+    """Rebuild an index from :func:`dumps` output (header, ids and data all checked)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise IndexFileError(f"<bytes>: expected bytes, got {type(data).__name__}")
+    buf = bytearray(data)  # owned and writable: the arrays alias it
+    meta, arrays, checks = _parse(memoryview(buf), "<bytes>")
+    _check_data(meta, arrays, checks, "<bytes>")
     return _build(meta, arrays, "<bytes>")
 
 
-def load(path, mmap: bool = False, verify: bool | None = None):
+_VERIFY_CHOICES = (True, False, "background")
+
+
+def _open_regular(path: str) -> int:
+    """Open ``path`` read-only, refusing anything but a regular file (without
+    blocking on a FIFO)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no index file at {path!r}") from None
+    except IsADirectoryError:
+        raise IndexFileError(f"{path}: is a directory, not a hamsearch index file") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise IndexFileError(f"{path}: is {kind}, not a hamsearch index file")
+    return fd
+
+
+def _read_all(fd: int, size: int) -> bytearray:
+    data = bytearray(size)
+    view = memoryview(data)
+    got = 0
+    while got < size:
+        chunk = os.read(fd, min(size - got, _CHUNK * 4))
+        if not chunk:
+            break
+        view[got : got + len(chunk)] = chunk
+        got += len(chunk)
+    return data if got == size else data[:got]
+
+
+def load(path, mmap: bool = False, verify=None):
     """Load an index saved with :meth:`Index.save`.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The index file.
+        The index file (a regular file: FIFOs, devices and directories are
+        refused before anything is read).
     mmap : bool, default False
         Map the file instead of reading it: opening is near-instant whatever
         the size, pages are read on demand and shared between processes.  The
         mapped arrays are read-only; the first :meth:`Index.add` or
-        :meth:`Index.remove` copies them to memory.
-    verify : bool, optional
-        Check every section's CRC-32.  Default: ``True`` without ``mmap``,
-        ``False`` with it (checking would read the whole file).  The header
-        checksum, the format version, the file size and every section's
-        bounds are always checked.
+        :meth:`Index.remove` copies them to memory.  A mapped file must be
+        replaced (as :meth:`Index.save` does), never truncated or rewritten
+        in place: that makes the next search fail with SIGBUS.
+    verify : {True, False, "background"}, optional
+        The data check (every section's CRC-32, zero padding bits, finite
+        features).  Default: ``True`` without ``mmap`` (checked before
+        ``load`` returns), ``"background"`` with it: a daemon thread checks
+        the file while the index is already usable; if it finds corruption,
+        every later call of the index raises :class:`IndexFileError`
+        (:meth:`Index.verify` waits for the verdict).  ``False`` skips it
+        (:meth:`Index.verify` runs it later).  The header, the section table
+        and the ids are always checked, whatever ``verify`` says, so no file
+        can crash a search.
 
     Returns
     -------
@@ -233,26 +716,33 @@ def load(path, mmap: bool = False, verify: bool | None = None):
         ``path`` does not exist.
     IndexFileError
         (a ``ValueError``) the file is not a hamsearch index, is truncated,
-        corrupted, or of an unsupported version; the message names the file.
+        corrupted, crafted, or of an unsupported version; the message names
+        the file and the fault.
     """
     path = os.fspath(path)
     if verify is None:
-        verify = not mmap
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no index file at {path!r}")
-    if os.path.isdir(path):
-        raise IndexFileError(f"{path}: is a directory, not a hamsearch index file")
-    if mmap:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size == 0:
-                raise IndexFileError(f"{path}: empty file, not a hamsearch index")
-            mapped = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
-        meta, arrays = _parse(memoryview(mapped), path, verify)
-    else:
-        with open(path, "rb") as fh:
-            data = bytearray(fh.read())
-        meta, arrays = _parse(memoryview(data), path, verify)
-        # Writable arrays owned by the index (frombuffer over a bytearray is
-        # writable); they alias ``data``, which stays alive through them.
-    return _build(meta, arrays, path)
+        verify = "background" if mmap else True
+    if verify is not True and verify is not False and verify != "background":
+        raise ValueError(f"verify must be True, False or 'background', got {verify!r}")
+    fd = _open_regular(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            raise IndexFileError(f"{path}: empty file, not a hamsearch index")
+        if mmap:
+            buf = _mmap.mmap(fd, 0, access=_mmap.ACCESS_READ)
+        else:
+            buf = _read_all(fd, size)
+    finally:
+        os.close(fd)
+    # Without mmap the arrays alias ``buf`` (writable, owned by the index).
+    meta, arrays, checks = _parse(memoryview(buf), path)
+    check = FileCheck(meta, arrays, checks, path)
+    if verify is True:
+        check.wait()
+    index = _build(meta, arrays, path)
+    if verify is not True:
+        index._filecheck = check
+        if verify == "background":
+            check.start()
+    return index
