@@ -6,7 +6,7 @@ Layout of an index file (all integers little-endian)::
     offset 8   uint32    format version (currently 1)
     offset 12  uint32    header length H in bytes (at most 1 MiB)
     offset 16  uint32    CRC-32 of the header bytes
-    offset 20  uint32    reserved (0)
+    offset 20  uint32    reserved (0; anything else is refused)
     offset 24  H bytes   header: UTF-8 JSON with the index metadata and, per
                          section, its name, dtype, shape, offset, size and CRC-32
     ...        sections, each starting on a 64-byte boundary
@@ -373,12 +373,14 @@ def _read_header(buf, ck: _Checker):
     size = len(buf)
     if size < _PREAMBLE.size:
         ck.fail(f"too short to be a hamsearch index ({size} bytes)")
-    magic, version, hlen, hcrc, _ = _PREAMBLE.unpack_from(buf, 0)
+    magic, version, hlen, hcrc, reserved = _PREAMBLE.unpack_from(buf, 0)
     if magic != MAGIC:
         ck.fail(f"not a hamsearch index file (bad magic {bytes(magic)!r})")
     if version != FORMAT_VERSION:
         ck.fail(f"index format version {version} is not supported "
                 f"(this hamsearch reads version {FORMAT_VERSION})")
+    if reserved != 0:
+        ck.fail(f"reserved preamble field is {reserved}, not 0")
     if hlen > MAX_HEADER_BYTES:
         ck.fail(f"header length {hlen} exceeds the {MAX_HEADER_BYTES}-byte limit")
     if _PREAMBLE.size + hlen > size:
