@@ -245,10 +245,10 @@ class Index:
     @property
     def ntotal(self) -> int:
         """Number of codes in the index."""
-        return self._snap.n
+        return self._view().n
 
     def __len__(self) -> int:
-        return self._snap.n
+        return self._view().n
 
     @property
     def codes(self) -> np.ndarray:
@@ -275,7 +275,8 @@ class Index:
                    + self._mih.nbytes)
 
     def __repr__(self) -> str:
-        return f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, ntotal={len(self)})"
+        return (f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, "
+                f"ntotal={self._snap.n})")
 
     # ------------------------------------------------------------- validation
     def _query_words(self, queries, name="queries") -> np.ndarray:

@@ -55,6 +55,7 @@ import numpy as np
 
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
 from .features import as_query_features
+from .index import _padded
 
 __all__ = ["hierarchical_search", "rerank_pool", "METRICS", "RERANK_MODES"]
 
@@ -365,8 +366,6 @@ def _rerank_padded(rk, feats, qf, pool, ids, k, mcode, order, nthreads, n, retur
                    metric):
     """Run the re-rank kernel with ``k`` capped at the largest pool, then pad
     the results to ``k`` columns (no ``nq x k`` work buffers for a huge k)."""
-    from .index import _padded
-
     counts = pool.counts()
     keff = max(1, min(int(k), int(counts.max()) if counts.size else 0))
     D, I, H = rk.rerank(feats, qf, pool.lims, pool.pos, ids, pool.ham, keff, mcode, order,
