@@ -29,13 +29,13 @@ void hs_hamming_rows(const uint64_t *a, const uint64_t *b, int64_t n, int w,
                      int32_t *out);
 int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
            const uint64_t *queries, int64_t nq, int64_t k, int32_t *D,
-           int64_t *I, int nthreads);
+           int64_t *I, int nthreads, const uint64_t *skip);
 
 typedef struct hs_range_result hs_range_result;
 hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
                                  int64_t n, int w, const uint64_t *queries,
                                  int64_t nq, int32_t radius, int nthreads,
-                                 int *err);
+                                 const uint64_t *skip, int *err);
 int64_t hs_range_total(const hs_range_result *res);
 void hs_range_lims(const hs_range_result *res, int64_t *lims);
 void hs_range_copy(const hs_range_result *res, int32_t *D, int64_t *I);
@@ -64,13 +64,14 @@ int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
                const uint64_t *queries, int64_t nq, int64_t k,
                const int32_t *sub_start, const int32_t *sub_len, int m,
                const hs_mih_segment *segs, int nseg, int64_t budget,
-               int32_t *D, int64_t *I, int64_t *stats, int nthreads);
+               int32_t *D, int64_t *I, int64_t *stats, int nthreads,
+               const uint64_t *skip);
 typedef struct hs_mih_range hs_mih_range;
 hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
         int64_t n, int w, const uint64_t *queries, int64_t nq, int32_t radius,
         const int32_t *sub_start, const int32_t *sub_len, int m,
         const hs_mih_segment *segs, int nseg, int64_t budget, int64_t *stats,
-        int nthreads, int *err);
+        int nthreads, const uint64_t *skip, int *err);
 int64_t hs_mih_range_total(const hs_mih_range *res);
 void hs_mih_range_lims(const hs_mih_range *res, int64_t *lims);
 void hs_mih_range_copy(const hs_mih_range *res, int32_t *D, int64_t *I);

@@ -94,11 +94,28 @@ void hs_hamming_rows(const uint64_t *a, const uint64_t *b, int64_t n, int w,
 /* ------------------------------------------------------------------ */
 /* k-NN                                                                 */
 
-/* Top-k of nq queries over n codes, into rows of k of D / I. */
+/* Drop the candidates whose row (row0 + cand_i[j]) is set in skip. */
+static inline int hs_drop_skipped(int32_t *cand_d, int64_t *cand_i, int cnt,
+                                  const uint64_t *skip, int64_t row0)
+{
+    int m = 0;
+    for (int j = 0; j < cnt; j++) {
+        const int64_t r = row0 + cand_i[j];
+        if (!HS_SKIPPED(skip, r)) {
+            cand_d[m] = cand_d[j];
+            cand_i[m] = cand_i[j];
+            m++;
+        }
+    }
+    return m;
+}
+
+/* Top-k of nq queries over n codes, into rows of k of D / I.  Rows set in
+ * skip (bit skip0 + i for code i; skip may be NULL) are left out. */
 static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
                        const int64_t *ids, int64_t n, int w,
                        const uint64_t *q, int64_t nq, int64_t k, int32_t *D,
-                       int64_t *I)
+                       int64_t *I, const uint64_t *skip, int64_t skip0)
 {
     const int64_t cap = hs_topk_capacity(k, n);
     int64_t Q = HS_TILE_BUF_BYTES / (cap * (int64_t)sizeof(hs_pair));
@@ -134,9 +151,11 @@ static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
                 const uint64_t *qj = q + (qa + j) * w;
                 int64_t s = 0;
                 while (s < bn) {
-                    const int cnt = filt[j == 0](qj, blk, bn, w,
-                                                 hs_topk_scan_thr(&tk[j]), &s,
-                                                 cand_d, cand_i, HS_FCAP);
+                    int cnt = filt[j == 0](qj, blk, bn, w,
+                                           hs_topk_scan_thr(&tk[j]), &s,
+                                           cand_d, cand_i, HS_FCAP);
+                    if (skip)
+                        cnt = hs_drop_skipped(cand_d, cand_i, cnt, skip, skip0 + b);
                     hs_topk_push(&tk[j], cand_d, cand_i, cnt, bids);
                 }
             }
@@ -162,6 +181,7 @@ typedef struct {
     int64_t *I;
     int split_db;
     int err;
+    const uint64_t *skip;
 } hs_knn_ctx;
 
 static void hs_knn_task(void *arg, int tid, int ntasks)
@@ -171,12 +191,12 @@ static void hs_knn_task(void *arg, int tid, int ntasks)
     if (!c->split_db) {
         hs_split(c->nq, tid, ntasks, &lo, &hi);
         rc = hs_knn_scan(c->K, c->db, c->ids, c->n, c->w, c->q + lo * c->w,
-                         hi - lo, c->k, c->D + lo * c->k, c->I + lo * c->k);
+                         hi - lo, c->k, c->D + lo * c->k, c->I + lo * c->k, c->skip, 0);
     } else {
         hs_split(c->n, tid, ntasks, &lo, &hi);
         const int64_t off = (int64_t)tid * c->nq * c->k;
         rc = hs_knn_scan(c->K, c->db + lo * c->w, c->ids + lo, hi - lo, c->w,
-                         c->q, c->nq, c->k, c->D + off, c->I + off);
+                         c->q, c->nq, c->k, c->D + off, c->I + off, c->skip, lo);
     }
     if (rc)
         c->err = 1; /* benign race: any task may set it */
@@ -184,13 +204,13 @@ static void hs_knn_task(void *arg, int tid, int ntasks)
 
 int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
            const uint64_t *queries, int64_t nq, int64_t k, int32_t *D,
-           int64_t *I, int nthreads)
+           int64_t *I, int nthreads, const uint64_t *skip)
 {
     if (nq < 0 || k < 0 || n < 0 || w < 0)
         return HS_EINVAL;
     if (nq == 0 || k == 0)
         return 0;
-    hs_knn_ctx c = {hs_active(), db, ids, n, w, queries, nq, k, D, I, 0, 0};
+    hs_knn_ctx c = {hs_active(), db, ids, n, w, queries, nq, k, D, I, 0, 0, skip};
     int T = hs_threads_for(n * nq * (int64_t)w, nthreads);
     if (T <= 1 || nq >= (int64_t)HS_QUERY_SPLIT_FACTOR * T || n < 2) {
         if (T > nq)
@@ -267,7 +287,7 @@ static int hs_vec_reserve(hs_vec *v, int64_t extra)
 static int hs_range_scan(const hs_kernels *K, const uint64_t *db,
                          const int64_t *ids, int64_t n, int w,
                          const uint64_t *q, int64_t nq, int32_t thr,
-                         hs_vec *out)
+                         hs_vec *out, const uint64_t *skip, int64_t skip0)
 {
     /* the first query of a tile brings each block in from memory */
     hs_filter_fn const filt[2] = {K->filter, K->filter_stream};
@@ -282,9 +302,11 @@ static int hs_range_scan(const hs_kernels *K, const uint64_t *db,
                 hs_vec *v = &out[qa + j];
                 int64_t s = 0;
                 while (s < bn) {
-                    const int cnt = filt[j == 0](q + (qa + j) * w, db + b * w,
-                                                 bn, w, thr, &s, cand_d,
-                                                 cand_i, HS_FCAP);
+                    int cnt = filt[j == 0](q + (qa + j) * w, db + b * w,
+                                           bn, w, thr, &s, cand_d,
+                                           cand_i, HS_FCAP);
+                    if (skip)
+                        cnt = hs_drop_skipped(cand_d, cand_i, cnt, skip, skip0 + b);
                     if (hs_vec_reserve(v, cnt))
                         return -1;
                     for (int x = 0; x < cnt; x++) {
@@ -317,6 +339,7 @@ typedef struct {
     hs_vec *vecs; /* query split: nq; db split: ntasks * nq */
     int split_db;
     int err;
+    const uint64_t *skip;
 } hs_range_ctx;
 
 static void hs_range_task(void *arg, int tid, int ntasks)
@@ -327,11 +350,12 @@ static void hs_range_task(void *arg, int tid, int ntasks)
     if (!c->split_db) {
         hs_split(c->nq, tid, ntasks, &lo, &hi);
         rc = hs_range_scan(c->K, c->db, c->ids, c->n, c->w, c->q + lo * c->w,
-                           hi - lo, c->thr, c->vecs + lo);
+                           hi - lo, c->thr, c->vecs + lo, c->skip, 0);
     } else {
         hs_split(c->n, tid, ntasks, &lo, &hi);
         rc = hs_range_scan(c->K, c->db + lo * c->w, c->ids + lo, hi - lo, c->w,
-                           c->q, c->nq, c->thr, c->vecs + (int64_t)tid * c->nq);
+                           c->q, c->nq, c->thr, c->vecs + (int64_t)tid * c->nq,
+                           c->skip, lo);
     }
     if (rc)
         c->err = 1;
@@ -340,7 +364,7 @@ static void hs_range_task(void *arg, int tid, int ntasks)
 hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
                                  int64_t n, int w, const uint64_t *queries,
                                  int64_t nq, int32_t radius, int nthreads,
-                                 int *err)
+                                 const uint64_t *skip, int *err)
 {
     int dummy;
     if (!err)
@@ -365,7 +389,7 @@ hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
     }
     const int32_t maxd = 64 * w;
     hs_range_ctx c = {hs_active(), db, ids, n, w, queries, nq,
-                      radius > maxd ? maxd : radius, 0, 0, 0};
+                      radius > maxd ? maxd : radius, 0, 0, 0, skip};
     int T = hs_threads_for(n * nq * (int64_t)w, nthreads);
     int nv;
     if (T <= 1 || nq >= (int64_t)HS_QUERY_SPLIT_FACTOR * T || n < 2) {

@@ -20,6 +20,11 @@
 #define HS_ENOMEM (-1) /* memory ran out */
 #define HS_EINVAL (-2) /* an argument is out of range (a caller bug) */
 
+/* Row skip bitmaps: `skip` (may be NULL) has ceil(n / 64) words; bit
+ * (i & 63) of word i >> 6 set means row i is not searched (a deleted row,
+ * or one a filter excludes).  Searches stay exact over the other rows. */
+#define HS_SKIPPED(skip, i) (((skip)[(i) >> 6] >> ((i) & 63)) & 1u)
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -64,7 +69,7 @@ void hs_hamming_rows(const uint64_t *a, const uint64_t *b, int64_t n, int w,
  * for a negative size. */
 int hs_knn(const uint64_t *db, const int64_t *ids, int64_t n, int w,
            const uint64_t *queries, int64_t nq, int64_t k, int32_t *D,
-           int64_t *I, int nthreads);
+           int64_t *I, int nthreads, const uint64_t *skip);
 
 /* Range search (distance <= radius, inclusive).  The result stays in C
  * memory: read its size with hs_range_total / hs_range_lims, copy it out
@@ -75,7 +80,7 @@ typedef struct hs_range_result hs_range_result;
 hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
                                  int64_t n, int w, const uint64_t *queries,
                                  int64_t nq, int32_t radius, int nthreads,
-                                 int *err);
+                                 const uint64_t *skip, int *err);
 int64_t hs_range_total(const hs_range_result *res);
 /* lims has nq + 1 entries. */
 void hs_range_lims(const hs_range_result *res, int64_t *lims);

@@ -108,6 +108,7 @@ typedef struct {
     hs_mih_range *res;
     int64_t next;
     int failed;
+    const uint64_t *skip; /* rows never offered (may be NULL) */
 } mih_ctx;
 
 struct hs_mih_range {
@@ -384,7 +385,8 @@ int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
                const uint64_t *queries, int64_t nq, int64_t k,
                const int32_t *sub_start, const int32_t *sub_len, int m,
                const hs_mih_segment *segs, int nseg, int64_t budget,
-               int32_t *D, int64_t *I, int64_t *stats, int nthreads)
+               int32_t *D, int64_t *I, int64_t *stats, int nthreads,
+               const uint64_t *skip)
 {
     mih_ctx c;
     if (m < 1 || m > MIH_MAX_M || k < 1 || nq < 0 || n < 0 || w < 1 || nseg < 0)
@@ -407,6 +409,7 @@ int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
     c.kern = hs_active();
     c.D = D;
     c.I = I;
+    c.skip = skip;
     hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
     return c.failed ? HS_ENOMEM : 0;
 }
@@ -434,7 +437,7 @@ hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
                                   const int32_t *sub_len, int m,
                                   const hs_mih_segment *segs, int nseg,
                                   int64_t budget, int64_t *stats, int nthreads,
-                                  int *err)
+                                  const uint64_t *skip, int *err)
 {
     mih_ctx c;
     int dummy;
@@ -480,6 +483,7 @@ hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
     c.stats = stats;
     c.kern = hs_active();
     c.res = res;
+    c.skip = skip;
     hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
     if (c.failed) {
         hs_mih_range_free(res);

@@ -58,14 +58,16 @@ void hs_mih_counting_sort(const uint32_t *keys, int64_t n, int64_t nbuckets,
 void hs_mih_hash_insert(const uint32_t *uniq, int64_t nu, uint32_t *hkeys,
                         int32_t *hvals, int64_t hmask);
 
-/* Exact k-NN, D/I (nq, k) padded with (HS_PAD_DISTANCE, -1).  Returns 0,
+/* Exact k-NN, D/I (nq, k) padded with (HS_PAD_DISTANCE, -1); rows set in
+ * `skip` (see hamsearch.h, may be NULL) are never candidates.  Returns 0,
  * HS_ENOMEM when memory ran out, or HS_EINVAL for an m, k or segment count
  * out of range. */
 int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
                const uint64_t *queries, int64_t nq, int64_t k,
                const int32_t *sub_start, const int32_t *sub_len, int m,
                const hs_mih_segment *segs, int nseg, int64_t budget,
-               int32_t *D, int64_t *I, int64_t *stats, int nthreads);
+               int32_t *D, int64_t *I, int64_t *stats, int nthreads,
+               const uint64_t *skip);
 
 /* Radius search (<= radius); read the result like hs_range_search's
  * (NULL on failure, *err = HS_ENOMEM or HS_EINVAL). */
@@ -78,7 +80,8 @@ hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
                                   const int32_t *sub_len, int m,
                                   const hs_mih_segment *segs, int nseg,
                                   int64_t budget, int64_t *stats,
-                                  int nthreads, int *err);
+                                  int nthreads, const uint64_t *skip,
+                                  int *err);
 int64_t hs_mih_range_total(const hs_mih_range *res);
 void hs_mih_range_lims(const hs_mih_range *res, int64_t *lims);
 void hs_mih_range_copy(const hs_mih_range *res, int32_t *D, int64_t *I);

@@ -53,6 +53,7 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
     const int m = c->m;
     const int64_t n = c->n;
     const uint64_t *q = c->queries + qi * (int64_t)w;
+    const uint64_t *skip = c->skip;
     int32_t T = k > 0 ? HS_PAD_DISTANCE : radius;
     int64_t probes = 0, verified = 0, work = 0;
     int fallback = 0, done = 0;
@@ -124,6 +125,8 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                             work += MIH_PROBE_COST +
                                     (b1 - b0) * (tc ? w : MIH_RANDOM_COST);
                             for (int64_t t = b0; t < b1; t++) {
+                                if (skip && HS_SKIPPED(skip, (int64_t)pos[t]))
+                                    continue;
                                 const uint64_t *code =
                                     tc ? tc + t * w : c->codes + (int64_t)pos[t] * w;
                                 const int32_t d = MIH_FN(dist)(code, q, w);
@@ -169,6 +172,8 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
             const int got = c->kern->filter(q, c->codes, n, w, thr, &start, bd, bi,
                                             MIH_SCAN_CAP);
             for (int t = 0; t < got; t++) {
+                if (skip && HS_SKIPPED(skip, bi[t]))
+                    continue;
                 if (bd[t] <= T && mih_offer(ws, bd[t], bi[t], k, &T))
                     return -1;
             }

@@ -150,8 +150,21 @@ def hamming_rows(a, b):
     return out
 
 
-def knn(db, ids, queries, k, nthreads=1):
-    """Exact k nearest neighbours, sorted by (distance, id), padded with -1."""
+def _skip_ptr(skip, n):
+    """The C pointer of a row skip bitmap (``None`` -> NULL)."""
+    if skip is None:
+        return _ffi.NULL
+    if skip.dtype != np.uint64 or skip.ndim != 1 or skip.shape[0] < (n + 63) // 64:
+        raise ValueError(f"skip must be a uint64 bitmap of {(n + 63) // 64} words")
+    return _ptr("uint64_t *", skip) if skip.size else _ffi.NULL
+
+
+def knn(db, ids, queries, k, nthreads=1, skip=None):
+    """Exact k nearest neighbours, sorted by (distance, id), padded with -1.
+
+    ``skip``: optional uint64 bitmap over the rows of ``db`` (bit ``i & 63``
+    of word ``i >> 6`` set: row ``i`` is left out).
+    """
     _need()
     nq = len(queries)
     D = np.empty((nq, k), dtype=np.int32)
@@ -160,21 +173,21 @@ def knn(db, ids, queries, k, nthreads=1):
         rc = _lib.hs_knn(
             _ptr("uint64_t *", db), _ptr("int64_t *", ids), len(db), _words(queries),
             _ptr("uint64_t *", queries), nq, int(k), _ptr("int32_t *", D),
-            _ptr("int64_t *", I), int(nthreads),
+            _ptr("int64_t *", I), int(nthreads), _skip_ptr(skip, len(db)),
         )
         check_status(rc, "knn")
     return D, I
 
 
-def range_search(db, ids, queries, radius, nthreads=1):
-    """All items within ``radius`` (inclusive), CSR ``(lims, D, I)``."""
+def range_search(db, ids, queries, radius, nthreads=1, skip=None):
+    """All items within ``radius`` (inclusive), CSR ``(lims, D, I)``; ``skip`` as for :func:`knn`."""
     _need()
     nq = len(queries)
     radius = int(min(max(radius, -1), 2**31 - 1))
     err = _ffi.new("int *")
     res = _lib.hs_range_search(
         _ptr("uint64_t *", db), _ptr("int64_t *", ids), len(db), _words(queries),
-        _ptr("uint64_t *", queries), nq, radius, int(nthreads), err,
+        _ptr("uint64_t *", queries), nq, radius, int(nthreads), _skip_ptr(skip, len(db)), err,
     )
     return _collect_range(res, err, nq, "range_search", _lib.hs_range_lims,
                           _lib.hs_range_copy, _lib.hs_range_free)

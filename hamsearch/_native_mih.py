@@ -60,8 +60,14 @@ def _segments(seg0, seg1):
     return segs
 
 
-def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthreads=1):
-    """Exact k-NN with multi-index tables; ``(D, I, stats)`` (stats: probes, verified, fallback)."""
+def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthreads=1,
+            skip=None):
+    """Exact k-NN with multi-index tables; ``(D, I, stats)`` (stats: probes, verified, fallback).
+
+    ``skip``: optional row bitmap (see :func:`hamsearch._native.knn`).
+    """
+    from ._native import _skip_ptr
+
     nq, k = len(queries), int(k)
     D = np.empty((nq, k), dtype=np.int32)
     I = np.empty((nq, k), dtype=np.int64)
@@ -74,6 +80,7 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
         _ptr("uint64_t *", queries), nq, k, _ptr("int32_t *", sub_start),
         _ptr("int32_t *", sub_len), len(sub_len), segs, 2, int(budget),
         _ptr("int32_t *", D), _ptr("int64_t *", I), _ptr("int64_t *", stats), int(nthreads),
+        _skip_ptr(skip, len(codes)),
     )
     from ._native import check_status
 
@@ -82,8 +89,10 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
 
 
 def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1, budget,
-                     nthreads=1):
+                     nthreads=1, skip=None):
     """Radius search (``<= radius``) with multi-index tables; ``(lims, D, I, stats)``."""
+    from ._native import _skip_ptr
+
     nq = len(queries)
     stats = np.zeros((nq, 3), dtype=np.int64)
     radius = int(min(max(int(radius), -1), 2**31 - 1))
@@ -93,7 +102,7 @@ def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1
         _ptr("uint64_t *", codes), _ptr("int64_t *", ids), len(codes), queries.shape[1],
         _ptr("uint64_t *", queries), nq, radius, _ptr("int32_t *", sub_start),
         _ptr("int32_t *", sub_len), len(sub_len), segs, 2, int(budget),
-        _ptr("int64_t *", stats), int(nthreads), err,
+        _ptr("int64_t *", stats), int(nthreads), _skip_ptr(skip, len(codes)), err,
     )
     from ._native import _collect_range
 

@@ -363,32 +363,35 @@ class MultiIndexTables:
         work = factor * st.n * max(1, st.codes.shape[1]) + 256
         return int(min(work, 2**62))
 
-    def knn(self, queries: np.ndarray, k: int, nthreads: int = 1, state=None, ids=None):
+    def knn(self, queries: np.ndarray, k: int, nthreads: int = 1, state=None, ids=None,
+            skip=None):
         """Exact k-NN (same contract as the flat kernel); returns ``(D, I)``.
 
         ``state`` is the published table state to search (default: the
         latest); ``ids`` replaces the state's ids in the results (the
-        hierarchical search passes storage positions).
+        hierarchical search passes storage positions); ``skip`` is an
+        optional uint64 bitmap of rows left out (see ``csrc/hamsearch.h``).
         """
         st = self._state if state is None else state
         K = _mih_kernels()
         D, I, stats = K.mih_knn(st.codes, st.ids if ids is None else ids, queries, int(k),
                                 st.starts, st.lengths, st.main, st.delta, self._budget(st),
-                                nthreads)
+                                nthreads, skip=skip)
         self.last_stats = stats
         return D, I
 
     def range_search(self, queries: np.ndarray, radius: int, nthreads: int = 1, state=None,
-                     ids=None):
+                     ids=None, skip=None):
         """Exact radius search (inclusive); returns ``(lims, D, I)``.
 
-        ``state`` and ``ids``: as for :meth:`knn`.
+        ``state``, ``ids`` and ``skip``: as for :meth:`knn`.
         """
         st = self._state if state is None else state
         K = _mih_kernels()
         lims, D, I, stats = K.mih_range_search(st.codes, st.ids if ids is None else ids,
                                                queries, int(radius), st.starts, st.lengths,
-                                               st.main, st.delta, self._budget(st), nthreads)
+                                               st.main, st.delta, self._budget(st), nthreads,
+                                               skip=skip)
         self.last_stats = stats
         return lims, D, I
 
@@ -621,10 +624,11 @@ class IndexMIH:
                 cur.mih = self.tables._state
             return cur.mih if cur is snap else None
 
-    def knn(self, state, queries, k, nthreads, ids=None):
+    def knn(self, state, queries, k, nthreads, ids=None, skip=None):
         """k-NN over the table ``state`` of one snapshot."""
-        return self.tables.knn(queries, k, nthreads, state=state, ids=ids)
+        return self.tables.knn(queries, k, nthreads, state=state, ids=ids, skip=skip)
 
-    def range_search(self, state, queries, radius, nthreads, ids=None):
+    def range_search(self, state, queries, radius, nthreads, ids=None, skip=None):
         """Radius search over the table ``state`` of one snapshot."""
-        return self.tables.range_search(queries, radius, nthreads, state=state, ids=ids)
+        return self.tables.range_search(queries, radius, nthreads, state=state, ids=ids,
+                                        skip=skip)

@@ -72,7 +72,18 @@ def _as_threads(nthreads) -> int:
     return clamp_threads(1 if nthreads is None else nthreads)
 
 
-def knn(db, ids, queries, k, nthreads=1):
+_NO_SKIP = np.zeros(0, dtype=np.uint64)
+
+
+def _skip_array(skip, n):
+    if skip is None:
+        return _NO_SKIP
+    if skip.dtype != np.uint64 or skip.ndim != 1 or skip.shape[0] < (n + 63) // 64:
+        raise ValueError(f"skip must be a uint64 bitmap of {(n + 63) // 64} words")
+    return skip
+
+
+def knn(db, ids, queries, k, nthreads=1, skip=None):
     """Exact k nearest neighbours of each query row in ``db``.
 
     Parameters
@@ -87,6 +98,8 @@ def knn(db, ids, queries, k, nthreads=1):
         Number of neighbours (>= 1); may exceed ``n``.
     nthreads : int
         Threads to use.
+    skip : ndarray of uint64, optional
+        Bitmap of rows left out (bit ``i & 63`` of word ``i >> 6``).
 
     Returns
     -------
@@ -106,6 +119,7 @@ def knn(db, ids, queries, k, nthreads=1):
         D.fill(PAD_DISTANCE)
         I.fill(-1)
         return D, I
+    skip = _skip_array(skip, n)
     ngroups, nchunks, parallel = _plan(nq, n, nthreads, min(k, n))
     bs = flat.block_rows(db.shape[1])
     if nchunks == 1:
@@ -115,22 +129,22 @@ def knn(db, ids, queries, k, nthreads=1):
         Ip = np.empty((nchunks, nq, k), dtype=np.int64)
     if parallel:
         with parallel_launch(nthreads):
-            flat.knn_parallel(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip)
+            flat.knn_parallel(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip)
             if nchunks > 1:
                 flat.merge_parallel(Dp, Ip, D, I)
     else:
-        flat.knn_serial(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip)
+        flat.knn_serial(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip)
         if nchunks > 1:
             flat.merge_serial(Dp, Ip, D, I)
     return D, I
 
 
-def range_search(db, ids, queries, radius, nthreads=1):
+def range_search(db, ids, queries, radius, nthreads=1, skip=None):
     """All database rows within Hamming distance ``radius`` (inclusive).
 
     Parameters
     ----------
-    db, ids, queries, nthreads
+    db, ids, queries, nthreads, skip
         As in :func:`knn`.
     radius : int
         Largest distance reported (``<=``, inclusive).
@@ -150,6 +164,7 @@ def range_search(db, ids, queries, radius, nthreads=1):
     radius = int(min(int(radius), 64 * db.shape[1]))
     if nq == 0 or n == 0 or radius < 0:
         return lims, np.zeros(0, np.int32), np.zeros(0, np.int64)
+    skip = _skip_array(skip, n)
     ngroups, nchunks, parallel = _plan(nq, n, nthreads)
     ntasks = ngroups * nchunks
     bs = flat.block_rows(db.shape[1])
@@ -164,11 +179,11 @@ def range_search(db, ids, queries, radius, nthreads=1):
         qbuf, dbuf, ibuf = _range_buffers(ntasks, capacity)
         empty_d, empty_i = np.zeros(0, np.int32), np.zeros(0, np.int64)
         run(db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
-            qbuf, dbuf, ibuf, lims, empty_d, empty_i, 0)
+            qbuf, dbuf, ibuf, lims, empty_d, empty_i, 0, skip)
         if totals.max() > capacity:
             qbuf, dbuf, ibuf = _range_buffers(ntasks, int(totals.max()))
             run(db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
-                qbuf, dbuf, ibuf, lims, empty_d, empty_i, 0)
+                qbuf, dbuf, ibuf, lims, empty_d, empty_i, 0, skip)
         np.cumsum(counts.sum(axis=0), out=lims[1:])
         # write cursor of (chunk c, query q): after the matches of chunks < c
         cursor = np.empty_like(counts)
@@ -178,9 +193,9 @@ def range_search(db, ids, queries, radius, nthreads=1):
         D = np.empty(int(lims[-1]), dtype=np.int32)
         I = np.empty(int(lims[-1]), dtype=np.int64)
         run(db, ids, queries, radius, bs, ngroups, nchunks, cursor, totals,
-            qbuf, dbuf, ibuf, lims, D, I, 1)
+            qbuf, dbuf, ibuf, lims, D, I, 1, skip)
         run(db, ids, queries, radius, bs, ngroups, nchunks, cursor, totals,
-            qbuf, dbuf, ibuf, lims, D, I, 2)
+            qbuf, dbuf, ibuf, lims, D, I, 2, skip)
     return lims, D, I
 
 

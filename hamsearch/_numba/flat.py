@@ -70,8 +70,14 @@ def block_rows(nwords: int) -> int:
 # ---------------------------------------------------------------------------
 
 
+@numba.njit(nogil=True, inline="always")
+def skipped(skip, r):
+    """Whether row ``r`` is set in the bitmap ``skip`` (an empty one skips none)."""
+    return skip.shape[0] > 0 and ((skip[r >> 6] >> np.uint64(r & 63)) & np.uint64(1)) != 0
+
+
 @numba.njit(nogil=True)
-def offer_block(buf, nb, ids, b0, hdt, hit, size, cap, th):
+def offer_block(buf, nb, ids, b0, hdt, hit, size, cap, th, skip):
     """Offer the rows of one block whose distance is ``<= th`` to a heap.
 
     ``buf[:nb]`` holds the distances of rows ``b0 : b0 + nb``; ``th`` is the
@@ -81,7 +87,7 @@ def offer_block(buf, nb, ids, b0, hdt, hit, size, cap, th):
     """
     for j in range(nb):
         d = buf[j]
-        if d > th:
+        if d > th or skipped(skip, b0 + j):
             continue
         idv = ids[b0 + j]
         if size < cap:
@@ -96,7 +102,7 @@ def offer_block(buf, nb, ids, b0, hdt, hit, size, cap, th):
 
 
 @numba.njit(nogil=True)
-def _knn_scan_rows(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr):
+def _knn_scan_rows(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr, skip):
     buf = np.empty(bs, dtype=np.int32)
     for b0 in range(j0, j1, bs):
         b1 = min(b0 + bs, j1)
@@ -105,11 +111,13 @@ def _knn_scan_rows(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr
             th = thr[t]
             mn = block_distances(db, b0, b1, queries, q0 + t, buf)
             if mn <= th:
-                sizes[t], thr[t] = offer_block(buf, nb, ids, b0, hd[t], hi[t], sizes[t], cap, th)
+                sizes[t], thr[t] = offer_block(buf, nb, ids, b0, hd[t], hi[t], sizes[t], cap, th,
+                                               skip)
 
 
 @numba.njit(nogil=True)
-def _knn_scan_transposed(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr):
+def _knn_scan_transposed(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr,
+                         skip):
     buf = np.empty(bs, dtype=np.int32)
     T = np.empty((db.shape[1], bs), dtype=np.uint64)
     for b0 in range(j0, j1, bs):
@@ -120,11 +128,12 @@ def _knn_scan_transposed(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, size
             th = thr[t]
             mn = block_distances_t(T, nb, queries, q0 + t, buf)
             if mn <= th:
-                sizes[t], thr[t] = offer_block(buf, nb, ids, b0, hd[t], hi[t], sizes[t], cap, th)
+                sizes[t], thr[t] = offer_block(buf, nb, ids, b0, hd[t], hi[t], sizes[t], cap, th,
+                                               skip)
 
 
 @numba.njit(cache=True, nogil=True)
-def knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, D, I):
+def knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, D, I, skip):
     """Top-k of queries ``q0:q1`` among database rows ``j0:j1``.
 
     Writes rows ``q0:q1`` of ``D``/``I`` (shape ``(nq, k)``), sorted by
@@ -147,9 +156,10 @@ def knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, D, I):
     # that every row is accepted while filling.
     thr = np.full(nqt, BIG, dtype=np.int64)
     if nqt >= TRANSPOSE_MIN_QUERIES and db.shape[1] > 1:
-        _knn_scan_transposed(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr)
+        _knn_scan_transposed(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr,
+                             skip)
     else:
-        _knn_scan_rows(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr)
+        _knn_scan_rows(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr, skip)
     for t in range(nqt):
         size = sizes[t]
         heap_sort(hd[t], hi[t], size)
@@ -173,23 +183,23 @@ def _task_bounds(t, nchunks, ngroups, nq, n):
 
 
 @numba.njit(cache=True, nogil=True)
-def knn_serial(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip):
+def knn_serial(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip):
     """Run every k-NN task in the calling thread (``Dp``: (nchunks, nq, k))."""
     nq = queries.shape[0]
     n = db.shape[0]
     for t in range(ngroups * nchunks):
         c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, nq, n)
-        knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, Dp[c], Ip[c])
+        knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, Dp[c], Ip[c], skip)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def knn_parallel(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip):
+def knn_parallel(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip):
     """Run the k-NN tasks on Numba's thread pool (``Dp``: (nchunks, nq, k))."""
     nq = queries.shape[0]
     n = db.shape[0]
     for t in prange(ngroups * nchunks):
         c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, nq, n)
-        knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, Dp[c], Ip[c])
+        knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, Dp[c], Ip[c], skip)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -235,10 +245,10 @@ def merge_parallel(Dp, Ip, D, I):
 
 
 @numba.njit(nogil=True)
-def _range_scan_block(buf, nb, ids, b0, q, radius, qbuf, dbuf, ibuf, fill, cap):
+def _range_scan_block(buf, nb, ids, b0, q, radius, qbuf, dbuf, ibuf, fill, cap, skip):
     for j in range(nb):
         d = buf[j]
-        if d <= radius:
+        if d <= radius and not skipped(skip, b0 + j):
             if fill < cap:
                 qbuf[fill] = q
                 dbuf[fill] = d
@@ -248,7 +258,8 @@ def _range_scan_block(buf, nb, ids, b0, q, radius, qbuf, dbuf, ibuf, fill, cap):
 
 
 @numba.njit(cache=True, nogil=True)
-def range_scan_task(db, ids, queries, q0, q1, j0, j1, radius, bs, counts, qbuf, dbuf, ibuf):
+def range_scan_task(db, ids, queries, q0, q1, j0, j1, radius, bs, counts, qbuf, dbuf, ibuf,
+                    skip):
     """Matches of queries ``q0:q1`` among rows ``j0:j1`` into this task's buffers.
 
     ``counts[q]`` receives the number of matches of query ``q``; the first
@@ -276,7 +287,8 @@ def range_scan_task(db, ids, queries, q0, q1, j0, j1, radius, bs, counts, qbuf, 
                 mn = block_distances(db, b0, b1, queries, q0 + t, buf)
             if mn <= radius:
                 before = fill
-                fill = _range_scan_block(buf, nb, ids, b0, q0 + t, radius, qbuf, dbuf, ibuf, fill, cap)
+                fill = _range_scan_block(buf, nb, ids, b0, q0 + t, radius, qbuf, dbuf, ibuf, fill,
+                                         cap, skip)
                 counts[q0 + t] += fill - before
     return fill
 
@@ -318,7 +330,7 @@ def sort_slice(D, I, a, b, maxd):
 
 @numba.njit(cache=True, nogil=True)
 def range_serial(db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
-                 qbuf, dbuf, ibuf, lims, D, I, stage):
+                 qbuf, dbuf, ibuf, lims, D, I, stage, skip):
     """Serial driver: ``stage`` 0 scans, 1 scatters, 2 sorts.
 
     ``counts``/``cursor``: (nchunks, nq); ``totals``: (ntasks,); buffers:
@@ -335,14 +347,14 @@ def range_serial(db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
         c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, nq, n)
         if stage == 0:
             totals[t] = range_scan_task(db, ids, queries, q0, q1, j0, j1, radius, bs,
-                                        counts[c], qbuf[t], dbuf[t], ibuf[t])
+                                        counts[c], qbuf[t], dbuf[t], ibuf[t], skip)
         else:
             range_scatter_task(qbuf[t], dbuf[t], ibuf[t], totals[t], counts[c], D, I)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def range_parallel(db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
-                   qbuf, dbuf, ibuf, lims, D, I, stage):
+                   qbuf, dbuf, ibuf, lims, D, I, stage, skip):
     """Parallel driver: ``stage`` 0 scans, 1 scatters, 2 sorts."""
     nq = queries.shape[0]
     n = db.shape[0]
@@ -354,7 +366,7 @@ def range_parallel(db, ids, queries, radius, bs, ngroups, nchunks, counts, total
         c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, nq, n)
         if stage == 0:
             totals[t] = range_scan_task(db, ids, queries, q0, q1, j0, j1, radius, bs,
-                                        counts[c], qbuf[t], dbuf[t], ibuf[t])
+                                        counts[c], qbuf[t], dbuf[t], ibuf[t], skip)
         else:
             range_scatter_task(qbuf[t], dbuf[t], ibuf[t], totals[t], counts[c], D, I)
 

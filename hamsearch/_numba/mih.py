@@ -177,8 +177,11 @@ def _offer(d, p, cd, cp, cnt, hist, T, k):
 
 @numba.njit(nogil=True)
 def _query(codes, q, qi, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0, pos0, occ0,
-           tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, cd, cp, hist, stats):
-    """Search one query; returns ``(cd, cp, cnt, T)`` (candidates with d <= T)."""
+           tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, cd, cp, hist, stats, skip):
+    """Search one query; returns ``(cd, cp, cnt, T)`` (candidates with d <= T).
+
+    Rows set in the bitmap ``skip`` (empty: none) are never candidates."""
+    has_skip = skip.shape[0] > 0
     n = codes.shape[0]
     w = codes.shape[1]
     m = sub_len.shape[0]
@@ -220,6 +223,8 @@ def _query(codes, q, qi, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0, 
                         inline = tc.shape[0] > 0
                         work += PROBE_COST + (b1 - b0) * (w if inline else RANDOM_COST)
                         for t in range(b0, b1):
+                            if has_skip and _skipped(skip, np.int64(pos[j, t])):
+                                continue
                             if inline:
                                 src = tc
                                 base = (j * seg_n + t) * w
@@ -251,6 +256,8 @@ def _query(codes, q, qi, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0, 
         cnt = 0
         T = BIG if k > 0 else radius
         for p in range(n):
+            if has_skip and _skipped(skip, p):
+                continue
             d = _dist_flat(flat, p * w, q, qi, w)
             if d <= T:
                 cd, cp, cnt, T = _offer(d, p, cd, cp, cnt, hist, T, k)
@@ -258,6 +265,11 @@ def _query(codes, q, qi, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0, 
     stats[qi, 1] = verified
     stats[qi, 2] = 1 if fallback else 0
     return cd, cp, cnt, T
+
+
+@numba.njit(nogil=True, inline="always")
+def _skipped(skip, p):
+    return (skip[p >> 6] >> np.uint64(p & 63)) & np.uint64(1)
 
 
 @numba.njit(nogil=True)
@@ -284,7 +296,8 @@ def _sorted_results(cd, cp, cnt, T, ids):
 
 @numba.njit(cache=True, nogil=True)
 def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, hk0, hv0,
-              pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I, stats):
+              pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I, stats,
+              skip):
     """Exact k-NN of queries ``q0:q1`` into rows of ``D``/``I``."""
     n = codes.shape[0]
     cap = max(64, 2 * k)
@@ -294,7 +307,7 @@ def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, 
     for qi in range(q0, q1):
         cd, cp, cnt, T = _query(codes, queries, qi, k, 0, sub_start, sub_len, meta0, offs0,
                                 hk0, hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1,
-                                tc1, budget, cd, cp, hist, stats)
+                                tc1, budget, cd, cp, hist, stats, skip)
         vd, vi = _sorted_results(cd, cp, cnt, T, ids)
         nv = min(k, vd.shape[0])
         for t in range(nv):
@@ -308,7 +321,7 @@ def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, 
 @numba.njit(cache=True, nogil=True)
 def range_chunk(codes, ids, queries, q0, q1, radius, sub_start, sub_len, meta0, offs0, hk0,
                 hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, counts,
-                stats):
+                stats, skip):
     """Radius search of queries ``q0:q1``; returns concatenated (D, I)."""
     n = codes.shape[0]
     cd = np.empty(256, dtype=np.int32)
@@ -320,7 +333,7 @@ def range_chunk(codes, ids, queries, q0, q1, radius, sub_start, sub_len, meta0, 
     for qi in range(q0, q1):
         cd, cp, cnt, T = _query(codes, queries, qi, 0, radius, sub_start, sub_len, meta0,
                                 offs0, hk0, hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1,
-                                occ1, tc1, budget, cd, cp, hist, stats)
+                                occ1, tc1, budget, cd, cp, hist, stats, skip)
         vd, vi = _sorted_results(cd, cp, cnt, T, ids)
         nv = vd.shape[0]
         if total + nv > outd.shape[0]:
@@ -367,7 +380,11 @@ def mih_hash_insert(uniq, hkeys, hvals, hmask):
     hash_insert(uniq, hkeys, hvals, int(hmask))
 
 
-def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthreads=1):
+_NO_SKIP = np.zeros(0, dtype=np.uint64)
+
+
+def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthreads=1,
+            skip=None):
     """Exact k-NN with multi-index tables; returns ``(D, I, stats)``.
 
     ``stats`` is int64 ``(nq, 3)``: table probes, codes verified, and 1 when
@@ -383,14 +400,14 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
 
     def fn(q0, q1):
         knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, *seg0, *seg1,
-                  int(budget), D, I, stats)
+                  int(budget), D, I, stats, _NO_SKIP if skip is None else skip)
 
     _run(fn, _chunks(nq, nthreads))
     return D, I, stats
 
 
 def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1, budget,
-                     nthreads=1):
+                     nthreads=1, skip=None):
     """Radius search (``<= radius``) with multi-index tables; ``(lims, D, I, stats)``."""
     nq = queries.shape[0]
     counts = np.zeros(nq, dtype=np.int64)
@@ -401,7 +418,8 @@ def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1
 
     def fn(q0, q1):
         return range_chunk(codes, ids, queries, q0, q1, int(radius), sub_start, sub_len,
-                           *seg0, *seg1, int(budget), counts, stats)
+                           *seg0, *seg1, int(budget), counts, stats,
+                           _NO_SKIP if skip is None else skip)
 
     parts = _run(fn, _chunks(nq, nthreads))
     np.cumsum(counts, out=lims[1:])
