@@ -13,6 +13,7 @@
 from ._backend import backend, get_num_threads, set_num_threads
 from .codes import pack, unpack
 from .distances import hamming_distances
+from .filters import IdFilter
 from .index import Index
 from .storage import load
 
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Index",
+    "IdFilter",
     "load",
     "pack",
     "unpack",

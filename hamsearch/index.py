@@ -9,6 +9,7 @@ import numpy as np
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
 from .codes import as_words, check_nbits, n_words, words_to_bytes
 from .features import FeatureStore
+from .filters import check_filter
 from .mih import IndexMIH
 
 __all__ = ["Index", "PAD_DISTANCE", "METHODS", "MAX_ID"]
@@ -499,7 +500,7 @@ class Index:
             raise ValueError(f"radius must be >= 0, got {radius}")
         return int(min(radius, self._nbits))
 
-    def search(self, queries, k: int, *, query_features=None, pool_radius=None,
+    def search(self, queries, k: int, *, filter=None, query_features=None, pool_radius=None,
                pool_size=None, metric="l2", rerank="pool", **options):
         """Exact k nearest neighbours by Hamming distance, or hierarchical search.
 
@@ -510,6 +511,11 @@ class Index:
         k : int
             Number of neighbours per query.  It may exceed ``ntotal``: the
             kernels then work with ``k = ntotal`` and the rows are padded.
+        filter : hamsearch.IdFilter, optional
+            Search only among the ids it admits (``IdFilter.allow(ids)``,
+            ``IdFilter.deny(ids)``, ``IdFilter.from_mask(mask)``): the exact
+            k nearest admitted codes, padded when fewer are admitted.  See
+            :mod:`hamsearch.filters` for how the search is planned.
         query_features : array_like of float, shape (nq, d), optional
             Giving them turns on hierarchical search (Lin et al. 2015): a
             Hamming candidate pool per query, re-ranked by exact distance
@@ -556,21 +562,29 @@ class Index:
 
             return hierarchical_search(
                 self, queries, k, query_features, pool_radius=pool_radius,
-                pool_size=pool_size, metric=metric, rerank=rerank, **options)
+                pool_size=pool_size, metric=metric, rerank=rerank, filter=filter, **options)
         q = self._query_words(queries)
         k = self._check_k(k)
+        flt = check_filter(filter)
         snap = self._view()
         n = snap.n
         nthreads = get_num_threads()
-        if n == 0 or q.shape[0] == 0:
+        sel = flt.select(snap) if flt is not None and n else None
+        admitted = n if sel is None else sel.admitted
+        if admitted == 0 or q.shape[0] == 0:
             return (_padded(q.shape[0], k, n, np.int32, PAD_DISTANCE),
                     _padded(q.shape[0], k, n, np.int64, -1))
-        keff = min(k, n)
-        tables = self._mih.tables_for(self, snap, k=keff)
+        keff = min(k, admitted)
+        if sel is not None and sel.rows is not None:  # few admitted: scan only them
+            D, I = kernels().knn(snap.codes[sel.rows], snap.ids[sel.rows], q, keff, nthreads)
+            return pad_knn(D, I, k, n)
+        skip = None if sel is None else sel.skip
+        plan_k = keff if sel is None else sel.k_for_planner(keff)
+        tables = self._mih.tables_for(self, snap, k=plan_k)
         if tables is not None:
-            D, I = self._mih.knn(tables, q, keff, nthreads)
+            D, I = self._mih.knn(tables, q, keff, nthreads, skip=skip)
         else:
-            D, I = kernels().knn(snap.codes, snap.ids, q, keff, nthreads)
+            D, I = kernels().knn(snap.codes, snap.ids, q, keff, nthreads, skip=skip)
         return pad_knn(D, I, k, n)
 
     def plan(self, k: int | None = None, radius: int | None = None) -> str:
@@ -598,7 +612,7 @@ class Index:
             want = {"radius": self._check_radius(radius)}
         return "mih" if self._mih.tables_for(self, snap, **want) is not None else "flat"
 
-    def range_search(self, queries, radius: int):
+    def range_search(self, queries, radius: int, *, filter=None):
         """All codes within Hamming distance ``radius`` (inclusive) of each query.
 
         Parameters
@@ -609,6 +623,8 @@ class Index:
             Inclusive bound: results have ``distance <= radius``.  (FAISS's
             ``range_search`` is strict, ``distance < radius``: pass
             ``radius - 1`` here for the same results.)
+        filter : hamsearch.IdFilter, optional
+            Return only admitted ids (see :meth:`search`).
 
         Returns
         -------
@@ -622,12 +638,18 @@ class Index:
         """
         q = self._query_words(queries)
         radius = self._check_radius(radius)
+        flt = check_filter(filter)
         snap = self._view()
         nthreads = get_num_threads()
+        sel = flt.select(snap) if flt is not None and snap.n else None
+        if sel is not None and sel.rows is not None:
+            return kernels().range_search(snap.codes[sel.rows], snap.ids[sel.rows], q, radius,
+                                          nthreads)
+        skip = None if sel is None else sel.skip
         tables = self._mih.tables_for(self, snap, radius=radius)
         if tables is not None:
-            return self._mih.range_search(tables, q, radius, nthreads)
-        return kernels().range_search(snap.codes, snap.ids, q, radius, nthreads)
+            return self._mih.range_search(tables, q, radius, nthreads, skip=skip)
+        return kernels().range_search(snap.codes, snap.ids, q, radius, nthreads, skip=skip)
 
     # ------------------------------------------------------------ persistence
     def save(self, path) -> None:

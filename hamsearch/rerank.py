@@ -55,6 +55,7 @@ import numpy as np
 
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
 from .features import as_query_features
+from .filters import check_filter
 from .index import _padded
 
 __all__ = ["hierarchical_search", "rerank_pool", "METRICS", "RERANK_MODES"]
@@ -162,41 +163,52 @@ class _PoolBuilder:
     snapshot.
     """
 
-    def __init__(self, snap, nbits, kern, nthreads, index=None):
+    def __init__(self, snap, nbits, kern, nthreads, index=None, selection=None):
         self.snap = snap
-        self.codes, self.ids, self.nbits = snap.codes, snap.ids, nbits
+        self.ids, self.nbits = snap.ids, nbits
         self.kern, self.nthreads = kern, nthreads
-        self.posids = _positions(self.codes.shape[0])
         self.index = index
+        self.sel = selection
+        self.skip = None
+        if selection is not None and selection.rows is not None:
+            # few admitted rows: scan only them (their positions as ids)
+            self.codes, self.posids = snap.codes[selection.rows], selection.rows
+        else:
+            self.codes, self.posids = snap.codes, _positions(snap.n)
+            self.skip = None if selection is None else selection.skip
+        self.n = snap.n if selection is None else selection.admitted
 
     def _tables(self, **want):
         """The snapshot's multi-index table state when the index's method
         picks MIH for this search, else None (flat scan)."""
         index = self.index
         mih = getattr(index, "_mih", None)
-        if mih is None:
+        if mih is None or (self.sel is not None and self.sel.rows is not None):
             return None
+        if self.sel is not None and "k" in want:
+            want = {"k": self.sel.k_for_planner(want["k"])}
         return mih.tables_for(index, self.snap, **want)
 
     def range(self, q, radius: int) -> _Pool:
         tables = self._tables(radius=int(radius))
         if tables is not None:
             lims, ham, pos = self.index._mih.range_search(tables, q, int(radius), self.nthreads,
-                                                          ids=self.posids)
+                                                          ids=self.posids, skip=self.skip)
             return _Pool(lims, ham, pos)
         lims, ham, pos = self.kern.range_search(self.codes, self.posids, q, int(radius),
-                                                self.nthreads)
+                                                self.nthreads, skip=self.skip)
         return _Pool(lims, ham, pos)
 
     def kth_distance(self, q, m: int) -> np.ndarray:
         """Hamming distance of each query's ``m``-th nearest code (the
         farthest code's when the index holds fewer than ``m``)."""
-        m = min(int(m), self.codes.shape[0])
+        m = min(int(m), self.n)
         tables = self._tables(k=m)
         if tables is not None:
-            D, _ = self.index._mih.knn(tables, q, m, self.nthreads, ids=self.posids)
+            D, _ = self.index._mih.knn(tables, q, m, self.nthreads, ids=self.posids,
+                                       skip=self.skip)
         else:
-            D, _ = self.kern.knn(self.codes, self.posids, q, m, self.nthreads)
+            D, _ = self.kern.knn(self.codes, self.posids, q, m, self.nthreads, skip=self.skip)
         return D[:, -1].astype(np.int64)
 
     def range_per_query(self, q, radii) -> _Pool:
@@ -227,7 +239,7 @@ class _PoolBuilder:
         return _Pool(lims, pool.ham[keep], pool.pos[keep])
 
     def build(self, q, k, pool_radius, pool_size, fill, ties) -> _Pool:
-        n = self.codes.shape[0]
+        n = self.n
         nq = q.shape[0]
         want = min(k, n) if fill == "grow" else 0
         if pool_size is None and pool_radius is None:
@@ -261,7 +273,7 @@ def _take(pool: _Pool, rows):
 # ------------------------------------------------------------------ search
 def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
                         pool_size=None, metric="l2", rerank="pool", fill="grow",
-                        ties="include", return_hamming=False):
+                        ties="include", return_hamming=False, filter=None):
     """Coarse Hamming pool, then exact re-rank on the stored float features.
 
     Parameters
@@ -292,6 +304,8 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
         exactly ``m`` codes with the boundary ties cut by ascending id.
     return_hamming : bool
         Also return the Hamming distance of every result.
+    filter : hamsearch.IdFilter, optional
+        Pools (and so results) hold only admitted ids.
 
     Returns
     -------
@@ -337,6 +351,7 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
         raise ValueError(
             'hierarchical search needs pool_radius= or pool_size= (or rerank="bucket")'
         )
+    flt = check_filter(filter)
     snap = index._view()
     codes, ids, feats = snap.codes, snap.ids, snap.features
     if snap.features_enabled is False or (feats is None and codes.shape[0]):
@@ -352,12 +367,15 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
     rk = _rerank_kernels()
     nthreads = get_num_threads()
     n = codes.shape[0]
-    if n == 0:
-        feats = np.zeros((0, qf.shape[1]), np.float32)
+    sel = flt.select(snap) if flt is not None and n else None
+    admitted = n if sel is None else sel.admitted
+    if admitted == 0:
+        if n == 0:
+            feats = np.zeros((0, qf.shape[1]), np.float32)
         pool = _Pool(np.zeros(q.shape[0] + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
     else:
-        builder = _PoolBuilder(snap, index.nbits, kernels(), nthreads, index)
-        pool = builder.build(q, min(k, n), pool_radius, pool_size, fill, ties)
+        builder = _PoolBuilder(snap, index.nbits, kernels(), nthreads, index, sel)
+        pool = builder.build(q, min(k, admitted), pool_radius, pool_size, fill, ties)
     return _rerank_padded(rk, feats, qf, pool, ids, k, mcode, RERANK_MODES[mode], nthreads,
                           n, return_hamming, metric)
 
