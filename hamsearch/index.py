@@ -26,16 +26,17 @@ class _Snapshot:
 
     A mutation never changes the arrays of a published snapshot (appends
     write past its rows, removals build new arrays); it publishes a new
-    snapshot with one attribute store.  Two things are derived lazily and
+    snapshot with one attribute store.  Three things are derived lazily and
     cached on the snapshot they were derived from, so they can never belong
     to another state: the id -> position lookup (a pure function of this
-    snapshot's ids; a racing build stores an equal value) and the
+    snapshot's ids; a racing build stores an equal value), the admitted rows
+    of the last few filters searched with (idem), and the
     multi-index tables (attached by :class:`hamsearch.mih.IndexMIH` under
     the index lock, only while this snapshot is still the published one).
     """
 
     __slots__ = ("codes", "ids", "features", "ids_ascending", "next_id", "features_enabled",
-                 "features_d", "mih", "_lookup")
+                 "features_d", "mih", "_lookup", "filter_cache")
 
     def __init__(self, codes, ids, features, ids_ascending, next_id, features_enabled,
                  features_d, mih=None):
@@ -48,6 +49,7 @@ class _Snapshot:
         self.features_d = features_d
         self.mih = mih
         self._lookup = None
+        self.filter_cache = {}  # id(IdFilter) -> (filter, RowSelection) over this snapshot
 
     @property
     def n(self) -> int:
