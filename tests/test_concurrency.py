@@ -261,6 +261,32 @@ class Stress:
                 self._check_knn(i, D[i], I[i], k)
             self.checks += 1
 
+    def filtered_reader(self, deadline):
+        """k-NN with an allow-list (half the stable ids plus churn ids) and a deny-list."""
+        u, k = self.u, 10
+        rng = np.random.default_rng(5)
+        allowed = np.r_[self.stable[::2], self.pools[0][::3]]
+        allow_set = set(allowed.tolist())
+        flt = hamsearch.IdFilter.allow(allowed)
+        deny = hamsearch.IdFilter.deny(self.stable[1::2])
+        sub = self.stable[::2]
+        while time.monotonic() < deadline:
+            which = rng.random() < 0.5
+            D, I = self.index.search(self.q, k, filter=flt if which else deny)
+            for i in range(len(self.q)):
+                ids, d = I[i], D[i]
+                assert (ids >= 0).all()
+                if which:
+                    assert all(int(x) in allow_set for x in ids), "an id the filter excludes"
+                else:
+                    assert not np.isin(ids, self.stable[1::2]).any(), "a denied id"
+                np.testing.assert_array_equal(d, u.hamming(self.qw[i], ids))
+                dist = u.hamming(self.qw[i], sub)
+                kth, tied_max = d[-1], ids[d == d[-1]].max()
+                must = sub[(dist < kth) | ((dist == kth) & (sub < tied_max))]
+                assert np.isin(must, ids).all(), "filtered k-NN missed an admitted stable id"
+            self.checks += 1
+
     def range_reader(self, deadline):
         u, r = self.u, 5
         while time.monotonic() < deadline:
@@ -365,6 +391,7 @@ class Stress:
 def _stress(universe, method, seconds, tmp_path):
     st = Stress(universe, method)
     targets = [st.knn_reader, st.range_reader, st.rerank_reader, st.point_reader,
+               st.filtered_reader,
                st.writer(0, save_path=tmp_path / "stress.hsx"), st.writer(1)]
     errors = _run_threads(targets, seconds)
     assert not errors, "\n".join(errors[:3])
