@@ -179,4 +179,5 @@ def test_c_status_codes_are_told_apart():
     with pytest.raises(ValueError, match="rejected"):
         _native_mih.mih_range_search(codes, ids, codes, 2, starts, lengths[:0], seg, seg, 100)
     NULL = _native._ffi.NULL
-    assert _native._lib.hs_knn(NULL, NULL, 4, 1, NULL, -1, 3, NULL, NULL, 1) == _native.HS_EINVAL
+    assert _native._lib.hs_knn(NULL, NULL, 4, 1, NULL, -1, 3, NULL, NULL, 1,
+                               NULL) == _native.HS_EINVAL
