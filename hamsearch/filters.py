@@ -143,23 +143,44 @@ class IdFilter:
 
     def _select(self, snap) -> "RowSelection":
         n = snap.n
+        # live rows only: positions_of never returns a deleted row
         pos = snap.positions_of(self._ids) if self._ids.size and n else np.zeros(0, np.int64)
         pos = pos[pos >= 0]
         if self._mode == "allow":
             admitted = int(pos.size)
         else:
-            admitted = n - int(pos.size)
+            admitted = snap.live - int(pos.size)
         if admitted == 0 or admitted <= SUBSET_FRACTION * n:
             if self._mode == "allow":
                 rows = np.sort(pos)
             else:
-                keep = np.ones(n, dtype=bool)
+                keep = snap.live_mask().copy()
                 keep[pos] = False
                 rows = np.flatnonzero(keep)
             return RowSelection(n, admitted, rows=rows.astype(np.int64))
-        excluded = np.ones(n, dtype=bool) if self._mode == "allow" else np.zeros(n, dtype=bool)
-        excluded[pos] = self._mode != "allow"
+        if self._mode == "allow":
+            excluded = np.ones(n, dtype=bool)
+            excluded[pos] = False
+        else:
+            excluded = ~snap.live_mask()
+            excluded[pos] = True
         return RowSelection(n, admitted, skip=skip_bitmap(excluded))
+
+
+def live_selection(snap) -> "RowSelection":
+    """The live rows of a snapshot that has deleted ones (no filter): the
+    tombstone bitmap as the skip bitmap, or the gathered live rows when few
+    are left.  Cached on the snapshot."""
+    cache = snap.filter_cache
+    hit = cache.get("live")
+    if hit is not None:
+        return hit
+    if snap.live <= SUBSET_FRACTION * snap.n:
+        sel = RowSelection(snap.n, snap.live, rows=np.flatnonzero(snap.live_mask()))
+    else:
+        sel = RowSelection(snap.n, snap.live, skip=snap.dead)
+    cache["live"] = sel
+    return sel
 
 
 def skip_bitmap(excluded: np.ndarray) -> np.ndarray:

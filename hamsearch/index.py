@@ -19,6 +19,9 @@ METHODS = ("auto", "flat", "mih")
 _METHODS = METHODS
 #: Largest id an index can hold (``int64`` max).
 MAX_ID = int(np.iinfo(np.int64).max)
+#: remove() compacts the rows (drops the deleted ones) once more than this
+#: fraction of them is deleted; below it, deletions are tombstones.
+COMPACT_FRACTION = 0.25
 
 
 class _Snapshot:
@@ -36,10 +39,11 @@ class _Snapshot:
     """
 
     __slots__ = ("codes", "ids", "features", "ids_ascending", "next_id", "features_enabled",
-                 "features_d", "mih", "_lookup", "filter_cache")
+                 "features_d", "mih", "dead", "ndead", "_lookup", "_tail", "_live",
+                 "filter_cache")
 
     def __init__(self, codes, ids, features, ids_ascending, next_id, features_enabled,
-                 features_d, mih=None):
+                 features_d, mih=None, dead=None, ndead=0, lookup=None):
         self.codes = codes
         self.ids = ids
         self.features = features
@@ -48,37 +52,110 @@ class _Snapshot:
         self.features_enabled = features_enabled
         self.features_d = features_d
         self.mih = mih
-        self._lookup = None
+        self.dead = dead  # tombstones: uint64 bitmap over the rows, or None
+        self.ndead = int(ndead)
+        self._lookup = lookup  # (sorted ids, their rows, rows covered) over rows [0, L)
+        self._tail = None  # the same over rows [L, n), built lazily
+        self._live = None  # bool mask of the live rows, built lazily
         self.filter_cache = {}  # id(IdFilter) -> (filter, RowSelection) over this snapshot
 
     @property
     def n(self) -> int:
+        """Stored rows, deleted (tombstoned) ones included."""
         return int(self.ids.shape[0])
+
+    @property
+    def live(self) -> int:
+        """Rows not deleted: the number of codes in the index."""
+        return self.n - self.ndead
 
     def max_id(self) -> int:
         if self.n == 0:
             return -1
         return int(self.ids[-1]) if self.ids_ascending else int(self.ids.max())
 
-    def positions_of(self, ids: np.ndarray) -> np.ndarray:
-        """Storage positions of ``ids`` (int64 array) in this snapshot, ``-1`` where absent."""
-        stored = self.ids
-        if self.ids_ascending:
-            srt, order = stored, None
-        else:
-            lookup = self._lookup
-            if lookup is None:
-                order = np.argsort(stored, kind="stable")
-                lookup = (stored[order], order)
-                self._lookup = lookup  # derived from this snapshot only
-            srt, order = lookup
+    def live_mask(self) -> np.ndarray:
+        """Boolean mask of the live rows (cached on this snapshot)."""
+        mask = self._live
+        if mask is None:
+            if self.dead is None:
+                mask = np.ones(self.n, dtype=bool)
+            else:
+                mask = np.unpackbits(self.dead.view(np.uint8), count=self.n,
+                                     bitorder="little") == 0
+            self._live = mask
+        return mask
+
+    def selection(self, flt=None):
+        """The rows a search with filter ``flt`` runs over: a
+        :class:`hamsearch.filters.RowSelection`, or None for every row (no
+        filter, nothing deleted)."""
+        if flt is not None:
+            return flt.select(self)
+        if self.ndead == 0:
+            return None
+        from .filters import live_selection
+
+        return live_selection(self)
+
+    def live_rows(self, array: np.ndarray) -> np.ndarray:
+        """``array`` (one entry per row) restricted to the live rows."""
+        return array if self.ndead == 0 else array[self.live_mask()]
+
+    def lookup(self):
+        """``(sorted ids, rows, L)`` over rows ``[0, L)``; stable, so among
+        equal ids (a deleted row and its re-added id) the newest row is last."""
+        lk = self._lookup
+        n = self.n
+        if lk is None or n - lk[2] > lk[2] // 4 + 4096:
+            order = np.argsort(self.ids, kind="stable")
+            lk = (self.ids[order], order, n)
+            self._lookup = lk  # derived from this snapshot's rows only
+            self._tail = None
+        return lk
+
+    def _tail_lookup(self, L: int):
+        tail = self._tail
+        if tail is None or tail[2] != L:
+            part = self.ids[L:]
+            order = np.argsort(part, kind="stable")
+            tail = (part[order], order + L, L)
+            self._tail = tail
+        return tail
+
+    @staticmethod
+    def _last_match(srt, rows, ids):
         if len(srt) == 0:
             return np.full(len(ids), -1, dtype=np.int64)
-        pos = np.searchsorted(srt, ids)
-        pos_c = np.minimum(pos, len(srt) - 1)
-        found = (pos < len(srt)) & (srt[pos_c] == ids)
-        out = np.where(found, pos_c if order is None else order[pos_c], -1)
-        return out.astype(np.int64)
+        pos = np.searchsorted(srt, ids, side="right") - 1
+        pos_c = np.maximum(pos, 0)
+        found = (pos >= 0) & (srt[pos_c] == ids)
+        return np.where(found, rows[pos_c], -1).astype(np.int64)
+
+    def positions_of(self, ids: np.ndarray) -> np.ndarray:
+        """Rows of the live codes with ``ids`` (int64 array), ``-1`` where absent or deleted."""
+        n = self.n
+        if n == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        if self.ids_ascending:  # every id once, in row order
+            pos = np.searchsorted(self.ids, ids)
+            pos_c = np.minimum(pos, n - 1)
+            found = (pos < n) & (self.ids[pos_c] == ids)
+            out = np.where(found, pos_c, -1).astype(np.int64)
+        else:
+            srt, rows, L = self.lookup()
+            out = self._last_match(srt, rows, ids)
+            if L < n:  # rows appended since the lookup: newer, so they win
+                tsrt, trows, _ = self._tail_lookup(L)
+                newer = self._last_match(tsrt, trows, ids)
+                out = np.where(newer >= 0, newer, out)
+        if self.dead is not None:
+            hit = out >= 0
+            rows_ = out[hit]
+            gone = ((self.dead[rows_ >> 6] >> (rows_ & 63).astype(np.uint64)) & np.uint64(1)) != 0
+            idx = np.flatnonzero(hit)[gone]
+            out[idx] = -1
+        return out
 
 
 def _id_keys(ids, name: str = "ids") -> tuple[np.ndarray, np.ndarray]:
@@ -210,18 +287,31 @@ class Index:
         self._n = 0
         self._next_id = 0
         self._ids_ascending = True
+        self._dead = None  # tombstone bitmap (uint64, ceil(n / 64) words) or None
+        self._ndead = 0
         self._features.reset()
         self._mih.reset()
         self._publish()
 
-    def _publish(self):
-        """Publish a new snapshot (one attribute store); call under the lock."""
+    def _publish(self, rows_kept: bool = False):
+        """Publish a new snapshot (one attribute store); call under the lock.
+
+        ``rows_kept``: the rows of the previous snapshot are unchanged (an
+        append or a tombstone), so its id lookup stays valid and is carried.
+        """
         n = self._n
         codes, ids = self._codes_buf[:n], self._ids_buf[:n]
         tables = self._mih.published(codes, ids)
+        prev = getattr(self, "_snap", None)
+        lookup = prev._lookup if rows_kept and prev is not None else None
+        dead = self._dead
+        if dead is not None and dead.shape[0] != (n + 63) // 64:
+            grown = np.zeros((n + 63) // 64, dtype=np.uint64)
+            grown[: dead.shape[0]] = dead
+            dead = self._dead = grown
         self._snap = _Snapshot(codes, ids, self._features.view(n), self._ids_ascending,
                                self._next_id, self._features.enabled, self._features.d,
-                               tables)
+                               tables, dead, self._ndead, lookup)
 
     def _view(self) -> _Snapshot:
         """The published snapshot a read call works on (taken once per call)."""
@@ -248,22 +338,25 @@ class Index:
     @property
     def ntotal(self) -> int:
         """Number of codes in the index."""
-        return self._view().n
+        return self._view().live
 
     def __len__(self) -> int:
-        return self._view().n
+        return self._view().live
 
     @property
     def codes(self) -> np.ndarray:
-        """Stored codes as read-only packed uint64 words ``(ntotal, ceil(nbits/64))``."""
-        view = self._view().codes.view()
+        """Stored codes as read-only packed uint64 words ``(ntotal, ceil(nbits/64))``,
+        in storage order (a copy when removed rows await compaction)."""
+        snap = self._view()
+        view = snap.live_rows(snap.codes).view()
         view.flags.writeable = False
         return view
 
     @property
     def ids(self) -> np.ndarray:
-        """Stored ids in storage order, read-only ``int64 (ntotal,)``."""
-        view = self._view().ids.view()
+        """Stored ids in storage order, read-only ``int64 (ntotal,)`` (aligned with :attr:`codes`)."""
+        snap = self._view()
+        view = snap.live_rows(snap.ids).view()
         view.flags.writeable = False
         return view
 
@@ -274,8 +367,9 @@ class Index:
         Multi-index tables are built at the first search that uses them, so
         an ``"mih"`` / ``"auto"`` index grows by their size then.
         """
+        dead = 0 if self._dead is None else self._dead.nbytes
         return int(self._codes_buf.nbytes + self._ids_buf.nbytes + self._features.nbytes
-                   + self._mih.nbytes)
+                   + self._mih.nbytes + dead)
 
     def __repr__(self) -> str:
         return (f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, "
@@ -285,7 +379,7 @@ class Index:
     def _query_words(self, queries, name="queries") -> np.ndarray:
         return as_words(queries, self._nbits, name)
 
-    def _check_ids(self, ids, n: int) -> np.ndarray:
+    def _check_ids(self, ids, n: int, allow_present: bool = False) -> np.ndarray:
         """Ids for an add of ``n`` codes (call under the lock)."""
         snap = self._snap
         if ids is None:
@@ -312,7 +406,7 @@ class Index:
         dup = srt[1:] == srt[:-1]
         if dup.any():
             raise ValueError(f"ids contains duplicates, e.g. {int(srt[1:][dup][0])}")
-        if snap.n and srt[0] <= snap.max_id():
+        if not allow_present and snap.n and srt[0] <= snap.max_id():
             present = snap.positions_of(arr)
             if (present >= 0).any():
                 raise ValueError(
@@ -367,7 +461,8 @@ class Index:
                 return
             self._append(words, new_ids, feats)
 
-    def _append(self, words: np.ndarray, new_ids: np.ndarray, feats=None) -> None:
+    def _append(self, words: np.ndarray, new_ids: np.ndarray, feats=None,
+                publish: bool = True) -> None:
         n = words.shape[0]
         need = self._n + n
         self._features.reserve(self._n, need, feats)  # before any change
@@ -390,7 +485,9 @@ class Index:
             )
         self._next_id = max(self._next_id, int(new_ids.max()) + 1)
         self._n = need
-        self._publish()
+        if not publish:
+            return
+        self._publish(rows_kept=True)
 
     def remove(self, ids) -> int:
         """Remove codes by id.
@@ -404,6 +501,16 @@ class Index:
         -------
         int
             Number of codes removed.
+
+        Notes
+        -----
+        A removal marks the rows deleted in a tombstone bitmap (a copy of
+        ``ntotal / 8`` bytes, published with the new snapshot); codes, ids,
+        features and multi-index tables stay as they are, and every search
+        skips the deleted rows.  Once more than ``COMPACT_FRACTION`` (1/4)
+        of the rows are deleted, the removal compacts them away (copying the
+        live rows and rebuilding the tables), so the cost per removed code
+        stays bounded; :meth:`compact` does it on demand.
         """
         arr = np.atleast_1d(np.asarray(ids))
         if arr.ndim != 1:
@@ -417,17 +524,118 @@ class Index:
             pos = np.unique(pos[pos >= 0])
             if pos.size == 0:
                 return 0
-            keep = np.ones(self._n, dtype=bool)
-            keep[pos] = False
-            # New arrays (not in-place compaction) so running reads keep
-            # their snapshot.
-            self._features.compact(self._n, keep)  # largest allocation first
-            self._codes_buf = self._codes_buf[: self._n][keep]
-            self._ids_buf = self._ids_buf[: self._n][keep]
-            self._n = int(keep.sum())
-            self._mih.invalidate()
-            self._publish()
+            self._tombstone(pos)
+            if self._ndead > COMPACT_FRACTION * self._n:
+                self._compact()
+                self._publish()
+            else:
+                self._publish(rows_kept=True)
             return int(pos.size)
+
+    def _tombstone(self, rows: np.ndarray) -> None:
+        """Mark ``rows`` (unique, live) deleted in a new bitmap (copy-on-write)."""
+        words = (self._n + 63) // 64
+        dead = np.zeros(words, dtype=np.uint64)
+        if self._dead is not None:
+            dead[: self._dead.shape[0]] = self._dead
+        np.bitwise_or.at(dead, rows >> 6, np.left_shift(np.uint64(1), (rows & 63).astype(np.uint64)))
+        self._dead = dead
+        self._ndead += int(rows.size)
+
+    def _compact(self) -> None:
+        """Drop the deleted rows (new arrays: running reads keep their snapshot)."""
+        if not self._ndead:
+            return
+        keep = self._snap_live_mask()
+        self._features.compact(self._n, keep)  # largest allocation first
+        self._codes_buf = self._codes_buf[: self._n][keep]
+        self._ids_buf = self._ids_buf[: self._n][keep]
+        self._n = int(keep.sum())
+        n = self._n
+        self._ids_ascending = bool(n < 2 or (np.diff(self._ids_buf[:n]) > 0).all())
+        self._dead = None
+        self._ndead = 0
+        self._mih.invalidate()
+
+    def _snap_live_mask(self) -> np.ndarray:
+        n = self._n
+        if self._dead is None:
+            return np.ones(n, dtype=bool)
+        return np.unpackbits(self._dead.view(np.uint8), count=n, bitorder="little") == 0
+
+    def compact(self) -> int:
+        """Drop the rows of removed codes now (see :meth:`remove`).
+
+        Returns
+        -------
+        int
+            Rows dropped.
+        """
+        with self._lock:
+            self._view()
+            dropped = self._ndead
+            if dropped:
+                self._compact()
+                self._publish()
+            return int(dropped)
+
+    def upsert(self, codes, ids, features=None) -> int:
+        """Add codes, replacing those already stored under the same ids.
+
+        One published step: a concurrent read sees either none or all of the
+        batch, and never an id twice or missing.
+
+        Parameters
+        ----------
+        codes : array_like
+            As for :meth:`add`.
+        ids : array_like of int, shape (n,)
+            Non-negative, unique within the batch (required).
+        features : array_like of float, shape (n, d), optional
+            As for :meth:`add`.
+
+        Returns
+        -------
+        int
+            How many of the ids were already present (and replaced).
+        """
+        if ids is None:
+            raise ValueError("upsert needs ids= (the ids to add or replace)")
+        words = as_words(codes, self._nbits, "codes")
+        n = words.shape[0]
+        feats = self._features.convert(features, n)
+        with self._lock:
+            snap = self._view()
+            new_ids = self._check_ids(ids, n, allow_present=True)
+            self._features.check(feats, n)
+            if n == 0:
+                return 0
+            old = snap.positions_of(new_ids)
+            old = np.unique(old[old >= 0])
+            if old.size:
+                self._tombstone(old)
+            self._append(words, new_ids, feats, publish=False)
+            if self._ndead > COMPACT_FRACTION * self._n:
+                self._compact()
+                self._publish()
+            else:
+                self._publish(rows_kept=True)
+            return int(old.size)
+
+    def stats(self) -> dict:
+        """Counts and sizes: codes, stored rows, deleted rows awaiting
+        compaction and their fraction, bytes held, method, tables built."""
+        snap = self._view()
+        return {
+            "ntotal": snap.live,
+            "rows": snap.n,
+            "deleted": snap.ndead,
+            "deleted_fraction": snap.ndead / snap.n if snap.n else 0.0,
+            "nbytes": self.nbytes,
+            "method": self._method,
+            "mih_tables": snap.mih is not None,
+            "features_dim": self.features_dim,
+        }
 
     def reset(self) -> None:
         """Remove every code (the id counter restarts at 0).
@@ -571,7 +779,7 @@ class Index:
         snap = self._view()
         n = snap.n
         nthreads = get_num_threads()
-        sel = flt.select(snap) if flt is not None and n else None
+        sel = snap.selection(flt) if n else None
         admitted = n if sel is None else sel.admitted
         if admitted == 0 or q.shape[0] == 0:
             return (_padded(q.shape[0], k, n, np.int32, PAD_DISTANCE),
@@ -609,7 +817,9 @@ class Index:
             raise ValueError("plan: give exactly one of k or radius")
         snap = self._view()
         if k is not None:
-            want = {"k": min(self._check_k(k), max(snap.n, 1))}
+            sel = snap.selection()
+            kk = min(self._check_k(k), max(snap.live, 1))
+            want = {"k": kk if sel is None else sel.k_for_planner(kk)}
         else:
             want = {"radius": self._check_radius(radius)}
         return "mih" if self._mih.tables_for(self, snap, **want) is not None else "flat"
@@ -643,7 +853,7 @@ class Index:
         flt = check_filter(filter)
         snap = self._view()
         nthreads = get_num_threads()
-        sel = flt.select(snap) if flt is not None and snap.n else None
+        sel = snap.selection(flt) if snap.n else None
         if sel is not None and sel.rows is not None:
             return kernels().range_search(snap.codes[sel.rows], snap.ids[sel.rows], q, radius,
                                           nthreads)
@@ -672,16 +882,17 @@ class Index:
         meta = {
             "nbits": self._nbits,
             "method": self._method,
-            "ntotal": snap.n,
+            "ntotal": snap.live,
             "next_id": int(snap.next_id),
             "m": self._mih.m_request,
             "features_dtype": self._features.dtype.name,
             "features_d": snap.features_d,
             "features_enabled": snap.features_enabled,
         }
-        arrays = {"codes": snap.codes, "ids": snap.ids}
+        # the file holds the live rows only (deleted ones are dropped on save)
+        arrays = {"codes": snap.live_rows(snap.codes), "ids": snap.live_rows(snap.ids)}
         if snap.features_enabled and snap.features is not None:
-            arrays["features"] = snap.features
+            arrays["features"] = snap.live_rows(snap.features)
         return meta, arrays
 
     @classmethod

@@ -367,7 +367,7 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
     rk = _rerank_kernels()
     nthreads = get_num_threads()
     n = codes.shape[0]
-    sel = flt.select(snap) if flt is not None and n else None
+    sel = snap.selection(flt) if n else None
     admitted = n if sel is None else sel.admitted
     if admitted == 0:
         if n == 0:

@@ -349,7 +349,15 @@ class Stress:
             step = 0
             while time.monotonic() < deadline and step < 5000:
                 step += 1
-                if rng.random() < 0.55 or not model:
+                roll = rng.random()
+                if roll < 0.1:  # upsert: present and absent ids, each with its own code
+                    pick = rng.choice(pool, int(rng.integers(1, 30)), replace=False)
+                    replaced = self.index.upsert(u.codes[pick], pick, features=u.features[pick])
+                    assert replaced == len(set(pick.tolist()) & model), "upsert miscounted"
+                    model.update(pick.tolist())
+                elif roll < 0.13:
+                    self.index.compact()
+                elif roll < 0.6 or not model:
                     absent = np.array(sorted(set(pool.tolist()) - model))
                     if absent.size == 0:
                         continue

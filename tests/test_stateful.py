@@ -101,15 +101,41 @@ class IndexModel(RuleBasedStateMachine):
         with pytest.raises((ValueError, TypeError)):
             self.index.add(bad[0], ids=bad[1], features=np.zeros((len(bad[0]), DIM)))
 
-    @rule(seed=st.integers(0, 10**6), absent=st.booleans())
-    def remove(self, seed, absent):
+    @rule(seed=st.integers(0, 10**6), absent=st.booleans(),
+          frac=st.sampled_from([0.02, 0.1, 0.4]))
+    def remove(self, seed, absent, frac):
         rng = np.random.default_rng(seed)
         ids = np.array(sorted(self.model), dtype=np.int64)
-        gone = ids[rng.random(ids.size) < 0.3] if ids.size else ids
+        gone = ids[rng.random(ids.size) < frac] if ids.size else ids
         ask = np.r_[gone, [10**7]] if absent else gone
         assert self.index.remove(ask) == gone.size
         for i in gone.tolist():
             del self.model[i]
+
+    @rule(n=st.integers(0, 30), seed=st.integers(0, 10**6))
+    def upsert(self, n, seed):
+        rng = np.random.default_rng(seed)
+        present = np.array(sorted(self.model), dtype=np.int64)
+        fresh = np.setdiff1d(np.arange(2000), present)
+        pool = np.r_[present, rng.choice(fresh, min(fresh.size, n), replace=False)]
+        if pool.size < n:
+            return
+        ids = rng.choice(pool, n, replace=False)
+        codes = _codes(seed + 7, n)
+        feats = rng.standard_normal((n, DIM)).astype(np.float32)
+        replaced = self.index.upsert(codes, ids, features=feats)
+        assert replaced == int(np.isin(ids, present).sum())
+        for i, c, f in zip(ids.tolist(), codes, feats):
+            self.model[i] = (c.copy(), f.copy())
+        if n:
+            self.next_id = max(self.next_id, int(ids.max()) + 1)
+
+    @rule()
+    def compact(self):
+        before = self.index.stats()
+        dropped = self.index.compact()
+        assert dropped == before["deleted"]
+        assert self.index.stats()["deleted"] == 0
 
     @rule()
     def reset(self):
@@ -184,7 +210,7 @@ class IndexModel(RuleBasedStateMachine):
     # ----------------------------------------------------------- invariants
     @invariant()
     def same_contents(self):
-        assert len(self.index) == len(self.model)
+        assert len(self.index) == len(self.model) == self.index.stats()["ntotal"]
         ids = self.index.ids
         assert sorted(ids.tolist()) == sorted(self.model)
         if ids.size:
