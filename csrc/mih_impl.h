@@ -125,12 +125,14 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                             work += MIH_PROBE_COST +
                                     (b1 - b0) * (tc ? w : MIH_RANDOM_COST);
                             for (int64_t t = b0; t < b1; t++) {
-                                if (skip && HS_SKIPPED(skip, (int64_t)pos[t]))
-                                    continue;
                                 const uint64_t *code =
                                     tc ? tc + t * w : c->codes + (int64_t)pos[t] * w;
                                 const int32_t d = MIH_FN(dist)(code, q, w);
                                 if (d > T)
+                                    continue;
+                                /* after the distance test: most candidates
+                                 * fail it, and inline codes need no pos[t] */
+                                if (skip && HS_SKIPPED(skip, (int64_t)pos[t]))
                                     continue;
                                 if ((s > 0 || j > 0) &&
                                     MIH_FN(seen_before)(c, code, qkeys, s, j))

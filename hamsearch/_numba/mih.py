@@ -223,8 +223,6 @@ def _query(codes, q, qi, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0, 
                         inline = tc.shape[0] > 0
                         work += PROBE_COST + (b1 - b0) * (w if inline else RANDOM_COST)
                         for t in range(b0, b1):
-                            if has_skip and _skipped(skip, np.int64(pos[j, t])):
-                                continue
                             if inline:
                                 src = tc
                                 base = (j * seg_n + t) * w
@@ -233,6 +231,8 @@ def _query(codes, q, qi, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0, 
                                 base = np.int64(pos[j, t]) * w
                             d = _dist_flat(src, base, q, qi, w)
                             if d <= T:
+                                if has_skip and _skipped(skip, np.int64(pos[j, t])):
+                                    continue
                                 if s > 0 or j > 0:
                                     if _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
                                         continue
