@@ -18,6 +18,7 @@
 #define MIH_SCAN_CAP 1024
 /* Keys looked up together (their memory accesses overlap). */
 #define MIH_BATCH 32
+#define MIH_PEND 16 /* candidates whose skip-bitmap words are fetched together */
 /* Work units (one unit ~ one code word of a linear scan) charged per bucket
  * probe and per code verified by random access; an inline code costs its
  * word count.  Keep in step with hamsearch/_numba/mih.py. */

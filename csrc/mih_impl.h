@@ -124,20 +124,42 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                             verified += b1 - b0;
                             work += MIH_PROBE_COST +
                                     (b1 - b0) * (tc ? w : MIH_RANDOM_COST);
+                            /* With a skip bitmap, candidates that pass go to a
+                             * small pending list whose bitmap words are
+                             * prefetched: the bitmap is a random access (out
+                             * of L2 at 10M rows), so the lookups overlap. */
+                            int32_t pend_d[MIH_PEND];
+                            int64_t pend_p[MIH_PEND];
+                            int npend = 0;
                             for (int64_t t = b0; t < b1; t++) {
                                 const uint64_t *code =
                                     tc ? tc + t * w : c->codes + (int64_t)pos[t] * w;
                                 const int32_t d = MIH_FN(dist)(code, q, w);
                                 if (d > T)
                                     continue;
-                                /* after the distance test: most candidates
-                                 * fail it, and inline codes need no pos[t] */
-                                if (skip && HS_SKIPPED(skip, (int64_t)pos[t]))
-                                    continue;
                                 if ((s > 0 || j > 0) &&
                                     MIH_FN(seen_before)(c, code, qkeys, s, j))
                                     continue;
-                                if (mih_offer(ws, d, pos[t], k, &T))
+                                if (!skip) {
+                                    if (mih_offer(ws, d, pos[t], k, &T))
+                                        return -1;
+                                    continue;
+                                }
+                                pend_d[npend] = d;
+                                pend_p[npend] = pos[t];
+                                __builtin_prefetch(skip + (pend_p[npend] >> 6));
+                                if (++npend == MIH_PEND || t + 1 == b1) {
+                                    for (int e = 0; e < npend; e++) {
+                                        if (pend_d[e] <= T && !HS_SKIPPED(skip, pend_p[e]) &&
+                                            mih_offer(ws, pend_d[e], pend_p[e], k, &T))
+                                            return -1;
+                                    }
+                                    npend = 0;
+                                }
+                            }
+                            for (int e = 0; e < npend; e++) {
+                                if (pend_d[e] <= T && !HS_SKIPPED(skip, pend_p[e]) &&
+                                    mih_offer(ws, pend_d[e], pend_p[e], k, &T))
                                     return -1;
                             }
                         }

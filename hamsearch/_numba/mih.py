@@ -231,11 +231,11 @@ def _query(codes, q, qi, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0, 
                                 base = np.int64(pos[j, t]) * w
                             d = _dist_flat(src, base, q, qi, w)
                             if d <= T:
-                                if has_skip and _skipped(skip, np.int64(pos[j, t])):
-                                    continue
                                 if s > 0 or j > 0:
                                     if _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
                                         continue
+                                if has_skip and _skipped(skip, np.int64(pos[j, t])):
+                                    continue
                                 cd, cp, cnt, T = _offer(d, np.int64(pos[j, t]), cd, cp, cnt,
                                                         hist, T, k)
                     if s == 0 or work > budget:
