@@ -519,18 +519,26 @@ class Index:
             return 0
         keys, _ = _id_keys(arr)
         with self._lock:
-            snap = self._view()
-            pos = snap.positions_of(keys)
-            pos = np.unique(pos[pos >= 0])
+            pos = self._present_rows(self._view(), keys)
             if pos.size == 0:
                 return 0
             self._tombstone(pos)
-            if self._ndead > COMPACT_FRACTION * self._n:
-                self._compact()
-                self._publish()
-            else:
-                self._publish(rows_kept=True)
+            self._publish_after_delete()
             return int(pos.size)
+
+    @staticmethod
+    def _present_rows(snap: _Snapshot, keys: np.ndarray) -> np.ndarray:
+        """Unique rows of the live codes with ids ``keys``."""
+        pos = snap.positions_of(keys)
+        return np.unique(pos[pos >= 0])
+
+    def _publish_after_delete(self) -> None:
+        """Publish after tombstoning: compact first once past ``COMPACT_FRACTION``."""
+        if self._ndead > COMPACT_FRACTION * self._n:
+            self._compact()
+            self._publish()
+        else:
+            self._publish(rows_kept=True)
 
     def _tombstone(self, rows: np.ndarray) -> None:
         """Mark ``rows`` (unique, live) deleted in a new bitmap (copy-on-write)."""
@@ -610,16 +618,11 @@ class Index:
             self._features.check(feats, n)
             if n == 0:
                 return 0
-            old = snap.positions_of(new_ids)
-            old = np.unique(old[old >= 0])
+            old = self._present_rows(snap, new_ids)
             if old.size:
                 self._tombstone(old)
             self._append(words, new_ids, feats, publish=False)
-            if self._ndead > COMPACT_FRACTION * self._n:
-                self._compact()
-                self._publish()
-            else:
-                self._publish(rows_kept=True)
+            self._publish_after_delete()
             return int(old.size)
 
     def stats(self) -> dict:
