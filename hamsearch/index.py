@@ -237,6 +237,14 @@ class Index:
     :meth:`add` gets no ids, it numbers the codes sequentially from one past
     the largest id the index has ever held (``0`` for a new index).
 
+    *Deletes*: :meth:`remove` marks codes deleted (tombstones) without
+    copying anything; searches skip them, and the rows are dropped once more
+    than a quarter are deleted, by :meth:`compact`, or in a saved file.
+    :meth:`upsert` replaces codes by id.  :meth:`stats` reports the counts.
+
+    *Filters*: :meth:`search` and :meth:`range_search` take
+    ``filter=hamsearch.IdFilter...`` (see :mod:`hamsearch.filters`).
+
     *Padding*: when a query has fewer than ``k`` results, the missing slots
     hold id ``-1`` and distance ``PAD_DISTANCE`` (``2**31 - 1``), larger than
     any real Hamming distance -- FAISS pads the same way.
@@ -785,12 +793,12 @@ class Index:
         sel = snap.selection(flt) if n else None
         admitted = n if sel is None else sel.admitted
         if admitted == 0 or q.shape[0] == 0:
-            return (_padded(q.shape[0], k, n, np.int32, PAD_DISTANCE),
-                    _padded(q.shape[0], k, n, np.int64, -1))
+            return (_padded(q.shape[0], k, snap.live, np.int32, PAD_DISTANCE),
+                    _padded(q.shape[0], k, snap.live, np.int64, -1))
         keff = min(k, admitted)
         if sel is not None and sel.rows is not None:  # few admitted: scan only them
             D, I = kernels().knn(snap.codes[sel.rows], snap.ids[sel.rows], q, keff, nthreads)
-            return pad_knn(D, I, k, n)
+            return pad_knn(D, I, k, snap.live)
         skip = None if sel is None else sel.skip
         plan_k = keff if sel is None else sel.k_for_planner(keff)
         tables = self._mih.tables_for(self, snap, k=plan_k)
@@ -798,7 +806,7 @@ class Index:
             D, I = self._mih.knn(tables, q, keff, nthreads, skip=skip)
         else:
             D, I = kernels().knn(snap.codes, snap.ids, q, keff, nthreads, skip=skip)
-        return pad_knn(D, I, k, n)
+        return pad_knn(D, I, k, snap.live)
 
     def plan(self, k: int | None = None, radius: int | None = None) -> str:
         """The method a search would run now: ``"flat"`` or ``"mih"``.
