@@ -152,11 +152,11 @@ def hamming_rows(a, b):
 
 def _skip_ptr(skip, n):
     """The C pointer of a row skip bitmap (``None`` -> NULL)."""
-    if skip is None:
+    from .rowbits import check
+
+    if check(skip, n) is None or not skip.size:
         return _ffi.NULL
-    if skip.dtype != np.uint64 or skip.ndim != 1 or skip.shape[0] < (n + 63) // 64:
-        raise ValueError(f"skip must be a uint64 bitmap of {(n + 63) // 64} words")
-    return _ptr("uint64_t *", skip) if skip.size else _ffi.NULL
+    return _ptr("uint64_t *", skip)
 
 
 def knn(db, ids, queries, k, nthreads=1, skip=None):

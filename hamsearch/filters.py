@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import rowbits
+
 __all__ = ["IdFilter", "SUBSET_FRACTION"]
 
 #: Admitted fraction at or below which a filtered search scans the gathered rows.
@@ -164,7 +166,7 @@ class IdFilter:
         else:
             excluded = ~snap.live_mask()
             excluded[pos] = True
-        return RowSelection(n, admitted, skip=skip_bitmap(excluded))
+        return RowSelection(n, admitted, skip=rowbits.from_mask(excluded))
 
 
 def live_selection(snap) -> "RowSelection":
@@ -181,15 +183,6 @@ def live_selection(snap) -> "RowSelection":
         sel = RowSelection(snap.n, snap.live, skip=snap.dead)
     cache["live"] = sel
     return sel
-
-
-def skip_bitmap(excluded: np.ndarray) -> np.ndarray:
-    """uint64 bitmap (the kernels' row skip layout) with bit i set where ``excluded[i]``."""
-    n = excluded.shape[0]
-    out = np.zeros(((n + 63) // 64) * 8, dtype=np.uint8)
-    bits = np.packbits(excluded, bitorder="little")
-    out[: bits.size] = bits
-    return out.view(np.uint64)
 
 
 class RowSelection:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
 from .codes import as_words, check_nbits, n_words, words_to_bytes
+from . import rowbits
 from .features import FeatureStore
 from .filters import check_filter
 from .mih import IndexMIH
@@ -78,11 +79,7 @@ class _Snapshot:
         """Boolean mask of the live rows (cached on this snapshot)."""
         mask = self._live
         if mask is None:
-            if self.dead is None:
-                mask = np.ones(self.n, dtype=bool)
-            else:
-                mask = np.unpackbits(self.dead.view(np.uint8), count=self.n,
-                                     bitorder="little") == 0
+            mask = ~rowbits.to_mask(self.dead, self.n)
             self._live = mask
         return mask
 
@@ -150,11 +147,8 @@ class _Snapshot:
                 newer = self._last_match(tsrt, trows, ids)
                 out = np.where(newer >= 0, newer, out)
         if self.dead is not None:
-            hit = out >= 0
-            rows_ = out[hit]
-            gone = ((self.dead[rows_ >> 6] >> (rows_ & 63).astype(np.uint64)) & np.uint64(1)) != 0
-            idx = np.flatnonzero(hit)[gone]
-            out[idx] = -1
+            hit = np.flatnonzero(out >= 0)
+            out[hit[rowbits.rows_set(self.dead, out[hit])]] = -1
         return out
 
 
@@ -313,10 +307,8 @@ class Index:
         prev = getattr(self, "_snap", None)
         lookup = prev._lookup if rows_kept and prev is not None else None
         dead = self._dead
-        if dead is not None and dead.shape[0] != (n + 63) // 64:
-            grown = np.zeros((n + 63) // 64, dtype=np.uint64)
-            grown[: dead.shape[0]] = dead
-            dead = self._dead = grown
+        if dead is not None and dead.shape[0] != rowbits.words_for(n):
+            dead = self._dead = rowbits.with_rows(dead, n)
         self._snap = _Snapshot(codes, ids, self._features.view(n), self._ids_ascending,
                                self._next_id, self._features.enabled, self._features.d,
                                tables, dead, self._ndead, lookup)
@@ -550,19 +542,14 @@ class Index:
 
     def _tombstone(self, rows: np.ndarray) -> None:
         """Mark ``rows`` (unique, live) deleted in a new bitmap (copy-on-write)."""
-        words = (self._n + 63) // 64
-        dead = np.zeros(words, dtype=np.uint64)
-        if self._dead is not None:
-            dead[: self._dead.shape[0]] = self._dead
-        np.bitwise_or.at(dead, rows >> 6, np.left_shift(np.uint64(1), (rows & 63).astype(np.uint64)))
-        self._dead = dead
+        self._dead = rowbits.with_rows(self._dead, self._n, rows)
         self._ndead += int(rows.size)
 
     def _compact(self) -> None:
         """Drop the deleted rows (new arrays: running reads keep their snapshot)."""
         if not self._ndead:
             return
-        keep = self._snap_live_mask()
+        keep = ~rowbits.to_mask(self._dead, self._n)
         self._features.compact(self._n, keep)  # largest allocation first
         self._codes_buf = self._codes_buf[: self._n][keep]
         self._ids_buf = self._ids_buf[: self._n][keep]
@@ -572,12 +559,6 @@ class Index:
         self._dead = None
         self._ndead = 0
         self._mih.invalidate()
-
-    def _snap_live_mask(self) -> np.ndarray:
-        n = self._n
-        if self._dead is None:
-            return np.ones(n, dtype=bool)
-        return np.unpackbits(self._dead.view(np.uint8), count=n, bitorder="little") == 0
 
     def compact(self) -> int:
         """Drop the rows of removed codes now (see :meth:`remove`).

@@ -13,18 +13,10 @@ import numpy as np
 import pytest
 
 from hamsearch import mih as M
+from hamsearch.rowbits import from_mask as skip_bitmap
 
 from . import reference as ref
 from .test_kernels import backend  # noqa: F401  (fixture: every C variant + Numba)
-
-
-def skip_bitmap(skipped: np.ndarray) -> np.ndarray:
-    """uint64 bitmap with bit i set where ``skipped[i]``."""
-    n = skipped.shape[0]
-    out = np.zeros(((n + 63) // 64) * 8, dtype=np.uint8)
-    bits = np.packbits(skipped.astype(bool), bitorder="little")
-    out[: bits.size] = bits
-    return out.view(np.uint64)
 
 
 def _data(nbits, n=3000, nq=12, seed=0):

@@ -76,11 +76,9 @@ _NO_SKIP = np.zeros(0, dtype=np.uint64)
 
 
 def _skip_array(skip, n):
-    if skip is None:
-        return _NO_SKIP
-    if skip.dtype != np.uint64 or skip.ndim != 1 or skip.shape[0] < (n + 63) // 64:
-        raise ValueError(f"skip must be a uint64 bitmap of {(n + 63) // 64} words")
-    return skip
+    from ..rowbits import check
+
+    return _NO_SKIP if check(skip, n) is None else skip
 
 
 def knn(db, ids, queries, k, nthreads=1, skip=None):
