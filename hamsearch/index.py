@@ -781,8 +781,7 @@ class Index:
             D, I = kernels().knn(snap.codes[sel.rows], snap.ids[sel.rows], q, keff, nthreads)
             return pad_knn(D, I, k, snap.live)
         skip = None if sel is None else sel.skip
-        plan_k = keff if sel is None else sel.k_for_planner(keff)
-        tables = self._mih.tables_for(self, snap, k=plan_k)
+        tables = self._mih.tables_for(self, snap, k=keff, selection=sel)
         if tables is not None:
             D, I = self._mih.knn(tables, q, keff, nthreads, skip=skip)
         else:
@@ -809,12 +808,11 @@ class Index:
             raise ValueError("plan: give exactly one of k or radius")
         snap = self._view()
         if k is not None:
-            sel = snap.selection()
-            kk = min(self._check_k(k), max(snap.live, 1))
-            want = {"k": kk if sel is None else sel.k_for_planner(kk)}
+            want = {"k": min(self._check_k(k), max(snap.live, 1))}
         else:
             want = {"radius": self._check_radius(radius)}
-        return "mih" if self._mih.tables_for(self, snap, **want) is not None else "flat"
+        tables = self._mih.tables_for(self, snap, selection=snap.selection(), **want)
+        return "mih" if tables is not None else "flat"
 
     def range_search(self, queries, radius: int, *, filter=None):
         """All codes within Hamming distance ``radius`` (inclusive) of each query.

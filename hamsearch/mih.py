@@ -594,8 +594,12 @@ class IndexMIH:
         """Positions were compacted: the next sync rebuilds."""
         self.tables.invalidate()
 
-    def tables_for(self, index, snap, k=None, radius=None):
+    def tables_for(self, index, snap, k=None, radius=None, selection=None):
         """The table state to search ``snap`` with, or None for a flat scan.
+
+        ``selection`` (a :class:`hamsearch.filters.RowSelection` skipping
+        rows): a k-NN is planned as one of ``k / fraction admitted``, the
+        candidates MIH must enumerate to meet ``k`` admitted ones.
 
         Builds the tables (under the index lock) the first time MIH is
         chosen.  They are attached to the published snapshot only if it is
@@ -604,6 +608,8 @@ class IndexMIH:
         """
         if self.method == "flat":
             return None
+        if k is not None and selection is not None:
+            k = selection.k_for_planner(k)
         n = snap.n
         if n == 0 or (k is not None and k >= n):
             return None  # every code is a result: the scan is the right tool

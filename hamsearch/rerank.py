@@ -185,9 +185,7 @@ class _PoolBuilder:
         mih = getattr(index, "_mih", None)
         if mih is None or (self.sel is not None and self.sel.rows is not None):
             return None
-        if self.sel is not None and "k" in want:
-            want = {"k": self.sel.k_for_planner(want["k"])}
-        return mih.tables_for(index, self.snap, **want)
+        return mih.tables_for(index, self.snap, selection=self.sel, **want)
 
     def range(self, q, radius: int) -> _Pool:
         tables = self._tables(radius=int(radius))
