@@ -224,6 +224,19 @@ static inline int mih_offer(mih_ws *ws, int32_t d, int64_t p, int64_t k,
     return 0;
 }
 
+/* Offer the pending candidates (distance pd[e], row pp[e]) that are still
+ * within *T and not set in skip (their bitmap words were prefetched when
+ * they were queued).  Returns -1 when memory ran out. */
+static inline int mih_offer_pending(mih_ws *ws, const int32_t *pd, const int64_t *pp,
+                                    int cnt, const uint64_t *skip, int64_t k, int32_t *T)
+{
+    for (int e = 0; e < cnt; e++) {
+        if (pd[e] <= *T && !HS_SKIPPED(skip, pp[e]) && mih_offer(ws, pd[e], pp[e], k, T))
+            return -1;
+    }
+    return 0;
+}
+
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define MIH_HAVE_POPCNT_VARIANT 1
 #pragma GCC push_options

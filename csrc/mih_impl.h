@@ -148,20 +148,15 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                                 pend_d[npend] = d;
                                 pend_p[npend] = pos[t];
                                 __builtin_prefetch(skip + (pend_p[npend] >> 6));
-                                if (++npend == MIH_PEND || t + 1 == b1) {
-                                    for (int e = 0; e < npend; e++) {
-                                        if (pend_d[e] <= T && !HS_SKIPPED(skip, pend_p[e]) &&
-                                            mih_offer(ws, pend_d[e], pend_p[e], k, &T))
-                                            return -1;
-                                    }
+                                if (++npend == MIH_PEND) {
+                                    if (mih_offer_pending(ws, pend_d, pend_p, npend, skip, k, &T))
+                                        return -1;
                                     npend = 0;
                                 }
                             }
-                            for (int e = 0; e < npend; e++) {
-                                if (pend_d[e] <= T && !HS_SKIPPED(skip, pend_p[e]) &&
-                                    mih_offer(ws, pend_d[e], pend_p[e], k, &T))
-                                    return -1;
-                            }
+                            if (npend &&
+                                mih_offer_pending(ws, pend_d, pend_p, npend, skip, k, &T))
+                                return -1;
                         }
                     }
                     if (work > c->budget)
