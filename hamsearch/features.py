@@ -263,14 +263,6 @@ class FeatureStore:
         return 0 if self._buf is None else int(self._buf.nbytes)
 
     # ---------------------------------------------------------- persistence
-    def meta(self) -> dict:
-        """Metadata saved with the index."""
-        return {
-            "features_dtype": self.dtype.name,
-            "features_d": self.d,
-            "features_enabled": self.enabled,
-        }
-
     def restore(self, meta: dict, arrays: dict, n: int) -> None:
         """Rebuild from :meth:`meta` and the ``"features"`` section (may be a memmap)."""
         self.reset()
@@ -288,9 +280,3 @@ class FeatureStore:
             self.d = int(feats.shape[1])
         elif meta.get("features_d") is not None:
             self.d = int(meta["features_d"])
-
-    def get(self, positions: np.ndarray) -> np.ndarray:
-        """Copies of the rows at ``positions`` (storage dtype)."""
-        if not self.enabled:
-            raise ValueError("this index holds no features (add them with index.add(..., features=X))")
-        return np.asarray(self._buf[positions])

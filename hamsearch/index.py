@@ -17,7 +17,6 @@ __all__ = ["Index", "PAD_DISTANCE", "METHODS", "MAX_ID"]
 
 #: Search methods an :class:`Index` accepts.
 METHODS = ("auto", "flat", "mih")
-_METHODS = METHODS
 #: Largest id an index can hold (``int64`` max).
 MAX_ID = int(np.iinfo(np.int64).max)
 #: remove() compacts the rows (drops the deleted ones) once more than this
@@ -153,8 +152,8 @@ class _Snapshot:
 
 
 def _id_keys(ids, name: str = "ids") -> tuple[np.ndarray, np.ndarray]:
-    """Integer ids as ``(int64 keys, the original values)``; values outside
-    int64 (or negative) get key ``-1``, which matches no stored id."""
+    """Integer ids as ``(int64 keys, the original values)``; uint64 values
+    past int64 get key ``-1``, and like negative ids it matches no stored id."""
     arr = np.atleast_1d(np.asarray(ids))
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")

@@ -397,7 +397,7 @@ def _read_header(buf, ck: _Checker):
 
 
 def _check_meta(meta, ck: _Checker) -> dict:
-    from .codes import MAX_NBITS
+    from .codes import check_nbits
     from .features import FEATURE_DTYPES
     from .index import METHODS
     from .mih import _check_m
@@ -410,9 +410,12 @@ def _check_meta(meta, ck: _Checker) -> dict:
     unknown = meta.keys() - _META_KEYS
     if unknown:
         ck.fail(f"header 'meta' has unknown fields {sorted(unknown)}")
-    nbits = ck.int_in(meta["nbits"], "nbits", 8, MAX_NBITS)
-    if nbits % 8:
-        ck.fail(f"nbits must be a multiple of 8, got {nbits}")
+    if not _is_int(meta["nbits"]):
+        ck.fail(f"nbits must be an integer, got {meta['nbits']!r}")
+    try:
+        nbits = check_nbits(meta["nbits"])
+    except ValueError as exc:
+        ck.fail(str(exc))
     ntotal = ck.int_in(meta["ntotal"], "ntotal", 0, _MAX_ROWS)
     next_id = ck.int_in(meta["next_id"], "next_id", 0, _MAX_NEXT_ID)
     method = meta.get("method", "auto")
