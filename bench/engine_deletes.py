@@ -25,20 +25,11 @@ import time
 
 import numpy as np
 
-from ._common import machine_line, print_table, set_threads
+from ._common import machine_line, median_latency, print_table, set_threads
 
 
 def _ms(t):
     return f"{t * 1e3:.3f}"
-
-
-def _median(fn, reps):
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
 
 
 def main(argv=None) -> int:
@@ -70,7 +61,7 @@ def main(argv=None) -> int:
           f"built in {t_build:.1f} s, {index.nbytes / args.n:.1f} B/code\n")
     one = q[:1]
     index.search(one, 10)
-    t_search0 = _median(lambda: index.search(one, 10), 50)
+    t_search0 = median_latency(lambda x: index.search(x, 10), one, runs=50)
     if args.ids == "shuffled":
         t0 = time.perf_counter()
         index.remove([int(ids[0])])  # the first remove builds the id lookup

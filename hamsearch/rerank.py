@@ -169,13 +169,12 @@ class _PoolBuilder:
         self.kern, self.nthreads = kern, nthreads
         self.index = index
         self.sel = selection
-        self.skip = None
+        self.skip = None if selection is None else selection.skip  # None with rows
         if selection is not None and selection.rows is not None:
             # few admitted rows: scan only them (their positions as ids)
             self.codes, self.posids = snap.codes[selection.rows], selection.rows
         else:
             self.codes, self.posids = snap.codes, _positions(snap.n)
-            self.skip = None if selection is None else selection.skip
         self.n = snap.n if selection is None else selection.admitted
 
     def _tables(self, **want):
