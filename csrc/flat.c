@@ -110,12 +110,14 @@ static inline int hs_drop_skipped(int32_t *cand_d, int64_t *cand_i, int cnt,
     return m;
 }
 
-/* Top-k of nq queries over n codes, into rows of k of D / I.  Rows set in
- * skip (bit skip0 + i for code i; skip may be NULL) are left out. */
+/* Top-k of nq queries over n codes, into rows of k of D / I.  Code i is
+ * row row0 + i of the whole database: its id is ids[i], or row0 + i when
+ * ids is NULL, and it is left out when bit row0 + i of skip is set (skip
+ * may be NULL). */
 static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
                        const int64_t *ids, int64_t n, int w,
                        const uint64_t *q, int64_t nq, int64_t k, int32_t *D,
-                       int64_t *I, const uint64_t *skip, int64_t skip0)
+                       int64_t *I, const uint64_t *skip, int64_t row0)
 {
     const int64_t cap = hs_topk_capacity(k, n);
     int64_t Q = HS_TILE_BUF_BYTES / (cap * (int64_t)sizeof(hs_pair));
@@ -146,7 +148,7 @@ static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
         for (int64_t b = 0; b < n; b += B) {
             const int64_t bn = n - b < B ? n - b : B;
             const uint64_t *blk = db + b * w;
-            const int64_t *bids = ids + b;
+            const int64_t *bids = ids ? ids + b : NULL;
             for (int64_t j = 0; j < qn; j++) {
                 const uint64_t *qj = q + (qa + j) * w;
                 int64_t s = 0;
@@ -155,8 +157,12 @@ static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
                                            hs_topk_scan_thr(&tk[j]), &s,
                                            cand_d, cand_i, HS_FCAP);
                     if (skip)
-                        cnt = hs_drop_skipped(cand_d, cand_i, cnt, skip, skip0 + b);
-                    hs_topk_push(&tk[j], cand_d, cand_i, cnt, bids);
+                        cnt = hs_drop_skipped(cand_d, cand_i, cnt, skip, row0 + b);
+                    /* two inlined copies: neither tests ids per candidate */
+                    if (bids)
+                        hs_topk_push(&tk[j], cand_d, cand_i, cnt, bids, 0);
+                    else
+                        hs_topk_push(&tk[j], cand_d, cand_i, cnt, NULL, row0 + b);
                 }
             }
         }
@@ -172,7 +178,7 @@ static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
 typedef struct {
     const hs_kernels *K;
     const uint64_t *db;
-    const int64_t *ids;
+    const int64_t *ids; /* NULL: row ids */
     int64_t n;
     int w;
     const uint64_t *q;
@@ -195,8 +201,10 @@ static void hs_knn_task(void *arg, int tid, int ntasks)
     } else {
         hs_split(c->n, tid, ntasks, &lo, &hi);
         const int64_t off = (int64_t)tid * c->nq * c->k;
-        rc = hs_knn_scan(c->K, c->db + lo * c->w, c->ids + lo, hi - lo, c->w,
-                         c->q, c->nq, c->k, c->D + off, c->I + off, c->skip, lo);
+        /* the chunk's ids: c->ids + lo, or (row ids) lo + its row */
+        rc = hs_knn_scan(c->K, c->db + lo * c->w, c->ids ? c->ids + lo : NULL,
+                         hi - lo, c->w, c->q, c->nq, c->k, c->D + off, c->I + off,
+                         c->skip, lo);
     }
     if (rc)
         c->err = 1; /* benign race: any task may set it */
@@ -283,11 +291,12 @@ static int hs_vec_reserve(hs_vec *v, int64_t extra)
     return 0;
 }
 
-/* All codes within thr of each of nq queries, appended to out[0..nq). */
+/* All codes within thr of each of nq queries, appended to out[0..nq).
+ * Code i is row row0 + i (ids and skip as for hs_knn_scan). */
 static int hs_range_scan(const hs_kernels *K, const uint64_t *db,
                          const int64_t *ids, int64_t n, int w,
                          const uint64_t *q, int64_t nq, int32_t thr,
-                         hs_vec *out, const uint64_t *skip, int64_t skip0)
+                         hs_vec *out, const uint64_t *skip, int64_t row0)
 {
     /* the first query of a tile brings each block in from memory */
     hs_filter_fn const filt[2] = {K->filter, K->filter_stream};
@@ -306,12 +315,12 @@ static int hs_range_scan(const hs_kernels *K, const uint64_t *db,
                                            bn, w, thr, &s, cand_d,
                                            cand_i, HS_FCAP);
                     if (skip)
-                        cnt = hs_drop_skipped(cand_d, cand_i, cnt, skip, skip0 + b);
+                        cnt = hs_drop_skipped(cand_d, cand_i, cnt, skip, row0 + b);
                     if (hs_vec_reserve(v, cnt))
                         return -1;
                     for (int x = 0; x < cnt; x++) {
                         v->p[v->m].d = cand_d[x];
-                        v->p[v->m].id = ids[b + cand_i[x]];
+                        v->p[v->m].id = hs_row_id(ids, row0, b + cand_i[x]);
                         v->m++;
                     }
                 }
@@ -330,7 +339,7 @@ struct hs_range_result {
 typedef struct {
     const hs_kernels *K;
     const uint64_t *db;
-    const int64_t *ids;
+    const int64_t *ids; /* NULL: row ids */
     int64_t n;
     int w;
     const uint64_t *q;
@@ -353,9 +362,9 @@ static void hs_range_task(void *arg, int tid, int ntasks)
                            hi - lo, c->thr, c->vecs + lo, c->skip, 0);
     } else {
         hs_split(c->n, tid, ntasks, &lo, &hi);
-        rc = hs_range_scan(c->K, c->db + lo * c->w, c->ids + lo, hi - lo, c->w,
-                           c->q, c->nq, c->thr, c->vecs + (int64_t)tid * c->nq,
-                           c->skip, lo);
+        rc = hs_range_scan(c->K, c->db + lo * c->w, c->ids ? c->ids + lo : NULL,
+                           hi - lo, c->w, c->q, c->nq, c->thr,
+                           c->vecs + (int64_t)tid * c->nq, c->skip, lo);
     }
     if (rc)
         c->err = 1;

@@ -2,7 +2,9 @@
  * hamsearch.h -- public C API of the hamsearch kernels (what cffi cdef's).
  *
  * Codes are rows of `w` little-endian uint64 words (w = ceil(nbits / 64)),
- * C-contiguous, padding bits zero.  Ids are arbitrary distinct int64.
+ * C-contiguous, padding bits zero.  Ids are arbitrary distinct int64, or
+ * NULL: then the id of row i is i ("row ids": an index whose ids are a
+ * contiguous range stores none and adds its base to the results itself).
  * The kernels trust their inputs: validation happens in Python.
  *
  * Results are sorted by (distance, id) ascending.  k-NN rows with fewer than
@@ -24,6 +26,15 @@
  * (i & 63) of word i >> 6 set means row i is not searched (a deleted row,
  * or one a filter excludes).  Searches stay exact over the other rows. */
 #define HS_SKIPPED(skip, i) (((skip)[(i) >> 6] >> ((i) & 63)) & 1u)
+
+/* Id of entry i of an id array: ids[i], or base + i when ids is NULL (row
+ * ids; base is the row of entry 0, e.g. the first row of a database chunk).
+ * Every kernel reads ids through this.  In a loop, test ids once outside
+ * (the callers of hs_topk_push do). */
+static inline int64_t hs_row_id(const int64_t *ids, int64_t base, int64_t i)
+{
+    return ids ? ids[i] : base + i;
+}
 
 #ifdef __cplusplus
 extern "C" {

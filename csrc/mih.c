@@ -90,7 +90,7 @@ typedef struct {
 
 typedef struct {
     const uint64_t *codes;
-    const int64_t *ids;
+    const int64_t *ids; /* NULL: row ids (the id of row p is p) */
     int64_t n;
     int w;
     const uint64_t *queries;
@@ -282,8 +282,8 @@ static int mih_cmp_pair(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* Candidates with d <= T into ws->tmp sorted by (d, id); returns the count
- * or -1 out of memory. */
+/* Candidates with d <= T into ws->tmp sorted by (d, id) (id of row p:
+ * ids[p], or p when ids is NULL); returns the count or -1 out of memory. */
 static int64_t mih_sorted(mih_ws *ws, const int64_t *ids, int32_t T)
 {
     int64_t nv = 0;
@@ -300,7 +300,7 @@ static int64_t mih_sorted(mih_ws *ws, const int64_t *ids, int32_t T)
     for (int64_t i = 0; i < ws->cnt; i++) {
         if (ws->cd[i] <= T) {
             ws->tmp[c].d = ws->cd[i];
-            ws->tmp[c].id = ids[ws->cp[i]];
+            ws->tmp[c].id = hs_row_id(ids, 0, ws->cp[i]);
             c++;
         }
     }

@@ -29,6 +29,9 @@
  * bucket probe, 32 per code verified by random access, w per inline code)
  * switches a query to a linear scan (the flat filter kernel).
  *
+ * ids: the id of each of the n codes, or NULL for row ids (the id of row p
+ * is p; see hamsearch.h).
+ *
  * Results are sorted by (distance, id).  stats (nq, 3) int64, may be NULL:
  * probes, codes verified, 1 if the query fell back to the linear scan.
  */

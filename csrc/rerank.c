@@ -327,7 +327,7 @@ static void hs_rr_query(const hs_rr_ctx *c, int64_t q, hs_cand *hp)
             cand.s = -cand.s;
         cand.v = c->ham[t];
         cand.h = c->order == HS_ORDER_BUCKET ? cand.v : 0;
-        cand.id = c->ids[r];
+        cand.id = hs_row_id(c->ids, 0, r);
         if (size < k)
             hs_heap_push(hp, size++, cand);
         else if (hs_gt(&hp[0], &cand))

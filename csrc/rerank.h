@@ -34,7 +34,8 @@ const char *hs_rerank_isa(void);
 /* Top-k of each query's candidate pool.
  *
  * Query q's candidates are entries lims[q] .. lims[q+1]-1 of `pos` (row of
- * `feats`) and `ham` (its Hamming distance); ids[pos[j]] is its id.  They
+ * `feats`) and `ham` (its Hamming distance); ids[pos[j]] is its id (pos[j]
+ * itself when ids is NULL: row ids, see hamsearch.h).  They
  * are ordered by (score, id) for HS_ORDER_SCORE, by (hamming, score, id)
  * for HS_ORDER_BUCKET (score: L2 distance, or minus the inner product),
  * and the first k written to D (float32 L2 distance or inner product),

@@ -20,6 +20,8 @@
 
 #include <stdint.h>
 
+#include "hamsearch.h"
+
 typedef struct hs_pair {
     int32_t d;
     int64_t id;
@@ -64,16 +66,19 @@ static inline int32_t hs_topk_scan_thr(const hs_topk *t)
  * remain. */
 void hs_topk_compact(hs_topk *t);
 
-/* Offer cnt candidates (distance cand_d[j], id ids[cand_i[j]]). */
-static inline void hs_topk_push(hs_topk *t, const int32_t *cand_d,
-                                const int64_t *cand_i, int cnt,
-                                const int64_t *ids)
+/* Offer cnt candidates (distance cand_d[j], id hs_row_id(ids, base,
+ * cand_i[j]): ids[cand_i[j]], or base + cand_i[j] when ids is NULL).
+ * Always inlined: a caller that tests ids once and calls it with a NULL /
+ * non-NULL ids gets a loop without the test. */
+static inline __attribute__((always_inline)) void
+hs_topk_push(hs_topk *t, const int32_t *cand_d, const int64_t *cand_i, int cnt,
+             const int64_t *ids, int64_t base)
 {
     for (int j = 0; j < cnt; j++) {
         const int32_t d = cand_d[j];
         if (d > t->thr_d)
             continue;
-        const int64_t id = ids[cand_i[j]];
+        const int64_t id = hs_row_id(ids, base, cand_i[j]);
         if (d == t->thr_d && t->id_bound && id > t->thr_id)
             continue;
         t->buf[t->m].d = d;

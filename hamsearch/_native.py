@@ -6,6 +6,12 @@ The kernel functions take arrays already validated by the caller
 (C-contiguous ``uint64`` rows of ``w`` words, ``int64`` ids) and pass them to
 C without copying; cffi releases the GIL for the duration of each call.
 
+``ids=None`` (every kernel that takes ids: :func:`knn`, :func:`range_search`,
+the MIH and re-rank kernels) means row ids: the id of row ``i`` is ``i``,
+exactly as if ``np.arange(n, dtype=np.int64)`` had been passed (C gets NULL).
+An index whose ids are the range ``base, base + 1, ...`` stores no id array
+and adds ``base`` to the returned ids itself (leaving the ``-1`` padding).
+
 See ``hamsearch._backend`` for the interface shared with ``hamsearch._numba``.
 """
 
@@ -100,8 +106,11 @@ def _need():
 
 
 def _ptr(ctype, arr):
-    # from_buffer needs a writable-or-not buffer; empty arrays still work
-    return _ffi.cast(ctype, _ffi.from_buffer(arr)) if arr.size else _ffi.NULL
+    # from_buffer needs a writable-or-not buffer; empty arrays and None
+    # (ids=None: row ids) pass NULL
+    if arr is None or not arr.size:
+        return _ffi.NULL
+    return _ffi.cast(ctype, _ffi.from_buffer(arr))
 
 
 #: Status codes of the C entry points (``csrc/hamsearch.h``).
@@ -162,6 +171,7 @@ def _skip_ptr(skip, n):
 def knn(db, ids, queries, k, nthreads=1, skip=None):
     """Exact k nearest neighbours, sorted by (distance, id), padded with -1.
 
+    ``ids``: int64 ``(n,)``, or None for row ids (the id of row ``i`` is ``i``).
     ``skip``: optional uint64 bitmap over the rows of ``db`` (bit ``i & 63``
     of word ``i >> 6`` set: row ``i`` is left out).
     """

@@ -31,7 +31,9 @@ def has_mih() -> bool:
 
 
 def _ptr(ctype, arr):
-    return _ffi.cast(ctype, _ffi.from_buffer(arr)) if arr.size else _ffi.NULL
+    if arr is None or not arr.size:  # None: ids=None (row ids)
+        return _ffi.NULL
+    return _ffi.cast(ctype, _ffi.from_buffer(arr))
 
 
 def mih_counting_sort(keys, nbuckets, lo, offs, pos):
@@ -64,6 +66,7 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
             skip=None):
     """Exact k-NN with multi-index tables; ``(D, I, stats)`` (stats: probes, verified, fallback).
 
+    ``ids``: int64 ``(n,)``, or None for row ids (the id of row ``i`` is ``i``).
     ``skip``: optional row bitmap (see :func:`hamsearch._native.knn`).
     """
     from ._native import _skip_ptr

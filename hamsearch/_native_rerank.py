@@ -4,7 +4,8 @@ Re-exported by :mod:`hamsearch._native`; same interface as
 :mod:`hamsearch._numba.rerank`.  Inputs are trusted (validated by
 :mod:`hamsearch.rerank`): ``feats`` C-contiguous float32/float16 ``(n, d)``
 (read-only or memory-mapped is fine), ``qf`` float32 ``(nq, d)``, ``lims``
-/ ``pos`` / ``ids`` int64, ``ham`` int32.
+/ ``pos`` / ``ids`` int64, ``ham`` int32; ``ids=None`` means row ids (the
+id of row ``r`` of ``feats`` is ``r``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def rerank_isa() -> str:
 
 
 def _ptr(ctype, arr):
-    return _ffi.cast(ctype, _ffi.from_buffer(arr)) if arr.size else _ffi.NULL
+    if arr is None or not arr.size:  # None: ids=None (row ids)
+        return _ffi.NULL
+    return _ffi.cast(ctype, _ffi.from_buffer(arr))
 
 
 def _ftype(feats) -> int:

@@ -2,9 +2,10 @@
 
 Same interface as ``hamsearch._native`` (see ``hamsearch._backend``); inputs
 are trusted to be validated already (C-contiguous ``uint64`` rows of equal
-width, ``int64`` ids, zero padding bits).  Nothing is compiled at import:
-each kernel is compiled (or loaded from Numba's on-disk cache) on its first
-call; ``warmup()`` does that up front for the common signatures.
+width, ``int64`` ids -- or None for row ids, the id of row ``i`` being ``i``
+-- zero padding bits).  Nothing is compiled at import: each kernel is
+compiled (or loaded from Numba's on-disk cache) on its first call;
+``warmup()`` does that up front for the common signatures.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ def _skip_array(skip, n):
     return _NO_SKIP if check(skip, n) is None else skip
 
 
+def _ids_array(ids):
+    """The kernels' ``ids`` argument: ``flat.ROW_IDS`` (empty) for None."""
+    return flat.ROW_IDS if ids is None else ids
+
+
 def knn(db, ids, queries, k, nthreads=1, skip=None):
     """Exact k nearest neighbours of each query row in ``db``.
 
@@ -88,8 +94,10 @@ def knn(db, ids, queries, k, nthreads=1, skip=None):
     ----------
     db : ndarray of uint64, shape (n, w)
         Database codes, C-contiguous.
-    ids : ndarray of int64, shape (n,)
-        External id of each database row (distinct, any order).
+    ids : ndarray of int64, shape (n,), or None
+        External id of each database row (distinct, any order); None: row
+        ids, the id of row ``i`` is ``i`` (as if ``np.arange(n)`` was
+        passed; the caller adds its base to the results).
     queries : ndarray of uint64, shape (nq, w)
         Query codes.
     k : int
@@ -118,6 +126,7 @@ def knn(db, ids, queries, k, nthreads=1, skip=None):
         I.fill(-1)
         return D, I
     skip = _skip_array(skip, n)
+    ids = _ids_array(ids)
     ngroups, nchunks, parallel = _plan(nq, n, nthreads, min(k, n))
     bs = flat.block_rows(db.shape[1])
     if nchunks == 1:
@@ -163,6 +172,7 @@ def range_search(db, ids, queries, radius, nthreads=1, skip=None):
     if nq == 0 or n == 0 or radius < 0:
         return lims, np.zeros(0, np.int32), np.zeros(0, np.int64)
     skip = _skip_array(skip, n)
+    ids = _ids_array(ids)
     ngroups, nchunks, parallel = _plan(nq, n, nthreads)
     ntasks = ngroups * nchunks
     bs = flat.block_rows(db.shape[1])
@@ -253,7 +263,9 @@ def warmup(nthreads=None):
     frozen_db.setflags(write=False)
     frozen_ids.setflags(write=False)
     for threads in sorted({1, max(1, nthreads)}):
-        for base, base_ids in ((db, ids), (frozen_db, frozen_ids)):
+        # ids=None (row ids) is a writable int64 array to the kernels: with
+        # a read-only database it is one more type combination
+        for base, base_ids in ((db, ids), (frozen_db, frozen_ids), (frozen_db, None)):
             for q in (db[:1], db[:64]):
                 knn(base, base_ids, q, 5, threads)
                 range_search(base, base_ids, q, 3, threads)

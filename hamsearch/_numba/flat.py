@@ -30,9 +30,9 @@ whose outer loop is a ``prange`` over tasks.  Both call the same task
 functions, so results are identical whichever runs.
 
 Numba's on-disk cache keys a function on its own source file only: after
-editing ``popcount.py`` or ``topk.py`` in a checkout, delete
-``hamsearch/_numba/__pycache__`` (installed copies are unaffected: every file
-is rewritten on install).
+editing ``popcount.py`` or ``topk.py`` (or ``row_id`` here, which ``mih.py``
+and ``rerank.py`` use) in a checkout, delete ``hamsearch/_numba/__pycache__``
+(installed copies are unaffected: every file is rewritten on install).
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ from .topk import heap_offer, heap_push, heap_replace_top, heap_sort
 
 PAD_DISTANCE = 2**31 - 1
 PAD_ID = -1
+#: The ``ids`` argument of every kernel for ``ids=None`` (row ids: the id of
+#: row ``i`` is ``i``).  An empty int64 array, so the jitted functions see the
+#: same type as for a (writable) id array and compile no extra variant.
+ROW_IDS = np.zeros(0, dtype=np.int64)
 
 # Bytes of database rows per block: a block is re-read once per query of the
 # task, so it should sit in L1/L2 (measured: 512-1024 rows of up to 256 bits
@@ -71,6 +75,16 @@ def block_rows(nwords: int) -> int:
 
 
 @numba.njit(nogil=True, inline="always")
+def row_id(ids, r):
+    """Id of database row ``r``: ``ids[r]``, or ``r`` itself when ``ids`` is
+    empty (row ids: the Python wrappers pass ``ROW_IDS`` for ``ids=None``;
+    an empty ``ids`` with rows to search can mean nothing else)."""
+    if ids.shape[0] == 0:
+        return np.int64(r)
+    return ids[r]
+
+
+@numba.njit(nogil=True, inline="always")
 def skipped(skip, r):
     """Whether row ``r`` is set in the bitmap ``skip`` (an empty one skips none)."""
     return skip.shape[0] > 0 and ((skip[r >> 6] >> np.uint64(r & 63)) & np.uint64(1)) != 0
@@ -89,7 +103,7 @@ def offer_block(buf, nb, ids, b0, hdt, hit, size, cap, th, skip):
         d = buf[j]
         if d > th or skipped(skip, b0 + j):
             continue
-        idv = ids[b0 + j]
+        idv = row_id(ids, b0 + j)
         if size < cap:
             heap_push(hdt, hit, size, d, idv)
             size += 1
@@ -252,7 +266,7 @@ def _range_scan_block(buf, nb, ids, b0, q, radius, qbuf, dbuf, ibuf, fill, cap, 
             if fill < cap:
                 qbuf[fill] = q
                 dbuf[fill] = d
-                ibuf[fill] = ids[b0 + j]
+                ibuf[fill] = row_id(ids, b0 + j)
             fill += 1
     return fill
 

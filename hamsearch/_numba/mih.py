@@ -25,6 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .flat import ROW_IDS, row_id
 from .popcount import BIG, popcount64
 
 PAD_DISTANCE = 2**31 - 1
@@ -285,7 +286,7 @@ def _sorted_results(cd, cp, cnt, T, ids):
     for i in range(cnt):
         if cd[i] <= T:
             vd[c] = cd[i]
-            vi[c] = ids[cp[i]]
+            vi[c] = row_id(ids, cp[i])
             c += 1
     o1 = np.argsort(vi, kind="mergesort")
     vd = vd[o1]
@@ -387,6 +388,7 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
             skip=None):
     """Exact k-NN with multi-index tables; returns ``(D, I, stats)``.
 
+    ``ids``: int64 ``(n,)``, or None for row ids (the id of row ``i`` is ``i``).
     ``stats`` is int64 ``(nq, 3)``: table probes, codes verified, and 1 when
     the query finished with a linear scan.
     """
@@ -397,6 +399,7 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
     stats = np.zeros((nq, 3), dtype=np.int64)
     if nq == 0:
         return D, I, stats
+    ids = ROW_IDS if ids is None else ids
 
     def fn(q0, q1):
         knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, *seg0, *seg1,
@@ -415,6 +418,7 @@ def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1
     lims = np.zeros(nq + 1, dtype=np.int64)
     if nq == 0:
         return lims, np.zeros(0, np.int32), np.zeros(0, np.int64), stats
+    ids = ROW_IDS if ids is None else ids
 
     def fn(q0, q1):
         return range_chunk(codes, ids, queries, q0, q1, int(radius), sub_start, sub_len,

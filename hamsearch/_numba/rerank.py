@@ -23,6 +23,8 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
+from .flat import ROW_IDS, row_id
+
 __all__ = ["rerank", "feature_distances", "half_table"]
 
 PAD_DISTANCE = 2**31 - 1
@@ -139,7 +141,7 @@ def _query(F, Q, qi, lims, pos, ids, ham, k, metric, order, lut, D, I, H,
         s = _score(F, r, Q, qi, metric, lut)
         v = ham[t]
         h = v if order == 1 else 0
-        i = ids[r]
+        i = row_id(ids, r)
         if size < k:
             _push(hh, hs, hi, hv, size, h, s, i, v)
             size += 1
@@ -215,8 +217,8 @@ def rerank(feats, qf, lims, pos, ids, ham, k, metric, order, nthreads=1):
         CSR bounds of each query's candidates in ``pos`` / ``ham``.
     pos : ndarray of int64
         Storage positions (rows of ``feats``) of the candidates.
-    ids : ndarray of int64, shape (n,)
-        Id of every stored row.
+    ids : ndarray of int64, shape (n,), or None
+        Id of every stored row; None: row ids (the id of row ``r`` is ``r``).
     ham : ndarray of int32
         Hamming distance of each candidate.
     k : int
@@ -248,6 +250,7 @@ def rerank(feats, qf, lims, pos, ids, ham, k, metric, order, nthreads=1):
     if nq == 0 or k == 0:
         return D, I, H
     F, lut = _prep(feats)
+    ids = ROW_IDS if ids is None else ids
     metric, order = int(metric), int(order)
     nthreads = clamp_threads(nthreads)
     work = int(lims[-1]) * max(1, feats.shape[1])
