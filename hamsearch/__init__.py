@@ -16,6 +16,7 @@ from .distances import hamming_distances
 from .filters import IdFilter
 from .index import Index
 from .storage import load
+from .durable import open_index as open  # noqa: A001 - like gzip.open
 
 __version__ = "0.1.0"
 
@@ -23,6 +24,7 @@ __all__ = [
     "Index",
     "IdFilter",
     "load",
+    "open",
     "pack",
     "unpack",
     "hamming_distances",

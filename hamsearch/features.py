@@ -253,6 +253,23 @@ class FeatureStore:
             return None
         return self._buf[:n]
 
+    def restore_layout(self, meta: dict) -> None:
+        """Take the dimension and the with/without decision from index metadata."""
+        self.reset()
+        self.enabled = meta.get("features_enabled")
+        if meta.get("features_d") is not None:
+            self.d = int(meta["features_d"])
+
+    def detach(self, n: int):
+        """Hand the first ``n`` rows to a sealed segment and start an empty
+        buffer (the dimension and the with/without decision stay).  Returns
+        them (trimmed to exactly ``n`` rows: a copy when the buffer has more
+        capacity), or ``None`` without features."""
+        buf, self._buf = self._buf, None
+        if not self.enabled or buf is None or n == 0:
+            return None
+        return buf if buf.shape[0] == n else buf[:n].copy()
+
     def compact(self, n: int, keep: np.ndarray) -> None:
         """Keep rows ``i < n`` where ``keep[i]`` (a new array)."""
         if self.enabled and self._buf is not None:

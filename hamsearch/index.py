@@ -8,10 +8,12 @@ import numpy as np
 
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
 from .codes import as_words, check_nbits, n_words, words_to_bytes
-from . import rowbits
+from . import merges, rowbits
 from .features import FeatureStore
 from .filters import check_filter
-from .mih import IndexMIH
+from .mih import rebased, state_nbytes
+from .searchers import Planner, segment_knn, segment_range
+from .segment import Segment, SegmentView, Snapshot, merge_knn, merge_range
 
 __all__ = ["Index", "PAD_DISTANCE", "METHODS", "MAX_ID"]
 
@@ -19,136 +21,12 @@ __all__ = ["Index", "PAD_DISTANCE", "METHODS", "MAX_ID"]
 METHODS = ("auto", "flat", "mih")
 #: Largest id an index can hold (``int64`` max).
 MAX_ID = int(np.iinfo(np.int64).max)
-#: remove() compacts the rows (drops the deleted ones) once more than this
-#: fraction of them is deleted; below it, deletions are tombstones.
+#: A segment is rewritten without its deleted rows (the growing one at once,
+#: a sealed one by a merge) once more than this fraction of it is deleted.
 COMPACT_FRACTION = 0.25
-
-
-class _Snapshot:
-    """One published, immutable view of an index: what every read works on.
-
-    A mutation never changes the arrays of a published snapshot (appends
-    write past its rows, removals build new arrays); it publishes a new
-    snapshot with one attribute store.  Three things are derived lazily and
-    cached on the snapshot they were derived from, so they can never belong
-    to another state: the id -> position lookup (a pure function of this
-    snapshot's ids; a racing build stores an equal value), the admitted rows
-    of the last few filters searched with (idem), and the
-    multi-index tables (attached by :class:`hamsearch.mih.IndexMIH` under
-    the index lock, only while this snapshot is still the published one).
-    """
-
-    __slots__ = ("codes", "ids", "features", "ids_ascending", "next_id", "features_enabled",
-                 "features_d", "mih", "dead", "ndead", "_lookup", "_tail", "_live",
-                 "filter_cache")
-
-    def __init__(self, codes, ids, features, ids_ascending, next_id, features_enabled,
-                 features_d, mih=None, dead=None, ndead=0, lookup=None):
-        self.codes = codes
-        self.ids = ids
-        self.features = features
-        self.ids_ascending = ids_ascending
-        self.next_id = next_id
-        self.features_enabled = features_enabled
-        self.features_d = features_d
-        self.mih = mih
-        self.dead = dead  # tombstones: uint64 bitmap over the rows, or None
-        self.ndead = int(ndead)
-        self._lookup = lookup  # (sorted ids, their rows, rows covered) over rows [0, L)
-        self._tail = None  # the same over rows [L, n), built lazily
-        self._live = None  # bool mask of the live rows, built lazily
-        self.filter_cache = {}  # id(IdFilter) -> (filter, RowSelection) over this snapshot
-
-    @property
-    def n(self) -> int:
-        """Stored rows, deleted (tombstoned) ones included."""
-        return int(self.ids.shape[0])
-
-    @property
-    def live(self) -> int:
-        """Rows not deleted: the number of codes in the index."""
-        return self.n - self.ndead
-
-    def max_id(self) -> int:
-        if self.n == 0:
-            return -1
-        return int(self.ids[-1]) if self.ids_ascending else int(self.ids.max())
-
-    def live_mask(self) -> np.ndarray:
-        """Boolean mask of the live rows (cached on this snapshot)."""
-        mask = self._live
-        if mask is None:
-            mask = ~rowbits.to_mask(self.dead, self.n)
-            self._live = mask
-        return mask
-
-    def selection(self, flt=None):
-        """The rows a search with filter ``flt`` runs over: a
-        :class:`hamsearch.filters.RowSelection`, or None for every row (no
-        filter, nothing deleted)."""
-        if flt is not None:
-            return flt.select(self)
-        if self.ndead == 0:
-            return None
-        from .filters import live_selection
-
-        return live_selection(self)
-
-    def live_rows(self, array: np.ndarray) -> np.ndarray:
-        """``array`` (one entry per row) restricted to the live rows."""
-        return array if self.ndead == 0 else array[self.live_mask()]
-
-    def lookup(self):
-        """``(sorted ids, rows, L)`` over rows ``[0, L)``; stable, so among
-        equal ids (a deleted row and its re-added id) the newest row is last."""
-        lk = self._lookup
-        n = self.n
-        if lk is None or n - lk[2] > lk[2] // 4 + 4096:
-            order = np.argsort(self.ids, kind="stable")
-            lk = (self.ids[order], order, n)
-            self._lookup = lk  # derived from this snapshot's rows only
-            self._tail = None
-        return lk
-
-    def _tail_lookup(self, L: int):
-        tail = self._tail
-        if tail is None or tail[2] != L:
-            part = self.ids[L:]
-            order = np.argsort(part, kind="stable")
-            tail = (part[order], order + L, L)
-            self._tail = tail
-        return tail
-
-    @staticmethod
-    def _last_match(srt, rows, ids):
-        if len(srt) == 0:
-            return np.full(len(ids), -1, dtype=np.int64)
-        pos = np.searchsorted(srt, ids, side="right") - 1
-        pos_c = np.maximum(pos, 0)
-        found = (pos >= 0) & (srt[pos_c] == ids)
-        return np.where(found, rows[pos_c], -1).astype(np.int64)
-
-    def positions_of(self, ids: np.ndarray) -> np.ndarray:
-        """Rows of the live codes with ``ids`` (int64 array), ``-1`` where absent or deleted."""
-        n = self.n
-        if n == 0:
-            return np.full(len(ids), -1, dtype=np.int64)
-        if self.ids_ascending:  # every id once, in row order
-            pos = np.searchsorted(self.ids, ids)
-            pos_c = np.minimum(pos, n - 1)
-            found = (pos < n) & (self.ids[pos_c] == ids)
-            out = np.where(found, pos_c, -1).astype(np.int64)
-        else:
-            srt, rows, L = self.lookup()
-            out = self._last_match(srt, rows, ids)
-            if L < n:  # rows appended since the lookup: newer, so they win
-                tsrt, trows, _ = self._tail_lookup(L)
-                newer = self._last_match(tsrt, trows, ids)
-                out = np.where(newer >= 0, newer, out)
-        if self.dead is not None:
-            hit = np.flatnonzero(out >= 0)
-            out[hit[rowbits.rows_set(self.dead, out[hit])]] = -1
-        return out
+#: The growing segment is sealed once it holds this many rows (default of
+#: ``Index(segment_rows=...)``).
+SEGMENT_ROWS = 1 << 20
 
 
 def _id_keys(ids, name: str = "ids") -> tuple[np.ndarray, np.ndarray]:
@@ -216,6 +94,18 @@ class Index:
     features_dtype : {"float32", "float16"}, default "float32"
         Storage of the float features given to :meth:`add` for re-ranking
         (``float16`` halves their memory); see :mod:`hamsearch.features`.
+    segment_rows : int, default 2**20
+        The growing segment (which takes the adds) is sealed once it holds
+        this many rows; an add of more rows at once makes one segment of
+        them all.  See *Segments* below.
+    background_merges : bool, default True
+        Merge sealed segments in a worker thread (see
+        :mod:`hamsearch.merges`); ``False`` merges inside the call that
+        made a merge necessary.
+    inline_codes : bool, optional
+        Whether the multi-index tables keep a copy of the codes in each
+        table's order (faster bucket verification, ``m * 8 * words`` more
+        bytes per code).  Default: see :class:`hamsearch.mih.MultiIndexTables`.
 
     Attributes
     ----------
@@ -234,6 +124,18 @@ class Index:
     copying anything; searches skip them, and the rows are dropped once more
     than a quarter are deleted, by :meth:`compact`, or in a saved file.
     :meth:`upsert` replaces codes by id.  :meth:`stats` reports the counts.
+
+    *Segments*: the codes live in sealed segments (immutable, each with its
+    own multi-index tables and id lookup; ids stored as a range when they
+    are sequential) and one growing segment; searches merge the segments'
+    exact results (distance, then id), and small or much-deleted segments
+    are merged in the background.  :meth:`stats` and :meth:`segments`
+    describe them; :meth:`compact` merges everything into one.
+
+    *Persistence*: :meth:`save` writes one file, or an index directory
+    written incrementally (:mod:`hamsearch.directory`);
+    ``hamsearch.open(dir, wal=True)`` adds a write-ahead log so that every
+    acknowledged mutation survives a crash (:mod:`hamsearch.durable`).
 
     *Filters*: :meth:`search` and :meth:`range_search` take
     ``filter=hamsearch.IdFilter...`` (see :mod:`hamsearch.filters`).
@@ -267,52 +169,96 @@ class Index:
     (0, 0)
     """
 
-    def __init__(self, nbits: int, method: str = "auto", features_dtype="float32", m=None):
+    def __init__(self, nbits: int, method: str = "auto", features_dtype="float32", m=None,
+                 *, segment_rows: int = SEGMENT_ROWS, background_merges: bool = True,
+                 inline_codes: bool | None = None):
         self._nbits = check_nbits(nbits)
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if isinstance(segment_rows, bool) or not isinstance(segment_rows, (int, np.integer)) \
+                or segment_rows < 1:
+            raise ValueError(f"segment_rows must be a positive int, got {segment_rows!r}")
         self._method = method
-        self._mih = IndexMIH(self._nbits, method, m)  # multi-index tables (hamsearch.mih)
-        self._features = FeatureStore(features_dtype)
+        self._segment_rows = int(segment_rows)
+        if inline_codes is not None and not isinstance(inline_codes, bool):
+            raise TypeError(f"inline_codes must be True, False or None, got {inline_codes!r}")
+        self._planner = Planner(self._nbits, method, m, inline_codes)  # searchers per segment
+        self._features = FeatureStore(features_dtype)  # the growing segment's features
         self._lock = threading.RLock()
         self._nw = n_words(self._nbits)
         self._filecheck = None  # set by hamsearch.load: the file's pending verification
+        self._merges = merges.MergeScheduler(self, background_merges)
+        self._wal = None  # set by hamsearch.open(..., wal=True)
+        self._wal_home = None  # the directory the log belongs to
+        self._save_lock = threading.Lock()
         self._reset_storage()
 
     # ------------------------------------------------------------------ state
-    # Mutable state (``_codes_buf``, ``_ids_buf``, ``_n``, ``_next_id``,
-    # ``_features``) is touched only under ``_lock``; readers use ``_view()``.
+    # Mutable state is touched only under ``_lock``: the sealed segments'
+    # current views (``_sealed``), the growing segment's buffers
+    # (``_codes_buf``, ``_ids_buf``, ``_n``, ``_features``) and tombstones
+    # (``_dead``, ``_ndead``), ``_next_id``.  Readers use ``_view()``.
     def _reset_storage(self):
+        self._sealed: list[SegmentView] = []
+        self._next_id = 0
+        self._wal_seq = 0
+        self._features.reset()
+        self._new_growing()
+        self._publish()
+
+    def _new_growing(self) -> None:
+        """Start an empty growing segment (call under the lock)."""
         self._codes_buf = np.zeros((0, self._nw), dtype=np.uint64)
         self._ids_buf = np.zeros(0, dtype=np.int64)
         self._n = 0
-        self._next_id = 0
         self._ids_ascending = True
         self._dead = None  # tombstone bitmap (uint64, ceil(n / 64) words) or None
         self._ndead = 0
-        self._features.reset()
-        self._mih.reset()
-        self._publish()
+        self._features.detach(0)
+        self._planner.growing.reset()
+        self._growing = None
 
-    def _publish(self, rows_kept: bool = False):
+    def _publish(self, rows_kept: bool = False) -> None:
         """Publish a new snapshot (one attribute store); call under the lock.
 
-        ``rows_kept``: the rows of the previous snapshot are unchanged (an
-        append or a tombstone), so its id lookup stays valid and is carried.
+        ``rows_kept``: the growing segment's rows of the previous snapshot
+        are unchanged (an append or a tombstone): its id lookup and cost
+        model sample are carried.
         """
         n = self._n
-        codes, ids = self._codes_buf[:n], self._ids_buf[:n]
-        tables = self._mih.published(codes, ids)
-        prev = getattr(self, "_snap", None)
-        lookup = prev._lookup if rows_kept and prev is not None else None
-        dead = self._dead
-        if dead is not None and dead.shape[0] != rowbits.words_for(n):
-            dead = self._dead = rowbits.with_rows(dead, n)
-        self._snap = _Snapshot(codes, ids, self._features.view(n), self._ids_ascending,
-                               self._next_id, self._features.enabled, self._features.d,
-                               tables, dead, self._ndead, lookup)
+        views = list(self._sealed)
+        if n:
+            codes, ids = self._codes_buf[:n], self._ids_buf[:n]
+            seg = Segment(codes, ids, self._features.view(n), sealed=False,
+                          ids_ascending=self._ids_ascending,
+                          name=None if self._growing is None else self._growing.name)
+            prev = self._growing
+            if prev is not None and rows_kept:
+                seg.lookup_cache, seg.sample = prev.lookup_cache, prev.sample
+            seg.mih = self._planner.growing.published(codes, ids)
+            seg.tables_builder = self._growing_tables
+            dead = self._dead
+            if dead is not None and dead.shape[0] != rowbits.words_for(n):
+                dead = self._dead = rowbits.with_rows(dead, n)
+            views.append(SegmentView(seg, dead, self._ndead))
+            self._growing = seg
+        else:
+            self._growing = None
+        self._snap = Snapshot(views, self._next_id, self._features.enabled, self._features.d,
+                              self._wal_seq)
 
-    def _view(self) -> _Snapshot:
+    def _growing_tables(self, seg: Segment):
+        """Build the growing segment's tables the first time the planner
+        picks MIH for it: attached under the lock to the published state
+        ``seg`` only if it still is the current one (else None: that search
+        scans, later ones find the tables on the newer state)."""
+        with self._lock:
+            cur = self._growing
+            if cur is not None and cur.mih is None:
+                cur.mih = self._planner.growing.build_now(cur.codes, cur.ids)
+            return cur.mih if cur is seg else None
+
+    def _view(self) -> Snapshot:
         """The published snapshot a read call works on (taken once per call)."""
         check = self._filecheck
         if check is not None:
@@ -331,8 +277,17 @@ class Index:
 
     @property
     def m(self) -> int:
-        """Substrings of the multi-index tables (in use, or that MIH would use now)."""
-        return self._mih.m_for(self._snap.n)
+        """Substrings of the multi-index tables of the largest segment (in
+        use, or that MIH would use for it now)."""
+        views = self._snap.views
+        if not views:
+            return self._planner.growing.planned_m(0)
+        return self._planner.m_for(max(views, key=lambda v: v.n).seg)
+
+    @property
+    def segment_rows(self) -> int:
+        """Rows at which the growing segment is sealed."""
+        return self._segment_rows
 
     @property
     def ntotal(self) -> int:
@@ -345,34 +300,47 @@ class Index:
     @property
     def codes(self) -> np.ndarray:
         """Stored codes as read-only packed uint64 words ``(ntotal, ceil(nbits/64))``,
-        in storage order (a copy when removed rows await compaction)."""
-        snap = self._view()
-        view = snap.live_rows(snap.codes).view()
+        in storage order (segment by segment; a copy unless the index is one
+        segment without deleted rows)."""
+        view = self._view().concat("codes")
+        if view is None:
+            view = np.zeros((0, self._nw), dtype=np.uint64)
+        view = view.view()
         view.flags.writeable = False
         return view
 
     @property
     def ids(self) -> np.ndarray:
         """Stored ids in storage order, read-only ``int64 (ntotal,)`` (aligned with :attr:`codes`)."""
-        snap = self._view()
-        view = snap.live_rows(snap.ids).view()
+        view = self._view().concat("ids")
+        if view is None:
+            view = np.zeros(0, dtype=np.int64)
+        view = view.view()
         view.flags.writeable = False
         return view
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the codes, ids, features (allocated capacity) and MIH tables.
+        """Bytes held by the codes, ids, features, tombstones and MIH tables.
 
+        Sealed segments count their arrays (segments with sequential ids
+        store none); the growing segment counts its allocated capacity.
         Multi-index tables are built at the first search that uses them, so
         an ``"mih"`` / ``"auto"`` index grows by their size then.
         """
-        dead = 0 if self._dead is None else self._dead.nbytes
-        return int(self._codes_buf.nbytes + self._ids_buf.nbytes + self._features.nbytes
-                   + self._mih.nbytes + dead)
+        snap = self._snap
+        total = 0
+        for v in snap.views:
+            seg = v.seg
+            if seg.sealed:
+                total += seg.nbytes + state_nbytes(seg.mih)
+            total += 0 if v.dead is None else int(v.dead.nbytes)
+        return int(total + self._codes_buf.nbytes + self._ids_buf.nbytes
+                   + self._features.nbytes + self._planner.growing.nbytes)
 
     def __repr__(self) -> str:
         return (f"hamsearch.Index(nbits={self._nbits}, method={self._method!r}, "
-                f"ntotal={self._snap.n})")
+                f"ntotal={self._snap.live})")
 
     # ------------------------------------------------------------- validation
     def _query_words(self, queries, name="queries") -> np.ndarray:
@@ -405,24 +373,27 @@ class Index:
         dup = srt[1:] == srt[:-1]
         if dup.any():
             raise ValueError(f"ids contains duplicates, e.g. {int(srt[1:][dup][0])}")
-        if not allow_present and snap.n and srt[0] <= snap.max_id():
-            present = snap.positions_of(arr)
-            if (present >= 0).any():
+        if not allow_present and snap.live and srt[0] <= snap.max_id():
+            which, _ = snap.locate(arr)
+            if (which >= 0).any():
                 raise ValueError(
-                    f"ids already in the index, e.g. {int(arr[present >= 0][0])}"
+                    f"ids already in the index, e.g. {int(arr[which >= 0][0])}"
                 )
         return arr
 
     @staticmethod
-    def _stored_positions(snap: _Snapshot, ids) -> np.ndarray:
-        """Storage positions of ``ids`` (any integer array) in ``snap``; KeyError if one is absent."""
+    def _stored_rows(snap: Snapshot, ids) -> tuple[np.ndarray, np.ndarray]:
+        """``(view index, row)`` of ``ids`` (any integer array) in ``snap``; KeyError if one is absent."""
         keys, values = _id_keys(ids)
-        pos = snap.positions_of(keys)
-        if (pos < 0).any():
-            raise KeyError(f"id {int(values[pos < 0][0])} is not in the index")
-        return pos
+        which, rows = snap.locate(keys)
+        if (which < 0).any():
+            raise KeyError(f"id {int(values[which < 0][0])} is not in the index")
+        return which, rows
 
     # --------------------------------------------------------------- mutation
+    #: Fraction of deleted rows past which a segment is rewritten (see :meth:`remove`).
+    compact_fraction = COMPACT_FRACTION
+
     def add(self, codes, ids=None, features=None) -> None:
         """Add codes to the index.
 
@@ -458,7 +429,23 @@ class Index:
             self._features.check(feats, n)
             if n == 0:
                 return
+            self._log("add", words, new_ids, feats)
             self._append(words, new_ids, feats)
+
+    def _log(self, op: str, words=None, ids=None, feats=None) -> None:
+        """Append an acknowledged mutation to the write-ahead log (if any),
+        before it is applied; call under the lock after validation."""
+        wal = self._wal
+        if wal is None:
+            return
+        arrays = {}
+        if words is not None:
+            arrays["codes"] = words
+        if ids is not None:
+            arrays["ids"] = ids
+        if feats is not None:
+            arrays["features"] = feats
+        self._wal_seq = wal.append(op, arrays)
 
     def _append(self, words: np.ndarray, new_ids: np.ndarray, feats=None,
                 publish: bool = True) -> None:
@@ -484,9 +471,52 @@ class Index:
             )
         self._next_id = max(self._next_id, int(new_ids.max()) + 1)
         self._n = need
-        if not publish:
+        if self._n >= self._segment_rows:
+            self._seal()
+            if publish:
+                self._publish()
+                self._merges.request()
             return
-        self._publish(rows_kept=True)
+        if publish:
+            self._publish(rows_kept=True)
+
+    def _seal(self) -> None:
+        """Turn the growing segment into a sealed one (call under the lock;
+        publish after).  Its deleted rows are dropped, its buffers trimmed,
+        its tables kept when they are in sync."""
+        n = self._n
+        if n == 0:
+            return
+        codes, ids = self._codes_buf[:n], self._ids_buf[:n]
+        tables = None if self._ndead else self._planner.growing.detach(codes, ids)
+        feats = self._features.detach(n)
+        if self._ndead:
+            keep = ~rowbits.to_mask(self._dead, n)
+            codes, ids = codes[keep], ids[keep]
+            feats = None if feats is None else feats[keep]
+            tables = None
+        elif self._codes_buf.shape[0] > n:  # trim the growth capacity
+            codes, ids = codes.copy(), ids.copy()
+        if tables is not None:
+            tables = rebased(tables, codes)
+        prev = self._growing
+        seg = Segment.from_rows(codes, ids, feats, sealed=True,
+                                name=None if prev is None else prev.name)
+        if seg.n:
+            seg.mih = tables
+            if prev is not None and prev.n == seg.n:
+                seg.sample = prev.sample
+            self._sealed.append(SegmentView(seg))
+        self._new_growing()
+
+    def flush(self) -> None:
+        """Seal the growing segment now (a save to a directory does it)."""
+        with self._lock:
+            self._view()
+            if self._n:
+                self._seal()
+                self._publish()
+                self._merges.request()
 
     def remove(self, ids) -> int:
         """Remove codes by id.
@@ -503,13 +533,13 @@ class Index:
 
         Notes
         -----
-        A removal marks the rows deleted in a tombstone bitmap (a copy of
-        ``ntotal / 8`` bytes, published with the new snapshot); codes, ids,
-        features and multi-index tables stay as they are, and every search
-        skips the deleted rows.  Once more than ``COMPACT_FRACTION`` (1/4)
-        of the rows are deleted, the removal compacts them away (copying the
-        live rows and rebuilding the tables), so the cost per removed code
-        stays bounded; :meth:`compact` does it on demand.
+        A removal marks the rows deleted in their segment's tombstone bitmap
+        (a copy of the segment's ``n / 8`` bytes, published with the new
+        snapshot); codes, ids, features and multi-index tables stay as they
+        are, and every search skips the deleted rows.  Once more than
+        ``COMPACT_FRACTION`` (1/4) of a segment is deleted, it is rewritten
+        without them: the growing segment at once, a sealed one by a merge
+        (see :mod:`hamsearch.merges`); :meth:`compact` does it on demand.
         """
         arr = np.atleast_1d(np.asarray(ids))
         if arr.ndim != 1:
@@ -518,34 +548,46 @@ class Index:
             return 0
         keys, _ = _id_keys(arr)
         with self._lock:
-            pos = self._present_rows(self._view(), keys)
-            if pos.size == 0:
+            which, rows = self._present(self._view(), keys)
+            if which.size == 0:
                 return 0
-            self._tombstone(pos)
+            self._log("remove", ids=np.unique(keys[keys >= 0]))
+            self._tombstone(which, rows)
             self._publish_after_delete()
-            return int(pos.size)
+            return int(which.size)
 
     @staticmethod
-    def _present_rows(snap: _Snapshot, keys: np.ndarray) -> np.ndarray:
-        """Unique rows of the live codes with ids ``keys``."""
-        pos = snap.positions_of(keys)
-        return np.unique(pos[pos >= 0])
+    def _present(snap: Snapshot, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(view index, row)`` of the live codes with ids ``keys``, each once."""
+        which, rows = snap.locate(np.unique(keys))
+        hit = which >= 0
+        return which[hit], rows[hit]
 
     def _publish_after_delete(self) -> None:
-        """Publish after tombstoning: compact first once past ``COMPACT_FRACTION``."""
-        if self._ndead > COMPACT_FRACTION * self._n:
-            self._compact()
+        """Publish after tombstoning: the growing segment is compacted first
+        once past ``COMPACT_FRACTION``, sealed ones are left to a merge."""
+        if self._ndead > self.compact_fraction * self._n:
+            self._compact_growing()
             self._publish()
         else:
             self._publish(rows_kept=True)
+        self._merges.request()
 
-    def _tombstone(self, rows: np.ndarray) -> None:
-        """Mark ``rows`` (unique, live) deleted in a new bitmap (copy-on-write)."""
-        self._dead = rowbits.with_rows(self._dead, self._n, rows)
-        self._ndead += int(rows.size)
+    def _tombstone(self, which: np.ndarray, rows: np.ndarray) -> None:
+        """Mark ``rows`` of the snapshot's views ``which`` deleted (copy-on-write
+        bitmaps; the snapshot's views are ``_sealed`` then the growing one)."""
+        nsealed = len(self._sealed)
+        for v_i in np.unique(which):
+            r = rows[which == v_i]
+            if v_i < nsealed:
+                self._sealed[v_i] = self._sealed[v_i].with_dead(r)
+            else:
+                self._dead = rowbits.with_rows(self._dead, self._n, r)
+                self._ndead += int(r.size)
 
-    def _compact(self) -> None:
-        """Drop the deleted rows (new arrays: running reads keep their snapshot)."""
+    def _compact_growing(self) -> None:
+        """Drop the growing segment's deleted rows (new arrays: running reads
+        keep their snapshot)."""
         if not self._ndead:
             return
         keep = ~rowbits.to_mask(self._dead, self._n)
@@ -557,10 +599,15 @@ class Index:
         self._ids_ascending = bool(n < 2 or (np.diff(self._ids_buf[:n]) > 0).all())
         self._dead = None
         self._ndead = 0
-        self._mih.invalidate()
+        self._planner.growing.invalidate()
 
     def compact(self) -> int:
-        """Drop the rows of removed codes now (see :meth:`remove`).
+        """Drop the rows of removed codes now and merge every segment into one.
+
+        The growing segment is sealed and merged with the sealed ones (like
+        Lucene's ``forceMerge(1)``); searches keep running on the previous
+        snapshot meanwhile, and removes made during the merge are carried
+        over.
 
         Returns
         -------
@@ -568,12 +615,22 @@ class Index:
             Rows dropped.
         """
         with self._lock:
-            self._view()
-            dropped = self._ndead
-            if dropped:
-                self._compact()
+            snap = self._view()
+            dropped = snap.ndead
+            if self._n and (self._sealed or self._ndead):
+                self._seal()
                 self._publish()
-            return int(dropped)
+        while True:
+            with self._lock:
+                views = self._sealed
+                if len(views) <= 1 and not any(v.ndead for v in views):
+                    break
+            self._merges.merge_once(run=(0, len(views)))
+        return int(dropped)
+
+    def wait_for_merges(self, timeout: float | None = None) -> bool:
+        """Wait until no background merge is running; True when none is."""
+        return self._merges.wait(timeout)
 
     def upsert(self, codes, ids, features=None) -> int:
         """Add codes, replacing those already stored under the same ids.
@@ -606,16 +663,17 @@ class Index:
             self._features.check(feats, n)
             if n == 0:
                 return 0
-            old = self._present_rows(snap, new_ids)
-            if old.size:
-                self._tombstone(old)
+            self._log("upsert", words, new_ids, feats)
+            which, rows = self._present(snap, new_ids)
+            if which.size:
+                self._tombstone(which, rows)
             self._append(words, new_ids, feats, publish=False)
             self._publish_after_delete()
-            return int(old.size)
+            return int(which.size)
 
     def stats(self) -> dict:
         """Counts and sizes: codes, stored rows, deleted rows awaiting
-        compaction and their fraction, bytes held, method, tables built."""
+        compaction and their fraction, bytes held, method, segments."""
         snap = self._view()
         return {
             "ntotal": snap.live,
@@ -624,9 +682,26 @@ class Index:
             "deleted_fraction": snap.ndead / snap.n if snap.n else 0.0,
             "nbytes": self.nbytes,
             "method": self._method,
-            "mih_tables": snap.mih is not None,
+            "mih_tables": any(v.seg.mih is not None for v in snap.views),
+            "mih_nbytes": sum(state_nbytes(v.seg.mih) for v in snap.views),
             "features_dim": self.features_dim,
+            "segments": len(snap.views),
+            "sealed_segments": sum(v.seg.sealed for v in snap.views),
+            "growing_rows": self._n,
+            "merges": self._merges.merges_done,
         }
+
+    def segments(self) -> list[dict]:
+        """One dict per segment of the current snapshot, in storage order:
+        name, sealed, rows, deleted, ids stored as a range, tables built, bytes."""
+        out = []
+        for v in self._view().views:
+            seg = v.seg
+            out.append({"name": seg.name, "sealed": seg.sealed, "rows": seg.n,
+                        "deleted": v.ndead, "id_range": seg.is_range,
+                        "mih_tables": seg.mih is not None,
+                        "nbytes": seg.nbytes + state_nbytes(seg.mih)})
+        return out
 
     def reset(self) -> None:
         """Remove every code (the id counter restarts at 0).
@@ -634,6 +709,7 @@ class Index:
         An index loaded from a file forgets the file (and its data check).
         """
         with self._lock:
+            self._log("reset")
             self._filecheck = None
             self._reset_storage()
 
@@ -649,7 +725,7 @@ class Index:
         if not 0 <= int(id_) <= MAX_ID:
             return False
         snap = self._view()
-        return bool(snap.positions_of(np.array([int(id_)], dtype=np.int64))[0] >= 0)
+        return bool(snap.locate(np.array([int(id_)], dtype=np.int64))[0][0] >= 0)
 
     def reconstruct(self, ids) -> np.ndarray:
         """Return the stored codes of ``ids`` as packed uint8 ``(n, nbits/8)``.
@@ -660,8 +736,10 @@ class Index:
             If an id is not in the index.
         """
         snap = self._view()
-        pos = self._stored_positions(snap, ids)
-        return words_to_bytes(snap.codes[pos], self._nbits)
+        which, rows = self._stored_rows(snap, ids)
+        if len(rows) == 0:
+            return words_to_bytes(np.zeros((0, self._nw), np.uint64), self._nbits)
+        return words_to_bytes(snap.gather(which, rows, "codes"), self._nbits)
 
     def reconstruct_features(self, ids) -> np.ndarray:
         """Return the stored features of ``ids``, shape ``(n, d)``, in the
@@ -675,9 +753,26 @@ class Index:
             If the index holds no features.
         """
         snap = self._view()
-        if not snap.features_enabled or snap.features is None:
+        if not snap.features_enabled or snap.live == 0:
             raise ValueError("this index holds no features (add them with index.add(..., features=X))")
-        return np.asarray(snap.features[self._stored_positions(snap, ids)])
+        which, rows = self._stored_rows(snap, ids)
+        if len(rows) == 0:
+            return np.zeros((0, snap.features_d), dtype=self._features.dtype)
+        return snap.gather(which, rows, "features")
+
+    @property
+    def features(self):
+        """Stored features of the live codes in storage order (aligned with
+        :attr:`codes`), read-only, or ``None`` when the index holds none."""
+        snap = self._view()
+        if not snap.features_enabled:
+            return None
+        view = snap.concat("features")
+        if view is None:
+            return None
+        view = view.view()
+        view.flags.writeable = False
+        return view
 
     @property
     def features_dim(self):
@@ -768,23 +863,17 @@ class Index:
         k = self._check_k(k)
         flt = check_filter(filter)
         snap = self._view()
-        n = snap.n
         nthreads = get_num_threads()
-        sel = snap.selection(flt) if n else None
-        admitted = n if sel is None else sel.admitted
-        if admitted == 0 or q.shape[0] == 0:
+        parts = []
+        if q.shape[0]:
+            for view in snap.views:
+                res = segment_knn(view, q, k, self._planner, nthreads, flt)
+                if res is not None:
+                    parts.append(res)
+        if not parts:
             return (_padded(q.shape[0], k, snap.live, np.int32, PAD_DISTANCE),
                     _padded(q.shape[0], k, snap.live, np.int64, -1))
-        keff = min(k, admitted)
-        if sel is not None and sel.rows is not None:  # few admitted: scan only them
-            D, I = kernels().knn(snap.codes[sel.rows], snap.ids[sel.rows], q, keff, nthreads)
-            return pad_knn(D, I, k, snap.live)
-        skip = None if sel is None else sel.skip
-        tables = self._mih.tables_for(self, snap, k=keff, selection=sel)
-        if tables is not None:
-            D, I = self._mih.knn(tables, q, keff, nthreads, skip=skip)
-        else:
-            D, I = kernels().knn(snap.codes, snap.ids, q, keff, nthreads, skip=skip)
+        D, I = merge_knn(parts, k)
         return pad_knn(D, I, k, snap.live)
 
     def plan(self, k: int | None = None, radius: int | None = None) -> str:
@@ -810,8 +899,11 @@ class Index:
             want = {"k": min(self._check_k(k), max(snap.live, 1))}
         else:
             want = {"radius": self._check_radius(radius)}
-        tables = self._mih.tables_for(self, snap, selection=snap.selection(), **want)
-        return "mih" if tables is not None else "flat"
+        views = [v for v in snap.views if v.live]
+        if not views:
+            return "flat"
+        view = max(views, key=lambda v: v.n)
+        return self._planner.searcher_for(view, selection=view.selection(), **want).name
 
     def range_search(self, queries, radius: int, *, filter=None):
         """All codes within Hamming distance ``radius`` (inclusive) of each query.
@@ -842,46 +934,124 @@ class Index:
         flt = check_filter(filter)
         snap = self._view()
         nthreads = get_num_threads()
-        sel = snap.selection(flt) if snap.n else None
-        if sel is not None and sel.rows is not None:
-            return kernels().range_search(snap.codes[sel.rows], snap.ids[sel.rows], q, radius,
-                                          nthreads)
-        skip = None if sel is None else sel.skip
-        tables = self._mih.tables_for(self, snap, radius=radius)
-        if tables is not None:
-            return self._mih.range_search(tables, q, radius, nthreads, skip=skip)
-        return kernels().range_search(snap.codes, snap.ids, q, radius, nthreads, skip=skip)
+        parts = []
+        for view in snap.views:
+            res = segment_range(view, q, radius, self._planner, nthreads, flt)
+            if res is not None:
+                parts.append(res)
+        if not parts:
+            return (np.zeros(q.shape[0] + 1, np.int64), np.zeros(0, np.int32),
+                    np.zeros(0, np.int64))
+        return merge_range(parts, q.shape[0])
 
     # ------------------------------------------------------------ persistence
-    def save(self, path) -> None:
-        """Write the index to ``path`` atomically (see :func:`hamsearch.load`).
+    def save(self, path, *, directory: bool | None = None):
+        """Save the index to ``path``: one file, or an index directory.
 
-        The file is written from one snapshot, without holding the index
-        lock: adds and removes may run meanwhile (the file holds the index as
-        it was when the save started).  The rules (temporary file, fsync,
-        rename, file mode, symlinks) are in :func:`hamsearch.storage.save_index`.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file (written atomically; see :func:`hamsearch.storage.save_index`
+            for the rules: temporary file, fsync, rename, file mode,
+            symlinks), or a directory.
+        directory : bool, optional
+            Write the directory format (see :mod:`hamsearch.directory`):
+            default when ``path`` is an existing directory.  A directory save
+            seals the growing segment and writes only what the directory
+            lacks -- new segments and new tombstone versions -- then the
+            manifest, then removes the files it no longer names; with a
+            write-ahead log the log is checkpointed after it.
+
+        Returns
+        -------
+        dict or None
+            For a directory: what was written (segments, tombstone files,
+            bytes, files removed).
+
+        Notes
+        -----
+        Written from one snapshot, without holding the index lock: adds and
+        removes may run meanwhile (the saved index is the index as it was
+        when the save started).
         """
-        from .storage import save_index
+        import os
 
-        save_index(self, path)
+        if directory is None:
+            directory = os.path.isdir(os.fspath(path))
+        if not directory:
+            from .storage import save_index
 
-    def _sections(self, snap: _Snapshot | None = None) -> tuple[dict, dict]:
-        """Metadata and named arrays written by :mod:`hamsearch.storage`."""
+            save_index(self, path)
+            return None
+        with self._save_lock:  # one directory save at a time (they share temp names)
+            return self._save_directory(path)
+
+    def _save_directory(self, path):
+        import os
+
+        from .directory import save_directory
+        from .durable import WAL_DIR
+
+        wal = self._wal
+        if wal is not None and os.path.realpath(os.fspath(path)) == self._wal_home:
+            report = save_directory(self, path)
+            wal.checkpoint(report["wal_seq"])
+            return report
+        log_dir = os.path.join(os.fspath(path), WAL_DIR)
+        if not os.path.isdir(log_dir):
+            return save_directory(self, path, wal_seq=0)
+        # another index's log lives there: the saved state supersedes its
+        # records (the log is locked meanwhile: refused while in use)
+        from .wal import WriteAheadLog
+
+        with WriteAheadLog.open(log_dir, fsync="always") as foreign:
+            report = save_directory(self, path, wal_seq=foreign.last_seq)
+            foreign.checkpoint(foreign.last_seq)
+        return report
+
+    def wal_files(self) -> int:
+        """Files of the write-ahead log (0 without one)."""
+        wal = self._wal
+        if wal is None:
+            return 0
+        import os
+
+        return sum(n.startswith("wal-") and n.endswith(".log") for n in os.listdir(wal.directory))
+
+    def close(self) -> None:
+        """Close the write-ahead log (an index opened with ``wal=True``); the
+        index stays usable, without logging."""
+        with self._lock:
+            wal, self._wal = self._wal, None
+            if wal is not None:
+                wal.close()
+
+    def _sections(self, snap: Snapshot | None = None, arrays: bool = True) -> tuple[dict, dict]:
+        """Metadata and named arrays written by :mod:`hamsearch.storage`
+        (``arrays=False``: the metadata only)."""
         snap = self._view() if snap is None else snap
         meta = {
             "nbits": self._nbits,
             "method": self._method,
             "ntotal": snap.live,
             "next_id": int(snap.next_id),
-            "m": self._mih.m_request,
+            "m": self._planner.m_request,
             "features_dtype": self._features.dtype.name,
             "features_d": snap.features_d,
             "features_enabled": snap.features_enabled,
+            "segment_rows": self._segment_rows,
+            "background_merges": self._merges.background,
         }
+        if not arrays:
+            return meta, {}
         # the file holds the live rows only (deleted ones are dropped on save)
-        arrays = {"codes": snap.live_rows(snap.codes), "ids": snap.live_rows(snap.ids)}
-        if snap.features_enabled and snap.features is not None:
-            arrays["features"] = snap.live_rows(snap.features)
+        empty_codes = np.zeros((0, self._nw), dtype=np.uint64)
+        codes = snap.concat("codes")
+        ids = snap.concat("ids")
+        arrays = {"codes": empty_codes if codes is None else codes,
+                  "ids": np.zeros(0, np.int64) if ids is None else ids}
+        if snap.features_enabled and snap.live:
+            arrays["features"] = snap.concat("features")
         return meta, arrays
 
     @classmethod
@@ -891,15 +1061,39 @@ class Index:
         :mod:`hamsearch.storage` checks every field and shape before calling this.
         """
         index = cls(meta["nbits"], method=meta.get("method", "auto"),
-                    features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"))
+                    features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"),
+                    segment_rows=meta.get("segment_rows", SEGMENT_ROWS),
+                    background_merges=meta.get("background_merges", True))
         n = int(meta["ntotal"])
         index._features.restore(meta, arrays, n)
-        codes, ids = arrays["codes"], arrays["ids"]
-        index._codes_buf = codes
-        index._ids_buf = ids
-        index._n = n
+        feats = index._features.detach(n)
+        codes = arrays["codes"][:n]
         index._next_id = int(meta["next_id"])
-        index._ids_ascending = bool(n < 2 or (np.diff(ids[:n]) > 0).all())
+        if n and "id_base" in meta:
+            index._sealed = [SegmentView(Segment(codes, None, feats, meta["id_base"]))]
+        elif n:
+            seg = Segment.from_rows(codes, arrays["ids"][:n], feats, sealed=True)
+            index._sealed = [SegmentView(seg)]
+        index._publish()
+        return index
+
+    @classmethod
+    def _from_views(cls, meta: dict, views, wal_seq: int = 0) -> "Index":
+        """An index over loaded segment views (:mod:`hamsearch.directory`)."""
+        index = cls(meta["nbits"], method=meta.get("method", "auto"),
+                    features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"),
+                    segment_rows=meta.get("segment_rows", SEGMENT_ROWS),
+                    background_merges=meta.get("background_merges", True))
+        index._features.restore_layout(meta)
+        index._next_id = int(meta["next_id"])
+        index._sealed = [v for v in views if v.n]
+        index._wal_seq = int(wal_seq)
+        live = sum(v.live for v in index._sealed)
+        if live != int(meta["ntotal"]):
+            raise ValueError(f"the segments hold {live} live codes, the metadata says "
+                             f"{meta['ntotal']}")
+        if any(v.seg.max_id() >= index._next_id for v in index._sealed):
+            raise ValueError("a segment holds an id at or above next_id")
         index._publish()
         return index
 
@@ -938,3 +1132,6 @@ class Index:
         other = loads(state["hamsearch_index"])
         self.__dict__.update(other.__dict__)
         self._lock = threading.RLock()
+        self._save_lock = threading.Lock()
+        self._merges = merges.MergeScheduler(self, other._merges.background)
+        self._publish()

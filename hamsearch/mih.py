@@ -472,10 +472,10 @@ class AutoRule:
         # tuple replaced whole, so concurrent searches never mix two samples
         self._sampled = None
 
-    def _sample(self, codes, lengths, starts):
+    def _sample(self, codes, lengths, starts, holder=None):
         n = codes.shape[0]
-        cur = self._sampled
-        if cur is not None and cur[0] / 2 <= n <= 2 * cur[0]:
+        cur = self._sampled if holder is None else holder.sample
+        if cur is not None and cur[0] / 2 <= n <= 2 * cur[0] and len(cur[2]) == lengths[0] + 1:
             return cur
         rng = np.random.default_rng(n)
         nq = min(_SAMPLE_QUERIES, n // 2)
@@ -489,11 +489,14 @@ class AutoRule:
         sub = np.bitwise_count(kq[:, None] ^ kd[None, :]).ravel()
         cdf = np.bincount(sub, minlength=b0 + 1).cumsum() / max(1, sub.size)
         cur = (n, dists, cdf)
-        self._sampled = cur
+        if holder is None:
+            self._sampled = cur
+        else:
+            holder.sample = cur
         return cur
 
     def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
-                   radius=None) -> bool:
+                   radius=None, holder=None) -> bool:
         """True when MIH is predicted clearly cheaper than a flat scan.
 
         Parameters
@@ -506,12 +509,15 @@ class AutoRule:
             Whether the tables hold inline codes.
         k, radius : int, optional
             The k-NN ``k`` or the search radius (exactly one).
+        holder : object, optional
+            Where the sample of ``codes`` is cached (its ``sample``
+            attribute: a segment); default: this rule.
         """
         n, w = codes.shape[0], max(1, codes.shape[1])
         if n < AUTO_MIN_N:
             return False
         starts, lengths = substring_layout(nbits, m)
-        _, dists, cdf = self._sample(codes, lengths, starts)
+        _, dists, cdf = self._sample(codes, lengths, starts, holder)
         if radius is not None:
             d = int(radius)
         else:
@@ -535,14 +541,16 @@ class AutoRule:
 
 
 class IndexMIH:
-    """MIH bookkeeping for one :class:`hamsearch.Index`.
+    """The incremental tables of an index's growing segment.
 
-    ``method="mih"`` keeps the tables in sync with every mutation;
+    ``method="mih"`` keeps them in sync with every mutation;
     ``method="auto"`` builds them the first time :class:`AutoRule` prefers
-    MIH and keeps them in sync from then on; ``method="flat"`` never builds
-    them.  The table state built for a snapshot travels with that snapshot
-    (``snapshot.mih``), so a search always probes tables over exactly the
-    codes and ids it verifies against.
+    MIH for the growing segment and keeps them in sync from then on;
+    ``method="flat"`` never builds them.  The table state built for a
+    published state of the segment travels with it (``segment.mih``), so a
+    search always probes tables over exactly the codes it verifies against.
+    Sealed segments build their own tables once
+    (:meth:`hamsearch.searchers.Planner.build_sealed`).
 
     Parameters
     ----------
@@ -554,16 +562,17 @@ class IndexMIH:
         Number of substrings (default: chosen from ``n``).
     """
 
-    def __init__(self, nbits: int, method: str, m=None):
+    def __init__(self, nbits: int, method: str, m=None, inline_codes=None):
         self.method = method
         self.nbits = int(nbits)
         self.m_request = _check_m(nbits, m)
-        self.rule = AutoRule()
+        self.inline_codes = inline_codes
         self.reset()
 
     def reset(self) -> None:
         """Drop the tables (the index was emptied); call under the index lock."""
-        self.tables = MultiIndexTables(self.nbits, m=self.m_request)
+        self.tables = MultiIndexTables(self.nbits, m=self.m_request,
+                                       inline_codes=self.inline_codes)
         self.active = self.method == "mih"
 
     def m_for(self, n: int) -> int:
@@ -594,47 +603,33 @@ class IndexMIH:
         """Positions were compacted: the next sync rebuilds."""
         self.tables.invalidate()
 
-    def tables_for(self, index, snap, k=None, radius=None, selection=None):
-        """The table state to search ``snap`` with, or None for a flat scan.
+    def build_now(self, codes, ids):
+        """Start keeping the tables (the planner chose MIH): the state over
+        ``(codes, ids)``; call under the index lock."""
+        self.active = True
+        self.tables.sync(codes, ids)
+        return self.tables._state
 
-        ``selection`` (a :class:`hamsearch.filters.RowSelection` skipping
-        rows): a k-NN is planned as one of ``k / fraction admitted``, the
-        candidates MIH must enumerate to meet ``k`` admitted ones.
+    def detach(self, codes, ids):
+        """The table state over ``(codes, ids)``, the segment being sealed
+        (brought in sync incrementally; None when no tables are kept), then
+        start over for a new growing segment; call under the index lock."""
+        st = None
+        if self.active and self.tables._state is not None:
+            self.tables.sync(codes, ids)
+            st = self.tables._state
+        self.reset()
+        return st
 
-        Builds the tables (under the index lock) the first time MIH is
-        chosen.  They are attached to the published snapshot only if it is
-        still ``snap``'s; otherwise this call scans ``snap`` and later calls
-        find the tables on the newer snapshot.
-        """
-        if self.method == "flat":
-            return None
-        if k is not None and selection is not None:
-            k = selection.k_for_planner(k)
-        n = snap.n
-        if n == 0 or (k is not None and k >= n):
-            return None  # every code is a result: the scan is the right tool
-        if self.method == "auto":
-            m = self.planned_m(n)
-            inline = self.tables._inline(m, snap.codes)
-            if not self.rule.prefer_mih(snap.codes, self.nbits, m, inline, k=k,
-                                        radius=radius):
-                return None
-        st = snap.mih
-        if st is not None:
-            return st
-        with index._lock:
-            self.active = True
-            cur = index._snap
-            if cur.mih is None:
-                self.tables.sync(cur.codes, cur.ids)
-                cur.mih = self.tables._state
-            return cur.mih if cur is snap else None
 
-    def knn(self, state, queries, k, nthreads, ids=None, skip=None):
-        """k-NN over the table ``state`` of one snapshot."""
-        return self.tables.knn(queries, k, nthreads, state=state, ids=ids, skip=skip)
+def state_nbytes(state) -> int:
+    """Bytes of one table state's arrays (0 for None)."""
+    if state is None:
+        return 0
+    return _segment_nbytes(state.main) + _segment_nbytes(state.delta)
 
-    def range_search(self, state, queries, radius, nthreads, ids=None, skip=None):
-        """Radius search over the table ``state`` of one snapshot."""
-        return self.tables.range_search(queries, radius, nthreads, state=state, ids=ids,
-                                        skip=skip)
+
+def rebased(state, codes, ids=None):
+    """The same tables over a copy of their codes (same rows, new arrays)."""
+    return _State(codes, ids, state.m, state.starts, state.lengths, state.main, state.delta,
+                  state.n_main)

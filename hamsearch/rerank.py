@@ -154,59 +154,61 @@ def _merge(nq: int, parts) -> _Pool:
 
 
 class _PoolBuilder:
-    """Hamming pools over one published snapshot of an index.
+    """Hamming pools over one segment view of a snapshot.
 
-    The kernels run with storage positions in place of ids, so their results
-    index the snapshot's feature rows directly (pools are sets: their order
-    is never used, except by ``ties="cut"``, which re-sorts by real id).
-    Multi-index tables are used only when they were built over this very
-    snapshot.
+    The kernels run with the segment's row numbers in place of ids, so
+    their results index the segment's feature rows directly (pools are
+    sets: their order is never used, except by ``ties="cut"``, which
+    re-sorts by real id).  The planner picks flat or the segment's
+    multi-index tables, as for a plain search.
     """
 
-    def __init__(self, snap, nbits, kern, nthreads, index=None, selection=None):
-        self.snap = snap
-        self.ids, self.nbits = snap.ids, nbits
+    def __init__(self, view, kern, nthreads, planner=None, selection=None):
+        self.view = view
+        self.ids = view.ids
         self.kern, self.nthreads = kern, nthreads
-        self.index = index
+        self.planner = planner
         self.sel = selection
         self.skip = None if selection is None else selection.skip  # None with rows
         if selection is not None and selection.rows is not None:
             # few admitted rows: scan only them (their positions as ids)
-            self.codes, self.posids = snap.codes[selection.rows], selection.rows
+            self.codes, self.posids = view.codes[selection.rows], selection.rows
         else:
-            self.codes, self.posids = snap.codes, _positions(snap.n)
-        self.n = snap.n if selection is None else selection.admitted
+            self.codes, self.posids = view.codes, _positions(view.n)
+        self.n = view.live if selection is None else selection.admitted
 
-    def _tables(self, **want):
-        """The snapshot's multi-index table state when the index's method
-        picks MIH for this search, else None (flat scan)."""
-        index = self.index
-        mih = getattr(index, "_mih", None)
-        if mih is None or (self.sel is not None and self.sel.rows is not None):
+    def _searcher(self, **want):
+        """The searcher the planner picks for this segment, or None for a
+        scan of the gathered rows."""
+        if self.planner is None or (self.sel is not None and self.sel.rows is not None):
             return None
-        return mih.tables_for(index, self.snap, selection=self.sel, **want)
+        return self.planner.searcher_for(self.view, selection=self.sel, **want)
 
     def range(self, q, radius: int) -> _Pool:
-        tables = self._tables(radius=int(radius))
-        if tables is not None:
-            lims, ham, pos = self.index._mih.range_search(tables, q, int(radius), self.nthreads,
-                                                          ids=self.posids, skip=self.skip)
+        searcher = self._searcher(radius=int(radius))
+        if searcher is not None:
+            lims, ham, pos = searcher.range_search(self.view, q, int(radius), self.nthreads,
+                                                   self.posids, self.skip)
             return _Pool(lims, ham, pos)
         lims, ham, pos = self.kern.range_search(self.codes, self.posids, q, int(radius),
                                                 self.nthreads, skip=self.skip)
         return _Pool(lims, ham, pos)
 
+    def distances(self, q, m: int) -> np.ndarray:
+        """The Hamming distances of each query's ``min(m, n)`` nearest codes
+        (ascending), int64 ``(nq, min(m, n))``."""
+        m = min(int(m), self.n)
+        searcher = self._searcher(k=m)
+        if searcher is not None:
+            D, _ = searcher.knn(self.view, q, m, self.nthreads, self.posids, self.skip)
+        else:
+            D, _ = self.kern.knn(self.codes, self.posids, q, m, self.nthreads, skip=self.skip)
+        return D.astype(np.int64)
+
     def kth_distance(self, q, m: int) -> np.ndarray:
         """Hamming distance of each query's ``m``-th nearest code (the
         farthest code's when the index holds fewer than ``m``)."""
-        m = min(int(m), self.n)
-        tables = self._tables(k=m)
-        if tables is not None:
-            D, _ = self.index._mih.knn(tables, q, m, self.nthreads, ids=self.posids,
-                                       skip=self.skip)
-        else:
-            D, _ = self.kern.knn(self.codes, self.posids, q, m, self.nthreads, skip=self.skip)
-        return D[:, -1].astype(np.int64)
+        return self.distances(q, m)[:, -1]
 
     def range_per_query(self, q, radii) -> _Pool:
         """Pools of per-query radii: one kernel call per distinct radius, so
@@ -256,6 +258,88 @@ class _PoolBuilder:
                 sub = _Pool(*_take(pool, rest))
                 pool = _merge(nq, [(rest, sub), (short, grown)])
         return pool
+
+
+class _SegmentPools:
+    """Pools over several segments: one :class:`_PoolBuilder` each, the pool
+    decisions (the ``m``-th distance, ``fill``, boundary ties) taken over
+    the union, so the pools are exactly those of one segment holding every
+    row.  :meth:`build` returns one pool per segment."""
+
+    def __init__(self, builders):
+        self.builders = builders
+        self.n = sum(b.n for b in builders)
+
+    def kth_distance(self, q, m: int) -> np.ndarray:
+        m = min(int(m), self.n)
+        D = np.concatenate([b.distances(q, m) for b in self.builders if b.n], axis=1)
+        return np.partition(D, m - 1, axis=1)[:, m - 1]
+
+    def range_per_query(self, q, radii):
+        return [b.range_per_query(q, radii) for b in self.builders]
+
+    def cut(self, pools, m: int):
+        """Keep each query's ``m`` first candidates by ``(hamming, id)`` over
+        the union of the segments' pools."""
+        nq = pools[0].lims.shape[0] - 1
+        counts = sum(p.counts() for p in pools)
+        if (counts <= m).all():
+            return pools
+        qrow = np.concatenate([np.repeat(np.arange(nq, dtype=np.int64), p.counts())
+                               for p in pools])
+        seg = np.concatenate([np.full(p.pos.shape[0], s, np.int64) for s, p in enumerate(pools)])
+        ids = np.concatenate([b.ids[p.pos] for b, p in zip(self.builders, pools)])
+        ham = np.concatenate([p.ham for p in pools])
+        pos = np.concatenate([p.pos for p in pools])
+        order = np.lexsort((ids, ham, qrow))
+        starts = np.zeros(nq + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        rank = np.arange(order.shape[0], dtype=np.int64) - starts[qrow[order]]
+        keep = np.sort(order[rank < m])  # back in (segment, query) order
+        out = []
+        for s in range(len(pools)):
+            sel = keep[seg[keep] == s]
+            c = np.bincount(qrow[sel], minlength=nq)
+            lims = np.zeros(nq + 1, dtype=np.int64)
+            np.cumsum(c, out=lims[1:])
+            out.append(_Pool(lims, ham[sel], pos[sel]))
+        return out
+
+    def build(self, q, k, pool_radius, pool_size, fill, ties):
+        if len(self.builders) == 1:
+            return [self.builders[0].build(q, k, pool_radius, pool_size, fill, ties)]
+        n = self.n
+        nq = q.shape[0]
+        want = min(k, n) if fill == "grow" else 0
+        if pool_size is None and pool_radius is None:
+            pool_size, ties = k, "include"
+        if pool_size is not None:
+            m = min(max(pool_size, want), n)
+            pools = self.range_per_query(q, self.kth_distance(q, m))
+            return self.cut(pools, m) if ties == "cut" else pools
+        pools = [b.range(q, pool_radius) for b in self.builders]
+        if want:
+            short = np.flatnonzero(sum(p.counts() for p in pools) < want)
+            if short.size:
+                grown = self.range_per_query(q[short], self.kth_distance(q[short], want))
+                rest = np.setdiff1d(np.arange(nq), short, assume_unique=True)
+                pools = [_merge(nq, [(rest, _Pool(*_take(p, rest))), (short, g)])
+                         for p, g in zip(pools, grown)]
+        return pools
+
+
+def _merge_reranked(parts, k: int, metric: str, order: int):
+    """Merge per-segment re-rank results ``(D, I, H)`` into the ``k`` best:
+    by (score, id), or (hamming, score, id) for the bucket order."""
+    if len(parts) == 1:
+        return parts[0]
+    D = np.concatenate([p[0] for p in parts], axis=1)
+    I = np.concatenate([p[1] for p in parts], axis=1)
+    H = np.concatenate([p[2] for p in parts], axis=1)
+    score = -D if metric == "ip" else D
+    keys = (I.view(np.uint64), score) + ((H,) if order == RERANK_MODES["bucket"] else ())
+    pick = np.lexsort(keys, axis=1)[:, :k]
+    return tuple(np.take_along_axis(a, pick, 1) for a in (D, I, H))
 
 
 def _take(pool: _Pool, rows):
@@ -350,31 +434,38 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
         )
     flt = check_filter(filter)
     snap = index._view()
-    codes, ids, feats = snap.codes, snap.ids, snap.features
-    if snap.features_enabled is False or (feats is None and codes.shape[0]):
+    views = [v for v in snap.views if v.live]
+    if snap.features_enabled is False or (not snap.features_enabled and views):
         raise ValueError(
             "this index holds no features: add them with index.add(codes, features=X) "
             "to re-rank"
         )
-    if feats is None:  # nothing added yet: any dimension, empty results
+    if not views:  # nothing added yet: any dimension, empty results
         qf = np.asarray(query_features)
         qf = as_query_features(qf, qf.shape[-1] if qf.ndim else 0, q.shape[0])
     else:
-        qf = as_query_features(query_features, feats.shape[1], q.shape[0])
+        qf = as_query_features(query_features, snap.features_d, q.shape[0])
     rk = _rerank_kernels()
     nthreads = get_num_threads()
-    n = codes.shape[0]
-    sel = snap.selection(flt) if n else None
-    admitted = n if sel is None else sel.admitted
-    if admitted == 0:
-        if n == 0:
-            feats = np.zeros((0, qf.shape[1]), np.float32)
-        pool = _Pool(np.zeros(q.shape[0] + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
-    else:
-        builder = _PoolBuilder(snap, index.nbits, kernels(), nthreads, index, sel)
-        pool = builder.build(q, min(k, admitted), pool_radius, pool_size, fill, ties)
-    return _rerank_padded(rk, feats, qf, pool, ids, k, mcode, RERANK_MODES[mode], nthreads,
-                          n, return_hamming, metric)
+    builders = []
+    for view in views:
+        sel = view.selection(flt)
+        if (view.live if sel is None else sel.admitted):
+            builders.append(_PoolBuilder(view, kernels(), nthreads, index._planner, sel))
+    order = RERANK_MODES[mode]
+    if not builders:
+        nq = q.shape[0]
+        feats = np.zeros((0, qf.shape[1]), np.float32)
+        pool = _Pool(np.zeros(nq + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
+        return _rerank_padded(rk, feats, qf, pool, np.zeros(0, np.int64), k, mcode, order,
+                              nthreads, snap.live, return_hamming, metric)
+    pools = _SegmentPools(builders).build(q, min(k, sum(b.n for b in builders)), pool_radius,
+                                          pool_size, fill, ties)
+    parts = [_rerank_padded(rk, b.view.features, qf, pool, b.ids, k, mcode, order, nthreads,
+                            snap.live, True, metric)
+             for b, pool in zip(builders, pools)]
+    D, I, H = _merge_reranked(parts, k, metric, order)
+    return (D, I, H) if return_hamming else (D, I)
 
 
 def _rerank_padded(rk, feats, qf, pool, ids, k, mcode, order, nthreads, n, return_hamming,

@@ -88,7 +88,8 @@ _HEADER_KEYS = {"format", "meta", "sections", "file_size"}
 _SECTION_KEYS = {"name", "dtype", "shape", "offset", "nbytes", "crc32"}
 _META_REQUIRED = {"nbits", "ntotal", "next_id"}
 _META_KEYS = _META_REQUIRED | {"method", "m", "features_dtype", "features_d",
-                               "features_enabled"}
+                               "features_enabled", "segment_rows", "background_merges",
+                               "id_base"}
 _MAX_ROWS = 1 << 62
 _MAX_NEXT_ID = 1 << 63
 
@@ -111,8 +112,7 @@ def _array_bytes(arr: np.ndarray) -> memoryview:
     return memoryview(arr).cast("B") if arr.size else memoryview(b"")
 
 
-def _layout(index) -> tuple[bytes, list[tuple[int, memoryview]]]:
-    meta, arrays = index._sections()  # one snapshot
+def _layout(meta: dict, arrays: dict) -> tuple[bytes, list[tuple[int, memoryview]]]:
     sections = []
     payloads = []
     # Offsets depend on the header length, which depends on the offsets: lay
@@ -148,8 +148,8 @@ def _layout(index) -> tuple[bytes, list[tuple[int, memoryview]]]:
         reserve = (len(blob) + 4095) // 4096 * 4096
 
 
-def _write(fh, index) -> None:
-    header, payloads = _layout(index)
+def _write(fh, meta: dict, arrays: dict) -> None:
+    header, payloads = _layout(meta, arrays)
     fh.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header), _crc32(header), 0))
     fh.write(header)
     pos = _PREAMBLE.size + len(header)
@@ -256,7 +256,14 @@ def remove_stale_temp_files(path) -> list[str]:
 
 
 def save_index(index, path) -> None:
-    """Write ``index`` to ``path`` atomically.
+    """Write ``index`` to ``path`` atomically (:func:`save_sections` of one
+    snapshot of it)."""
+    meta, arrays = index._sections()  # one snapshot
+    save_sections(path, meta, arrays)
+
+
+def save_sections(path, meta: dict, arrays: dict) -> None:
+    """Write an index file holding ``meta`` and the named ``arrays`` to ``path`` atomically.
 
     The rules:
 
@@ -299,7 +306,7 @@ def save_index(index, path) -> None:
             _fcntl.flock(fd, _fcntl.LOCK_EX)
         remove_stale_temp_files(target)
         with os.fdopen(fd, "wb", closefd=False) as fh:
-            _write(fh, index)
+            _write(fh, meta, arrays)
             fh.flush()
         os.fsync(fd)
         os.fchmod(fd, mode)
@@ -332,7 +339,7 @@ def save_index(index, path) -> None:
 def dumps(index) -> bytes:
     """Serialise ``index`` to bytes (the file format, in memory)."""
     buf = io.BytesIO()
-    _write(buf, index)
+    _write(buf, *index._sections())
     return buf.getvalue()
 
 
@@ -442,15 +449,28 @@ def _check_meta(meta, ck: _Checker) -> dict:
         ck.fail("features_enabled is null although the index holds codes")
     if enabled and fd is None:
         ck.fail("features_enabled is true but features_d is null")
-    return {"nbits": nbits, "ntotal": ntotal, "next_id": next_id, "method": method, "m": m,
-            "features_dtype": fdtype, "features_d": fd, "features_enabled": enabled}
+    out = {"nbits": nbits, "ntotal": ntotal, "next_id": next_id, "method": method, "m": m,
+           "features_dtype": fdtype, "features_d": fd, "features_enabled": enabled}
+    if "segment_rows" in meta:
+        out["segment_rows"] = ck.int_in(meta["segment_rows"], "segment_rows", 1, 1 << 62)
+    if "id_base" in meta:  # ids id_base .. id_base + ntotal - 1, no ids section rows
+        out["id_base"] = ck.int_in(meta["id_base"], "id_base", 0, _MAX_NEXT_ID - 1)
+        if out["id_base"] + ntotal > next_id:
+            ck.fail(f"next_id {next_id} is not above the largest id "
+                    f"{out['id_base'] + ntotal - 1} (id_base + ntotal - 1)")
+    if "background_merges" in meta:
+        if not isinstance(meta["background_merges"], bool):
+            ck.fail(f"background_merges must be true or false, got {meta['background_merges']!r}")
+        out["background_merges"] = meta["background_merges"]
+    return out
 
 
 def _expected_sections(meta: dict) -> dict:
     from .codes import n_words
 
     n = meta["ntotal"]
-    out = {"codes": ("<u8", [n, n_words(meta["nbits"])]), "ids": ("<i8", [n])}
+    out = {"codes": ("<u8", [n, n_words(meta["nbits"])]),
+           "ids": ("<i8", [0 if "id_base" in meta else n])}
     if meta["features_enabled"]:
         ftype = np.dtype(meta["features_dtype"]).newbyteorder("<").str
         out["features"] = (ftype, [n, meta["features_d"]])
@@ -725,6 +745,24 @@ def load(path, mmap: bool = False, verify=None):
         the file and the fault.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        from .directory import load_directory
+
+        return load_directory(path, mmap=mmap, verify=verify)
+    meta, arrays, check = read_sections(path, mmap, verify)
+    index = _build(meta, arrays, path)
+    if check is not None:
+        index._filecheck = check
+    return index
+
+
+def read_sections(path: str, mmap: bool = False, verify=None):
+    """Read and check one index file: ``(meta, arrays, check)``.
+
+    ``check`` is None when the data check already ran (``verify=True``),
+    else the :class:`FileCheck` to keep (started when ``"background"``).
+    Raises as :func:`load`.
+    """
     if verify is None:
         verify = "background" if mmap else True
     if verify is not True and verify is not False and verify != "background":
@@ -745,9 +783,7 @@ def load(path, mmap: bool = False, verify=None):
     check = FileCheck(meta, arrays, checks, path)
     if verify is True:
         check.wait()
-    index = _build(meta, arrays, path)
-    if verify is not True:
-        index._filecheck = check
-        if verify == "background":
-            check.start()
-    return index
+        return meta, arrays, None
+    if verify == "background":
+        check.start()
+    return meta, arrays, check

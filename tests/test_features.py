@@ -219,7 +219,7 @@ def test_features_survive_save_load(tmp_path, storage, use_mmap):
     for a, b in zip(_search_all(index, Q, qf), _search_all(loaded, Q, qf)):
         np.testing.assert_array_equal(a, b)
     if use_mmap:
-        feats = loaded._snap.features
+        feats = loaded.features
         assert not feats.flags.writeable and not feats.flags.owndata
         # the rows are the file's pages, not a copy
         base = feats

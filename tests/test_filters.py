@@ -92,9 +92,9 @@ def test_sparse_allow_list_scans_only_the_admitted_rows(data):
     db, q, ids, _, _ = data
     index = hamsearch.Index(64, method="mih")
     index.add(db, ids=ids)
-    sel = IdFilter.allow(ids[:30]).select(index._view())  # 0.1%
+    sel = IdFilter.allow(ids[:30]).select(index._view().views[0])  # 0.1%
     assert sel.rows is not None and sel.admitted == 30
-    dense = IdFilter.allow(ids[: N // 2]).select(index._view())
+    dense = IdFilter.allow(ids[: N // 2]).select(index._view().views[0])
     assert dense.rows is None and dense.skip is not None and dense.admitted == N // 2
     assert dense.k_for_planner(10) == 20
 

@@ -160,7 +160,7 @@ def test_index_mih_after_adds_removes_and_save_load(tmp_path_factory, seed, nbit
         r = int(rng.integers(0, nbits // 3))
         for a, b in zip(mih.range_search(q, r), flat.range_search(q, r)):
             np.testing.assert_array_equal(a, b)
-    assert mih._mih.active and mih._mih.tables._state.n == len(mih)
+    assert mih.stats()["mih_tables"]
 
 
 def test_incremental_add_builds_only_a_delta():
@@ -224,12 +224,12 @@ def test_auto_rule():
     small = hamsearch.Index(64)
     small.add(clustered_words(rng, 1000, 64, 10, 0.05))
     small.search(small.codes[:3], 5)
-    assert not small._mih.active  # too small: flat, no tables built
+    assert not small.stats()["mih_tables"]  # too small: flat, no tables built
     clustered = hamsearch.Index(64)
     clustered.add(clustered_words(rng, 60_000, 64, 200, 0.03))
-    assert not clustered._mih.active
+    assert not clustered.stats()["mih_tables"]
     D, I = clustered.search(clustered.codes[:5], 10)
-    assert clustered._mih.active  # clustered codes, small k: MIH
+    assert clustered.stats()["mih_tables"]  # clustered codes, small k: MIH
     ref = knn(clustered.codes, clustered.ids, clustered.codes[:5], 10)
     np.testing.assert_array_equal(D, ref[0])
     np.testing.assert_array_equal(I, ref[1])
@@ -237,7 +237,7 @@ def test_auto_rule():
     uniform.add(random_words(rng, 40_000, 256))
     uniform.search(uniform.codes[:3], 10)
     uniform.range_search(uniform.codes[:3], 100)
-    assert not uniform._mih.active  # uniform 256-bit codes: MIH cannot win
+    assert not uniform.stats()["mih_tables"]  # uniform 256-bit codes: MIH cannot win
 
 
 def test_nbytes_counts_the_tables():
@@ -246,10 +246,10 @@ def test_nbytes_counts_the_tables():
     flat.add(codes)
     mih = hamsearch.Index(64, method="mih")
     mih.add(codes)
-    tables = mih._mih.tables.nbytes
-    assert tables > 0
+    tables = mih.stats()["mih_nbytes"]
+    assert tables > 0 and flat.stats()["mih_nbytes"] == 0
     assert mih.nbytes == flat.nbytes + tables
     mih.remove(np.arange(1000))
     mih.search(codes[:2], 3)  # rebuilds the tables without the removed codes
-    assert mih.nbytes == mih._codes_buf.nbytes + mih._ids_buf.nbytes + mih._mih.tables.nbytes
-    assert mih._mih.tables.nbytes < tables
+    assert 0 < mih.stats()["mih_nbytes"] < tables
+    assert mih.nbytes == mih.stats()["mih_nbytes"] + 2000 * 16

@@ -412,9 +412,11 @@ def test_pools_come_from_mih_tables_when_the_index_uses_them(monkeypatch):
     flat, codes, F, _ = _make(np.random.default_rng(11), n=900, ids=ids, method="flat")
     mih, _, _, _ = _make(np.random.default_rng(11), n=900, ids=ids, method="mih")
     calls = []
+    from hamsearch.searchers import MIHSearcher
+
     for name in ("range_search", "knn"):
-        orig = getattr(mih._mih, name)
-        monkeypatch.setattr(mih._mih, name,
+        orig = getattr(MIHSearcher, name)
+        monkeypatch.setattr(MIHSearcher, name,
                             lambda *a, _o=orig, _n=name, **kw: calls.append(_n) or _o(*a, **kw))
     qf = F[:6] + 0.5
     for kw in (dict(pool_radius=10), dict(pool_size=50), dict(rerank="bucket")):

@@ -132,7 +132,7 @@ def test_crash_mid_save_keeps_old_file(tmp_path, monkeypatch):
 
     real_write = storage._write
 
-    def crashing_write(fh, index):
+    def crashing_write(fh, meta, arrays):
         fh.write(b"partial")
         raise OSError("disk full (simulated)")
 

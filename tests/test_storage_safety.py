@@ -269,8 +269,10 @@ def test_save_writes_through_a_symlink(tmp_path):
 
 
 def test_save_to_a_directory_or_missing_directory(tmp_path):
-    with pytest.raises(IsADirectoryError):
+    (tmp_path / "notes.txt").write_text("not an index")
+    with pytest.raises(IsADirectoryError):  # not empty, no manifest: never written into
         _index(n=10).save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     with pytest.raises(FileNotFoundError):
         _index(n=10).save(tmp_path / "no" / "such.hsx")
     assert _temp_files(tmp_path) == []

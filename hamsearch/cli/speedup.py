@@ -348,7 +348,7 @@ def _measure(args, np, hamsearch, faiss, use_mmap, workdir, pool_sizes) -> int:
     if use_mmap:
         # the index file holds the features; every peer reads them from its map
         index = _mmap_index(corpus, os.path.join(workdir, "index.hsx"))
-        X = index._snap.features
+        X = index.features
         corpus.X = None
         os.unlink(os.path.join(workdir, "features.f16"))
     else:
