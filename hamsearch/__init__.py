@@ -15,8 +15,7 @@ from .codes import pack, unpack
 from .distances import hamming_distances
 from .filters import IdFilter
 from .index import Index
-from .storage import load
-from .durable import open_index as open  # noqa: A001 - like gzip.open
+from .durable import load, open_index as open  # noqa: A001 - like gzip.open
 
 __version__ = "0.1.0"
 

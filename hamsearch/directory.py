@@ -191,7 +191,7 @@ def save_directory(index, directory, wal_seq=None) -> dict:
             "file path)")
     index.flush()
     snap = index._view()
-    meta, _ = index._sections(snap, arrays=False)
+    meta, _ = index.sections(snap, arrays=False)
     entries, written, tombs, nbytes = [], 0, 0, 0
     for view in snap.views:
         seg = view.seg
@@ -301,11 +301,8 @@ def load_directory(directory, mmap: bool = False, verify=None, **options):
             dead = _read_tombstones(os.path.join(directory, entry["deleted_file"]), n,
                                     entry["deleted"])
         views.append(SegmentView(seg, dead, entry["deleted"]))
+    check = DirectoryCheck(checks)
     try:
-        index = Index._from_views(meta, views, doc["wal_seq"])
+        return Index.from_views(meta, views, doc["wal_seq"], check if check.checks else None)
     except (KeyError, ValueError, TypeError) as exc:
         raise IndexFileError(f"{directory}: inconsistent index contents ({exc})") from exc
-    check = DirectoryCheck(checks)
-    if check.checks:
-        index._filecheck = check
-    return index

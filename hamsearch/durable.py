@@ -31,11 +31,73 @@ import os
 
 from .directory import load_directory, read_manifest, save_directory
 from .index import Index
+from .storage import IndexFileError, loads_sections, read_sections
 from .wal import WriteAheadLog
 
-__all__ = ["open_index", "WAL_DIR"]
+__all__ = ["load", "loads", "open_index", "WAL_DIR"]
 
 WAL_DIR = "wal"
+
+
+def load(path, mmap: bool = False, verify=None):
+    """Load an index saved with :meth:`Index.save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The index file (a regular file: FIFOs and devices are refused before
+        anything is read), or an index directory (:mod:`hamsearch.directory`).
+    mmap : bool, default False
+        Map the file instead of reading it: opening is near-instant whatever
+        the size, pages are read on demand and shared between processes.  The
+        mapped arrays are read-only; the first :meth:`Index.add` or
+        :meth:`Index.remove` copies them to memory.  A mapped file must be
+        replaced (as :meth:`Index.save` does), never truncated or rewritten
+        in place: that makes the next search fail with SIGBUS.
+    verify : {True, False, "background"}, optional
+        The data check (every section's CRC-32, zero padding bits, finite
+        features).  Default: ``True`` without ``mmap`` (checked before
+        ``load`` returns), ``"background"`` with it: a daemon thread checks
+        the file while the index is already usable; if it finds corruption,
+        every later call of the index raises :class:`IndexFileError`
+        (:meth:`Index.verify` waits for the verdict).  ``False`` skips it
+        (:meth:`Index.verify` runs it later).  The header, the section table
+        and the ids are always checked, whatever ``verify`` says, so no file
+        can crash a search.
+
+    Returns
+    -------
+    Index
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    IndexFileError
+        (a ``ValueError``) the file is not a hamsearch index, is truncated,
+        corrupted, crafted, or of an unsupported version; the message names
+        the file and the fault.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return load_directory(path, mmap=mmap, verify=verify)
+    meta, arrays, check = read_sections(path, mmap, verify)
+    return _from_file(meta, arrays, check, path)
+
+
+def _from_file(meta, arrays, check, source: str) -> Index:
+    try:
+        return Index.from_sections(meta, arrays, check)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise IndexFileError(f"{source}: inconsistent index contents ({exc})") from exc
+
+
+def loads(data: bytes) -> Index:
+    """An index from the bytes of an index file (as pickling makes them)."""
+    meta, arrays = loads_sections(data)
+    return _from_file(meta, arrays, None, "<bytes>")
+
+
 
 
 def _apply(index: Index, op: str, arrays: dict) -> None:
@@ -96,14 +158,10 @@ def open_index(directory, nbits: int | None = None, *, method: str = "auto",
     log = WriteAheadLog.open(os.path.join(directory, WAL_DIR), fsync=fsync,
                              fsync_interval=fsync_interval)
     try:
-        seq = index._wal_seq
+        seq = index.stats()["wal_seq"]
         for seq, op, arrays in log.replay(after_seq=seq):
             _apply(index, op, arrays)
-        with index._lock:
-            index._wal_seq = seq
-            index._wal = log
-            index._wal_home = os.path.realpath(directory)
-            index._publish(rows_kept=True)
+        index.attach_log(log, directory, seq)
     except BaseException:
         log.close()
         raise

@@ -9,6 +9,7 @@ import numpy as np
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
 from .codes import as_words, check_nbits, n_words, words_to_bytes
 from . import merges, rowbits
+from ._checks import check_k, check_radius
 from .features import FeatureStore
 from .filters import check_filter
 from .mih import rebased, state_nbytes
@@ -689,6 +690,7 @@ class Index:
             "sealed_segments": sum(v.seg.sealed for v in snap.views),
             "growing_rows": self._n,
             "merges": self._merges.merges_done,
+            "wal_seq": snap.wal_seq,
         }
 
     def segments(self) -> list[dict]:
@@ -783,18 +785,22 @@ class Index:
     # ----------------------------------------------------------------- search
     @staticmethod
     def _check_k(k) -> int:
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-            raise TypeError(f"k must be an int, got {type(k).__name__}")
-        if k <= 0:
-            raise ValueError(f"k must be positive, got {k}")
-        return int(k)
+        return check_k(k)
 
     def _check_radius(self, radius) -> int:
-        if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, np.integer)):
-            raise TypeError(f"radius must be an int, got {type(radius).__name__}")
-        if radius < 0:
-            raise ValueError(f"radius must be >= 0, got {radius}")
-        return int(min(radius, self._nbits))
+        return check_radius(radius, self._nbits)
+
+    def snapshot(self) -> Snapshot:
+        """The current published state: an immutable
+        :class:`hamsearch.segment.Snapshot` (its segment views, in storage
+        order).  For extensions that search segments themselves (see
+        :mod:`hamsearch.searchers`); the index's own reads each take one."""
+        return self._view()
+
+    @property
+    def planner(self) -> Planner:
+        """The :class:`hamsearch.searchers.Planner` that picks each segment's searcher."""
+        return self._planner
 
     def search(self, queries, k: int, *, filter=None, query_features=None, pool_radius=None,
                pool_size=None, metric="l2", rerank="pool", **options):
@@ -951,7 +957,7 @@ class Index:
         Parameters
         ----------
         path : str or os.PathLike
-            A file (written atomically; see :func:`hamsearch.storage.save_index`
+            A file (written atomically; see :func:`hamsearch.storage.save_sections`
             for the rules: temporary file, fsync, rename, file mode,
             symlinks), or a directory.
         directory : bool, optional
@@ -979,9 +985,9 @@ class Index:
         if directory is None:
             directory = os.path.isdir(os.fspath(path))
         if not directory:
-            from .storage import save_index
+            from .storage import save_sections
 
-            save_index(self, path)
+            save_sections(path, *self.sections())  # one snapshot
             return None
         with self._save_lock:  # one directory save at a time (they share temp names)
             return self._save_directory(path)
@@ -1018,6 +1024,18 @@ class Index:
 
         return sum(n.startswith("wal-") and n.endswith(".log") for n in os.listdir(wal.directory))
 
+    def attach_log(self, log, directory, seq: int) -> None:
+        """Start logging every mutation to ``log`` (a
+        :class:`hamsearch.wal.WriteAheadLog` of ``directory``, whose records
+        up to ``seq`` are in this index); :func:`hamsearch.open` calls it."""
+        import os
+
+        with self._lock:
+            self._wal_seq = int(seq)
+            self._wal = log
+            self._wal_home = os.path.realpath(os.fspath(directory))
+            self._publish(rows_kept=True)
+
     def close(self) -> None:
         """Close the write-ahead log (an index opened with ``wal=True``); the
         index stays usable, without logging."""
@@ -1026,9 +1044,11 @@ class Index:
             if wal is not None:
                 wal.close()
 
-    def _sections(self, snap: Snapshot | None = None, arrays: bool = True) -> tuple[dict, dict]:
-        """Metadata and named arrays written by :mod:`hamsearch.storage`
-        (``arrays=False``: the metadata only)."""
+    def sections(self, snap: Snapshot | None = None, arrays: bool = True) -> tuple[dict, dict]:
+        """Metadata and named arrays of one snapshot (default: the current
+        one), as :func:`hamsearch.storage.save_sections` writes them
+        (``arrays=False``: the metadata only).  The arrays are the live rows,
+        segment by segment."""
         snap = self._view() if snap is None else snap
         meta = {
             "nbits": self._nbits,
@@ -1055,10 +1075,12 @@ class Index:
         return meta, arrays
 
     @classmethod
-    def _from_sections(cls, meta: dict, arrays: dict) -> "Index":
-        """Rebuild an index from validated :meth:`_sections` output (arrays may be memmaps).
+    def from_sections(cls, meta: dict, arrays: dict, check=None) -> "Index":
+        """An index over validated :meth:`sections` output (arrays may be
+        memmaps: they become one sealed segment, not copied).
 
-        :mod:`hamsearch.storage` checks every field and shape before calling this.
+        :func:`hamsearch.storage.read_sections` checks every field and shape
+        first; ``check`` is its pending data check (see :meth:`verify`).
         """
         index = cls(meta["nbits"], method=meta.get("method", "auto"),
                     features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"),
@@ -1074,12 +1096,14 @@ class Index:
         elif n:
             seg = Segment.from_rows(codes, arrays["ids"][:n], feats, sealed=True)
             index._sealed = [SegmentView(seg)]
+        index._filecheck = check
         index._publish()
         return index
 
     @classmethod
-    def _from_views(cls, meta: dict, views, wal_seq: int = 0) -> "Index":
-        """An index over loaded segment views (:mod:`hamsearch.directory`)."""
+    def from_views(cls, meta: dict, views, wal_seq: int = 0, check=None) -> "Index":
+        """An index over loaded segment views (:mod:`hamsearch.directory`);
+        ``check``: their pending data checks."""
         index = cls(meta["nbits"], method=meta.get("method", "auto"),
                     features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"),
                     segment_rows=meta.get("segment_rows", SEGMENT_ROWS),
@@ -1094,6 +1118,7 @@ class Index:
                              f"{meta['ntotal']}")
         if any(v.seg.max_id() >= index._next_id for v in index._sealed):
             raise ValueError("a segment holds an id at or above next_id")
+        index._filecheck = check
         index._publish()
         return index
 
@@ -1120,12 +1145,13 @@ class Index:
             check.wait(timeout)
 
     def __getstate__(self):
-        from .storage import dumps
+        from .storage import dumps_sections
 
-        return {"hamsearch_index": dumps(self)}
+        return {"hamsearch_index": dumps_sections(*self.sections())}
 
     def __setstate__(self, state):
-        from .storage import IndexFileError, loads
+        from .durable import loads
+        from .storage import IndexFileError
 
         if not isinstance(state, dict) or not isinstance(state.get("hamsearch_index"), bytes):
             raise IndexFileError("<pickle>: not a pickled hamsearch.Index")

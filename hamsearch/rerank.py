@@ -54,6 +54,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
+from ._checks import check_k, check_radius
+from .codes import as_words
 from .features import as_query_features
 from .filters import check_filter
 from .index import _padded
@@ -416,8 +418,8 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
             "hierarchical search needs query_features= (one float vector per query); "
             "pool_radius, pool_size, metric and rerank only apply to it"
         )
-    q = index._query_words(queries)
-    k = index._check_k(k)
+    q = as_words(queries, index.nbits, "queries")
+    k = check_k(k)
     mcode = METRICS[_check_choice(metric, METRICS, "metric")]
     mode = _check_choice(rerank, RERANK_MODES, "rerank")
     _check_choice(fill, _FILLS, "fill")
@@ -425,7 +427,7 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
     if pool_radius is not None and pool_size is not None:
         raise ValueError("give pool_radius or pool_size, not both")
     if pool_radius is not None:
-        pool_radius = index._check_radius(pool_radius)
+        pool_radius = check_radius(pool_radius, index.nbits)
     if pool_size is not None:
         pool_size = _check_pool_size(pool_size)
     if mode == "pool" and pool_radius is None and pool_size is None:
@@ -433,7 +435,14 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
             'hierarchical search needs pool_radius= or pool_size= (or rerank="bucket")'
         )
     flt = check_filter(filter)
-    snap = index._view()
+    return rerank_snapshot(index.snapshot(), index.planner, q, k, query_features, pool_radius,
+                           pool_size, mode, mcode, metric, fill, ties, return_hamming, flt)
+
+
+def rerank_snapshot(snap, planner, q, k, query_features, pool_radius, pool_size, mode, mcode,
+                    metric, fill, ties, return_hamming, flt):
+    """Hierarchical search over one snapshot with checked arguments: pools
+    from each segment's searcher (``planner``), re-ranked, merged."""
     views = [v for v in snap.views if v.live]
     if snap.features_enabled is False or (not snap.features_enabled and views):
         raise ValueError(
@@ -451,7 +460,7 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
     for view in views:
         sel = view.selection(flt)
         if (view.live if sel is None else sel.admitted):
-            builders.append(_PoolBuilder(view, kernels(), nthreads, index._planner, sel))
+            builders.append(_PoolBuilder(view, kernels(), nthreads, planner, sel))
     order = RERANK_MODES[mode]
     if not builders:
         nq = q.shape[0]

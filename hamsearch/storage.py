@@ -40,11 +40,11 @@ What loading checks
 
 Memory-mapped files must be *replaced*, never rewritten in place: truncating
 or overwriting a file under a mapped index makes the next search read
-changed pages or die with SIGBUS.  :func:`save_index` always replaces (it
+changed pages or die with SIGBUS.  :func:`save_sections` always replaces (it
 renames a new file over the old one, and a mapped index keeps the old
 file's pages).
 
-Saving: see :func:`save_index` (temporary file, fsync, rename; file mode and
+Saving: see :func:`save_sections` (temporary file, fsync, rename; file mode and
 owner kept; symlinks written through; stale temporary files of killed saves
 removed).
 """
@@ -69,8 +69,8 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     _fcntl = None
 
-__all__ = ["load", "save_index", "dumps", "loads", "IndexFileError", "FORMAT_VERSION",
-           "TEMP_SUFFIX"]
+__all__ = ["save_sections", "read_sections", "dumps_sections", "loads_sections",
+           "IndexFileError", "FORMAT_VERSION", "TEMP_SUFFIX"]
 
 MAGIC = b"HAMSRCH\x00"
 FORMAT_VERSION = 1
@@ -79,7 +79,7 @@ _ALIGN = 64
 _CHUNK = 1 << 24
 #: Largest header :func:`load` accepts (the writer's is a few KiB).
 MAX_HEADER_BYTES = 1 << 20
-#: Suffix of the temporary files :func:`save_index` writes beside the target.
+#: Suffix of the temporary files :func:`save_sections` writes beside the target.
 TEMP_SUFFIX = ".hamsearch-tmp"
 #: An unlocked temporary file older than this is stale even if its pid lives.
 STALE_AFTER_S = 3600.0
@@ -208,7 +208,7 @@ def remove_stale_temp_files(path) -> list[str]:
     target) is stale when no process holds its lock (a saving process
     locks its file from creation to rename, and the lock dies with the
     process) and its writer's pid is gone or the file is older than
-    ``STALE_AFTER_S``.  :func:`save_index` calls this on every save.
+    ``STALE_AFTER_S``.  :func:`save_sections` calls this on every save.
 
     Returns
     -------
@@ -253,13 +253,6 @@ def remove_stale_temp_files(path) -> list[str]:
         finally:
             os.close(fd)
     return removed
-
-
-def save_index(index, path) -> None:
-    """Write ``index`` to ``path`` atomically (:func:`save_sections` of one
-    snapshot of it)."""
-    meta, arrays = index._sections()  # one snapshot
-    save_sections(path, meta, arrays)
 
 
 def save_sections(path, meta: dict, arrays: dict) -> None:
@@ -336,10 +329,10 @@ def save_sections(path, meta: dict, arrays: dict) -> None:
         os.close(dfd)
 
 
-def dumps(index) -> bytes:
-    """Serialise ``index`` to bytes (the file format, in memory)."""
+def dumps_sections(meta: dict, arrays: dict) -> bytes:
+    """The file :func:`save_sections` would write, as bytes."""
     buf = io.BytesIO()
-    _write(buf, *index._sections())
+    _write(buf, meta, arrays)
     return buf.getvalue()
 
 
@@ -650,23 +643,15 @@ class FileCheck:
         self.raise_if_failed()
 
 
-def _build(meta, arrays, source: str):
-    from .index import Index
-
-    try:
-        return Index._from_sections(meta, arrays)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise IndexFileError(f"{source}: inconsistent index contents ({exc})") from exc
-
-
-def loads(data: bytes):
-    """Rebuild an index from :func:`dumps` output (header, ids and data all checked)."""
+def loads_sections(data: bytes) -> tuple[dict, dict]:
+    """``(meta, arrays)`` of :func:`dumps_sections` output (header, ids and
+    data all checked; the arrays alias a private copy of ``data``)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise IndexFileError(f"<bytes>: expected bytes, got {type(data).__name__}")
     buf = bytearray(data)  # owned and writable: the arrays alias it
     meta, arrays, checks = _parse(memoryview(buf), "<bytes>")
     _check_data(meta, arrays, checks, "<bytes>")
-    return _build(meta, arrays, "<bytes>")
+    return meta, arrays
 
 
 _VERIFY_CHOICES = (True, False, "background")
@@ -703,57 +688,6 @@ def _read_all(fd: int, size: int) -> bytearray:
         view[got : got + len(chunk)] = chunk
         got += len(chunk)
     return data if got == size else data[:got]
-
-
-def load(path, mmap: bool = False, verify=None):
-    """Load an index saved with :meth:`Index.save`.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The index file (a regular file: FIFOs, devices and directories are
-        refused before anything is read).
-    mmap : bool, default False
-        Map the file instead of reading it: opening is near-instant whatever
-        the size, pages are read on demand and shared between processes.  The
-        mapped arrays are read-only; the first :meth:`Index.add` or
-        :meth:`Index.remove` copies them to memory.  A mapped file must be
-        replaced (as :meth:`Index.save` does), never truncated or rewritten
-        in place: that makes the next search fail with SIGBUS.
-    verify : {True, False, "background"}, optional
-        The data check (every section's CRC-32, zero padding bits, finite
-        features).  Default: ``True`` without ``mmap`` (checked before
-        ``load`` returns), ``"background"`` with it: a daemon thread checks
-        the file while the index is already usable; if it finds corruption,
-        every later call of the index raises :class:`IndexFileError`
-        (:meth:`Index.verify` waits for the verdict).  ``False`` skips it
-        (:meth:`Index.verify` runs it later).  The header, the section table
-        and the ids are always checked, whatever ``verify`` says, so no file
-        can crash a search.
-
-    Returns
-    -------
-    Index
-
-    Raises
-    ------
-    FileNotFoundError
-        ``path`` does not exist.
-    IndexFileError
-        (a ``ValueError``) the file is not a hamsearch index, is truncated,
-        corrupted, crafted, or of an unsupported version; the message names
-        the file and the fault.
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        from .directory import load_directory
-
-        return load_directory(path, mmap=mmap, verify=verify)
-    meta, arrays, check = read_sections(path, mmap, verify)
-    index = _build(meta, arrays, path)
-    if check is not None:
-        index._filecheck = check
-    return index
 
 
 def read_sections(path: str, mmap: bool = False, verify=None):

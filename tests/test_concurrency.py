@@ -377,8 +377,13 @@ class Stress:
                     assert self.index.remove(asked) == expect, "remove() miscounted"
                     model.difference_update(asked.tolist())
                 if save_path is not None and step % 25 == 0:
-                    self.index.save(save_path)
-                    loaded = hamsearch.load(save_path)
+                    if step % 50 == 0:  # the directory format, written incrementally
+                        path = save_path.with_suffix(".dir")
+                        path.mkdir(exist_ok=True)
+                    else:
+                        path = save_path
+                    self.index.save(path)
+                    loaded = hamsearch.load(path)
                     ids = loaded.ids
                     np.testing.assert_array_equal(loaded.codes, u.words[ids])
                     assert np.isin(self.stable, ids).all(), "a save lost stable ids"
@@ -404,9 +409,12 @@ def _stress(universe, method, seconds, tmp_path):
     targets = [st.knn_reader, st.range_reader, st.rerank_reader, st.point_reader,
                st.filtered_reader,
                st.writer(0, save_path=tmp_path / "stress.hsx"), st.writer(1)]
+    merges = st.index.stats()["merges"]
     errors = _run_threads(targets, seconds)
     assert not errors, "\n".join(errors[:3])
     assert st.checks > 0
+    assert st.index.wait_for_merges(30)
+    assert st.index.stats()["merges"] > merges, "no merge ran during the stress"
     st.final_check()
     return st
 

@@ -206,20 +206,15 @@ def _mmap_index(corpus, path):
 
     import hamsearch
     from hamsearch.codes import as_words
-    from hamsearch.storage import save_index
+    from hamsearch.storage import save_sections
 
     n = corpus.X.shape[0]
     template = hamsearch.Index(NBITS, features_dtype="float16")
     template.add(corpus.codes[:1], features=np.zeros((1, D_FEAT), np.float32))
-    meta, _ = template._sections()
+    meta, _ = template.sections(arrays=False)
     meta.update(ntotal=n, next_id=n)
-
-    class _Sections:
-        def _sections(self):
-            return meta, {"codes": as_words(corpus.codes, NBITS), "ids": np.arange(n, dtype=np.int64),
-                          "features": corpus.X}
-
-    save_index(_Sections(), path)
+    save_sections(path, meta, {"codes": as_words(corpus.codes, NBITS),
+                               "ids": np.arange(n, dtype=np.int64), "features": corpus.X})
     return hamsearch.load(path, mmap=True)
 
 
