@@ -10,8 +10,9 @@ index:
 * k=10 throughput (1000 queries) with 10% of the codes deleted (tombstones)
   against the same index compacted (``compact()``: rows dropped, tables
   rebuilt);
-* ``add`` of 1,000 codes, then the next search (tables extended by a delta
-  segment, no full rebuild).
+* ``add`` of 1,000 codes, then the next search (the codes go to the
+  growing segment, with tables of its own: the large segment's tables are
+  untouched).
 
 ``--base DIR`` times the single-id remove of another checkout (e.g. the
 commit before tombstones, whose remove copies every array and rebuilds the
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
         index.search(one, 10)
         t_after_add = time.perf_counter() - t0
         what = "first" if rep == 0 else "second"
-        rows += [[f"{what} add of 1,000 codes (delta tables)", _ms(t_add), "-"],
+        rows += [[f"{what} add of 1,000 codes (growing segment, its own tables)", _ms(t_add), "-"],
                  ["  the search right after it", _ms(t_after_add), "-"]]
     print_table(["operation", "median ms", "p99 ms"], rows)
     print(f"\nk=10, {args.nq} queries, {st['deleted_fraction']:.1%} deleted: "

@@ -61,8 +61,8 @@ def _child(n: int, nbits: int, kind: str, nq: int, threads: int) -> dict:
         index.search(q[:1], 10)  # builds the tables
         held = index.nbytes
         search = lambda: index.search(q, 10)  # noqa: E731
+    grown = _rss() - base  # db itself was allocated before ``base``
     del db
-    grown = _rss() - base
     search()
     best = float("inf")
     for _ in range(3):

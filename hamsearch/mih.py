@@ -430,15 +430,33 @@ class MultiIndexTables:
 
 #: Below this many codes ``auto`` always scans.
 AUTO_MIN_N = 20_000
-#: Cost model constants (relative; a flat scan costs 1 per code word).
-COST_PROBE = 96.0  # dense offsets small enough for L2 (<= CACHED_TABLE_BITS)
-COST_PROBE_UNCACHED = 384.0
+#: Cost model constants, in units of one code word of the AVX2 flat scan,
+#: fitted to 48 measured (data, k or radius, ISA) points: 1M ITQ codes of
+#: Fashion-MNIST at 64 and 128 bits and 1M clustered 64-bit codes, k in
+#: {1, 10, 100}, radius in {2, 4, 8, 12, 16}, the avx512-vpopcntdq and avx2
+#: kernels (see ``docs/benchmarks.md``).
+COST_PROBE = 16.0  # dense offsets small enough for L2 (<= CACHED_TABLE_BITS)
+COST_PROBE_UNCACHED = 63.0
 CACHED_TABLE_BITS = 17
-COST_VERIFY_RANDOM = 128.0
+COST_VERIFY_WORD = 8.7  # a candidate verified from the inline codes, per word
+COST_VERIFY_RANDOM = 40.0  # a candidate verified by a random access into the codes
+COST_HIT_PER_TABLE = 394.0  # a result found by MIH, per substring (de-duplication)
+COST_HIT_FLAT = 2000.0  # a result found by the flat scan (collection)
+#: Flat scan cost per code word of each kernel, relative to AVX2 (measured
+#: with ``bench.compare_flat``-like runs: 1M x 128-bit k-NN).
+FLAT_WORD_COST = {"avx512-vpopcntdq": 0.4, "avx512": 0.6, "avx2": 1.0, "popcnt": 1.5,
+                  "portable": 5.0, "numba": 1.0}
 #: MIH must be predicted this much cheaper than the scan.
 AUTO_MARGIN = 0.8
 _SAMPLE_QUERIES = 32
 _SAMPLE_CODES = 8192
+
+
+def flat_word_cost() -> float:
+    """:data:`FLAT_WORD_COST` of the kernels in use."""
+    name = kernels().NAME
+    isa = name[2:] if name.startswith("c-") else name
+    return FLAT_WORD_COST.get(isa, 1.0)
 
 
 class AutoRule:
@@ -451,19 +469,24 @@ class AutoRule:
     2. Estimate the distance ``d`` the search must reach: the radius for a
        radius search; for k-NN, the ``k / n`` quantile of the distances
        between 32 stored codes and 8,192 others (a sample drawn once per
-       doubling of ``n``; queries are assumed to look like the database).
+       doubling of ``n``, per segment; queries are assumed to look like the
+       database).  The results per query ``H``: ``k``, or ``n`` times the
+       sampled fraction of pairs within the radius.
     3. Predicted MIH cost, with ``s = floor(d / m)``: probes
-       ``P = sum_j sum_{i <= s} C(b_j, i)`` and verified codes
+       ``P = sum_j sum_{i <= s} C(b_j, i)``, verified codes
        ``V = n * m * F(s)`` (``F``: sampled fraction of substring pairs
-       within ``s``), ``cost = p P + c V`` with ``p = 96`` while the dense
-       offsets fit in L2 (``b <= 17``) else 384, ``c = w`` (inline codes) or
-       128 (random access).  Flat cost: ``n * w``.
+       within ``s``), ``cost = p P + c V + 394 m H`` with ``p = 16`` while
+       the dense offsets fit in L2 (``b <= 17``) else 63, ``c = 8.7 w``
+       (inline codes) or 40 (random access).  Flat cost: ``f n w + 2000 H``
+       with ``f`` the kernel's cost per word (:data:`FLAT_WORD_COST`: 0.4
+       for avx512-vpopcntdq, 1 for avx2).
     4. MIH when its predicted cost is below 0.8 times the flat cost.
 
-    The constants are ratios fitted (roughly) to the benchmark
-    ``bench/compare_mih.py`` on a 2-core x86-64 machine, in units of one
-    code word of the flat scan.  Whatever the
-    choice, results are identical; MIH queries that overrun their work
+    The constants were fitted (least squares on the log of the speed
+    ratio) to 48 measured points on a 2-core x86-64 machine: 1M ITQ codes
+    of Fashion-MNIST (64 and 128 bits) and 1M clustered 64-bit codes, k-NN
+    and radius searches, the avx512-vpopcntdq and avx2 kernels.  Whatever
+    the choice, results are identical; MIH queries that overrun their work
     budget finish with a scan anyway.
     """
 
@@ -520,19 +543,23 @@ class AutoRule:
         _, dists, cdf = self._sample(codes, lengths, starts, holder)
         if radius is not None:
             d = int(radius)
+            hits = n * float(np.searchsorted(dists, d, side="right")) / dists.size
         else:
             if k >= n:
                 return False
             at = int(np.ceil(k / n * dists.size))
             d = int(dists[min(at, dists.size - 1)])
+            hits = float(k)
         s = d // m
         probes = sum(sum(math.comb(int(b), i) for i in range(min(s, int(b)) + 1))
                      for b in lengths)
         frac = float(cdf[min(s, len(cdf) - 1)])
         verified = n * m * frac
         probe_cost = COST_PROBE if max(lengths) <= CACHED_TABLE_BITS else COST_PROBE_UNCACHED
-        cost = probe_cost * probes + (w if inline else COST_VERIFY_RANDOM) * verified
-        return cost < AUTO_MARGIN * n * w
+        verify_cost = COST_VERIFY_WORD * w if inline else COST_VERIFY_RANDOM
+        cost = probe_cost * probes + verify_cost * verified + COST_HIT_PER_TABLE * m * hits
+        flat = flat_word_cost() * n * w + COST_HIT_FLAT * hits
+        return cost < AUTO_MARGIN * flat
 
 
 # ---------------------------------------------------------------------------

@@ -136,7 +136,7 @@ class Planner:
         n = seg.n
         if n == 0 or (k is not None and k >= n):
             return FLAT  # every code is a result: the scan is the right tool
-        if self.method == "auto" and seg.mih is None:
+        if self.method == "auto":  # asked every call: built tables do not make MIH right
             m = self.m_for(seg)
             inline = self._tables._inline(m, seg.codes)
             if not self.rule.prefer_mih(seg.codes, self.nbits, m, inline, k=k, radius=radius,
