@@ -114,7 +114,7 @@ def main(argv=None) -> int:
                 break
             kprime = min(args.n, kprime * 2)
         t_f, _ = _time(lambda: _faiss_postfilter(fidx, q8, allow, k, kprime), args.repeats)
-        plan = "subset scan" if flt.select(flat._view()).rows is not None else "skip bitmap"
+        plan = "subset scan" if flt.select(flat.snapshot().views[0]).rows is not None else "skip bitmap"
         rows.append([f"{frac:g}", f"{len(allow):,}", plan, f"{args.nq / t_new:,.0f}",
                      f"{args.nq / t_flat:,.0f}",
                      f"{args.nq / t_mih:,.0f}", f"{args.nq / t_np:,.0f}",

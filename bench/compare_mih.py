@@ -110,7 +110,6 @@ def run_case(args, faiss, kind, nbits, n, timer):
     mih = hamsearch.Index(nbits, method="mih")
     mih.add(db)
     build = time.perf_counter() - t0
-    tables = mih._mih.tables
     R = row("hamsearch MIH")
     R["build"], R["bpc"] = build, mih.nbytes / n  # codes, ids and tables
     R["note"] = f"m={mih.m}"
@@ -123,7 +122,7 @@ def run_case(args, faiss, kind, nbits, n, timer):
     stats = {}
     for k in KS:
         rows["hamsearch MIH"][f"k{k}"] = timer.qps(lambda: mih.search(q, k), nq)
-        st = tables.last_stats
+        st = mih.planner.last_mih_stats
         stats[k] = (st[:, 0].mean(), st[:, 1].mean(), st[:, 2].mean())
         D, I = mih.search(q, k)
         assert (D == exact[k][0]).all() and (I == exact[k][1]).all(), "MIH differs from flat"
@@ -208,17 +207,12 @@ def run_case(args, faiss, kind, nbits, n, timer):
 
 def auto_choices(index, radii) -> str:
     """What ``method="auto"`` would run for each k and radius on these codes."""
-    tables = index._mih.tables
-    codes = index.codes
-    inline = tables._inline(index.m, codes)
-    rule = index._mih.rule
-    out = []
-    for k in KS:
-        mih = rule.prefer_mih(codes, index.nbits, index.m, inline, k=k)
-        out.append(f"k={k}:{'mih' if mih else 'flat'}")
-    for r in radii:
-        mih = rule.prefer_mih(codes, index.nbits, index.m, inline, radius=r)
-        out.append(f"r={r}:{'mih' if mih else 'flat'}")
+    import hamsearch
+
+    auto = hamsearch.Index(index.nbits, method="auto")
+    auto.add(index.codes, ids=index.ids)
+    out = [f"k={k}:{auto.plan(k=k)}" for k in KS]
+    out += [f"r={r}:{auto.plan(radius=r)}" for r in radii]
     return " ".join(out)
 
 
@@ -269,7 +263,7 @@ def main(argv=None) -> int:
     for kind in args.data.split(","):
         for nbits in [int(b) for b in args.nbits.split(",")]:
             rows, stats, mih = run_case(args, faiss, kind, nbits, args.n, timer)
-            print(f"== {kind}, {args.n:,} x {nbits} bits  ({mih._mih.tables.describe()})")
+            print(f"== {kind}, {args.n:,} x {nbits} bits  ({mih.segments()})")
             table = []
             for name, R in rows.items():
                 table.append([name, R["build"], R["bpc"]] + [R.get(f"k{k}", float("nan"))

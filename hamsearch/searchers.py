@@ -111,6 +111,12 @@ class Planner:
                                         inline_codes=self.inline_codes)
         self._build_lock = threading.Lock()
 
+    @property
+    def last_mih_stats(self):
+        """Per-query ``(probes, verified, fell back)`` of the last MIH search
+        (an int64 ``(nq, 3)`` array; for benchmarks), or None."""
+        return self._tables.last_stats
+
     def m_for(self, seg) -> int:
         """Substrings of ``seg``'s tables (built, or that a build would use)."""
         st = seg.mih
