@@ -167,7 +167,8 @@ class _PoolBuilder:
 
     def __init__(self, view, kern, nthreads, planner=None, selection=None):
         self.view = view
-        self.ids = view.ids
+        # the segment's ids (None for an id range: id = base + row)
+        self.kids, self.base = view.seg.kernel_ids()
         self.kern, self.nthreads = kern, nthreads
         self.planner = planner
         self.sel = selection
@@ -178,6 +179,10 @@ class _PoolBuilder:
         else:
             self.codes, self.posids = view.codes, _positions(view.n)
         self.n = view.live if selection is None else selection.admitted
+
+    def id_of(self, rows: np.ndarray) -> np.ndarray:
+        """Ids of the segment's ``rows``."""
+        return rows + self.base if self.kids is None else self.kids[rows]
 
     def _searcher(self, **want):
         """The searcher the planner picks for this segment, or None for a
@@ -232,7 +237,7 @@ class _PoolBuilder:
         if (counts <= m).all():
             return pool
         qrow = np.repeat(np.arange(nq, dtype=np.int64), counts)
-        order = np.lexsort((self.ids[pool.pos], pool.ham, qrow))
+        order = np.lexsort((self.id_of(pool.pos), pool.ham, qrow))
         rank = np.arange(order.shape[0], dtype=np.int64) - pool.lims[qrow]
         keep = order[rank < m]
         lims = np.zeros(nq + 1, dtype=np.int64)
@@ -290,7 +295,7 @@ class _SegmentPools:
         qrow = np.concatenate([np.repeat(np.arange(nq, dtype=np.int64), p.counts())
                                for p in pools])
         seg = np.concatenate([np.full(p.pos.shape[0], s, np.int64) for s, p in enumerate(pools)])
-        ids = np.concatenate([b.ids[p.pos] for b, p in zip(self.builders, pools)])
+        ids = np.concatenate([b.id_of(p.pos) for b, p in zip(self.builders, pools)])
         ham = np.concatenate([p.ham for p in pools])
         pos = np.concatenate([p.pos for p in pools])
         order = np.lexsort((ids, ham, qrow))
@@ -470,9 +475,13 @@ def rerank_snapshot(snap, planner, q, k, query_features, pool_radius, pool_size,
                               nthreads, snap.live, return_hamming, metric)
     pools = _SegmentPools(builders).build(q, min(k, sum(b.n for b in builders)), pool_radius,
                                           pool_size, fill, ties)
-    parts = [_rerank_padded(rk, b.view.features, qf, pool, b.ids, k, mcode, order, nthreads,
-                            snap.live, True, metric)
-             for b, pool in zip(builders, pools)]
+    parts = []
+    for b, pool in zip(builders, pools):
+        D, I, H = _rerank_padded(rk, b.view.features, qf, pool, b.kids, k, mcode, order,
+                                 nthreads, snap.live, True, metric)
+        if b.base:
+            np.add(I, b.base, out=I, where=I >= 0)
+        parts.append((D, I, H))
     D, I, H = _merge_reranked(parts, k, metric, order)
     return (D, I, H) if return_hamming else (D, I)
 

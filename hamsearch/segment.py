@@ -57,7 +57,7 @@ class Segment:
     """
 
     __slots__ = ("codes", "_ids", "id_base", "features", "n", "ids_ascending", "sealed",
-                 "name", "mih", "sample", "lookup_cache", "_tail", "_ids_cache", "_lock",
+                 "name", "mih", "sample", "lookup_cache", "_tail", "_lock",
                  "tables_builder", "file")
 
     def __init__(self, codes, ids, features=None, id_base: int = 0, sealed: bool = True,
@@ -76,7 +76,6 @@ class Segment:
         self.sample = None  # the auto cost model's sample of these rows
         self.lookup_cache = None  # (sorted ids, rows, rows covered)
         self._tail = None
-        self._ids_cache = None
         self._lock = threading.Lock()
         #: growing segments: a callable building this state's tables (the index's)
         self.tables_builder = None
@@ -98,15 +97,13 @@ class Segment:
 
     @property
     def ids(self) -> np.ndarray:
-        """The ids, int64 ``(n,)`` (materialised and cached for a range segment)."""
+        """The ids, int64 ``(n,)`` (for a range segment a new array at each
+        call: the searches never need it, see :meth:`kernel_ids`)."""
         if self._ids is not None:
             return self._ids
-        cached = self._ids_cache
-        if cached is None:
-            cached = np.arange(self.id_base, self.id_base + self.n, dtype=np.int64)
-            cached.flags.writeable = False
-            self._ids_cache = cached
-        return cached
+        ids = np.arange(self.id_base, self.id_base + self.n, dtype=np.int64)
+        ids.flags.writeable = False
+        return ids
 
     def kernel_ids(self):
         """``(ids, base)`` to give the kernels: the ids array and 0, or (for a
