@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
-from ._common import machine_line, print_table, set_threads
+from ._common import best_time, machine_line, print_table, set_threads
 
 
 def _data(name: str, n: int, nq: int):
@@ -40,13 +39,8 @@ def _data(name: str, n: int, nq: int):
 
 
 def _best(fn, repeats=3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    fn()  # warm: tables, samples, filter caches
+    return best_time(fn, repeats)
 
 
 def main(argv=None) -> int:

@@ -35,8 +35,6 @@ def _rss() -> int:
 
 
 def _child(n: int, nbits: int, kind: str, nq: int, threads: int) -> dict:
-    import numpy as np
-
     from hamsearch.synthetic import clustered_codes
     from ._common import set_threads
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from . import rowbits
 from .segment import Segment, SegmentView
-from .storage import IndexFileError, TEMP_SUFFIX, read_sections, save_sections
+from .storage import IndexFileError, TEMP_SUFFIX, fsync_directory, read_sections, save_sections
 
 __all__ = ["save_directory", "load_directory", "MANIFEST", "DirectoryCheck"]
 
@@ -53,19 +53,6 @@ _MAX_MANIFEST = 64 << 20
 _SEGMENT_FILE = re.compile(r"seg-[0-9a-f]+-\d+(\.hsx|\.\d+\.del)(\.\d+\.hamsearch-tmp)?"
                            r"|\.seg-[0-9a-f]+-\d+\.hsx\..*\.hamsearch-tmp"
                            r"|manifest\.json\.\d+\.hamsearch-tmp")
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -218,9 +205,9 @@ def save_directory(index, directory, wal_seq=None) -> dict:
            "segments": entries}
     doc["crc32"] = _manifest_crc(doc)
     blob = json.dumps(doc, sort_keys=True, indent=1).encode("utf-8")
-    _fsync_dir(directory)  # the segment files' names are durable before the manifest
+    fsync_directory(directory)  # the segment files' names are durable before the manifest
     _write_atomic(os.path.join(directory, MANIFEST), blob)
-    _fsync_dir(directory)
+    fsync_directory(directory)
     nbytes += len(blob)
     keep = {MANIFEST} | {e["file"] for e in entries} | {e["deleted_file"] for e in entries}
     removed = 0

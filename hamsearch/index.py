@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from ._backend import PAD_DISTANCE, get_num_threads, kernels
+from ._backend import PAD_DISTANCE, get_num_threads
 from .codes import as_words, check_nbits, n_words, words_to_bytes
 from . import merges, rowbits
 from ._checks import check_k, check_radius

@@ -212,11 +212,6 @@ class _PoolBuilder:
             D, _ = self.kern.knn(self.codes, self.posids, q, m, self.nthreads, skip=self.skip)
         return D.astype(np.int64)
 
-    def kth_distance(self, q, m: int) -> np.ndarray:
-        """Hamming distance of each query's ``m``-th nearest code (the
-        farthest code's when the index holds fewer than ``m``)."""
-        return self.distances(q, m)[:, -1]
-
     def range_per_query(self, q, radii) -> _Pool:
         """Pools of per-query radii: one kernel call per distinct radius, so
         each query is scanned once."""
@@ -229,42 +224,6 @@ class _PoolBuilder:
             idx = np.flatnonzero(radii == r)
             parts.append((idx, self.range(q[idx], int(r))))
         return _merge(q.shape[0], parts)
-
-    def cut(self, pool: _Pool, m: int) -> _Pool:
-        """Keep each query's ``m`` first candidates by ``(hamming, id)``."""
-        nq = pool.lims.shape[0] - 1
-        counts = pool.counts()
-        if (counts <= m).all():
-            return pool
-        qrow = np.repeat(np.arange(nq, dtype=np.int64), counts)
-        order = np.lexsort((self.id_of(pool.pos), pool.ham, qrow))
-        rank = np.arange(order.shape[0], dtype=np.int64) - pool.lims[qrow]
-        keep = order[rank < m]
-        lims = np.zeros(nq + 1, dtype=np.int64)
-        np.cumsum(np.minimum(counts, m), out=lims[1:])
-        return _Pool(lims, pool.ham[keep], pool.pos[keep])
-
-    def build(self, q, k, pool_radius, pool_size, fill, ties) -> _Pool:
-        n = self.n
-        nq = q.shape[0]
-        want = min(k, n) if fill == "grow" else 0
-        if pool_size is None and pool_radius is None:
-            # bucket mode without a pool argument: every code up to the k-th
-            # Hamming distance, the whole last bucket included
-            pool_size, ties = k, "include"
-        if pool_size is not None:
-            m = min(max(pool_size, want), n)  # a pool never exceeds the index
-            pool = self.range_per_query(q, self.kth_distance(q, m))
-            return self.cut(pool, m) if ties == "cut" else pool
-        pool = self.range(q, pool_radius)
-        if want:
-            short = np.flatnonzero(pool.counts() < want)
-            if short.size:
-                grown = self.range_per_query(q[short], self.kth_distance(q[short], want))
-                rest = np.setdiff1d(np.arange(nq), short, assume_unique=True)
-                sub = _Pool(*_take(pool, rest))
-                pool = _merge(nq, [(rest, sub), (short, grown)])
-        return pool
 
 
 class _SegmentPools:
@@ -313,15 +272,15 @@ class _SegmentPools:
         return out
 
     def build(self, q, k, pool_radius, pool_size, fill, ties):
-        if len(self.builders) == 1:
-            return [self.builders[0].build(q, k, pool_radius, pool_size, fill, ties)]
         n = self.n
         nq = q.shape[0]
         want = min(k, n) if fill == "grow" else 0
         if pool_size is None and pool_radius is None:
+            # bucket mode without a pool argument: every code up to the k-th
+            # Hamming distance, the whole last bucket included
             pool_size, ties = k, "include"
         if pool_size is not None:
-            m = min(max(pool_size, want), n)
+            m = min(max(pool_size, want), n)  # a pool never exceeds the index
             pools = self.range_per_query(q, self.kth_distance(q, m))
             return self.cut(pools, m) if ties == "cut" else pools
         pools = [b.range(q, pool_radius) for b in self.builders]

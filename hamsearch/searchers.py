@@ -24,7 +24,6 @@ bitmap), the planner, the kernel, and the ids of range segments.
 
 from __future__ import annotations
 
-import threading
 from typing import Protocol
 
 import numpy as np
@@ -109,7 +108,6 @@ class Planner:
         # the search entry point (and the inline rule)
         self._tables = MultiIndexTables(self.nbits, m=self.m_request,
                                         inline_codes=self.inline_codes)
-        self._build_lock = threading.Lock()
 
     @property
     def last_mih_stats(self):

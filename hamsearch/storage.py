@@ -317,6 +317,11 @@ def save_sections(path, meta: dict, arrays: dict) -> None:
         raise
     finally:
         os.close(fd)
+    fsync_directory(directory)
+
+
+def fsync_directory(directory: str) -> None:
+    """Make the names created, renamed or removed in ``directory`` durable."""
     try:
         dfd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
