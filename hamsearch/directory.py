@@ -223,6 +223,81 @@ def save_directory(index, directory, wal_seq=None) -> dict:
             "bytes_written": nbytes, "files_removed": removed, "wal_seq": doc["wal_seq"]}
 
 
+def check_unique_ids(views, source: str) -> None:
+    """Raise :class:`IndexFileError` if two segments hold the same live id.
+
+    Segments whose id ranges do not overlap are never read (sequential ids
+    cost nothing); the ids of overlapping ones are sorted together.
+    """
+    spans = sorted((v.seg.min_id(), v.seg.max_id(), i) for i, v in enumerate(views) if v.live)
+    suspects, cluster, reach = [], [], -1
+    for lo, hi, i in spans:  # clusters of segments with overlapping id ranges
+        if cluster and lo > reach:
+            if len(cluster) > 1:
+                suspects += cluster
+            cluster = []
+        reach = hi if not cluster else max(reach, hi)
+        cluster.append(i)
+    if len(cluster) > 1:
+        suspects += cluster
+    if not suspects:
+        return
+    ids = np.concatenate([views[i].live_rows(views[i].ids) for i in sorted(suspects)])
+    srt = np.sort(ids)
+    dup = srt[1:] == srt[:-1]
+    if dup.any():
+        raise IndexFileError(f"{source}: id {int(srt[1:][dup][0])} is stored live in two "
+                             "segments")
+
+
+class _UniqueIdsCheck:
+    """:func:`check_unique_ids` as a data check (now, later or in the background)."""
+
+    def __init__(self, views, source: str):
+        import threading
+
+        self._args = (views, source)
+        self._error = None
+        self._done = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def _run(self) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            try:
+                check_unique_ids(*self._args)
+            except IndexFileError as exc:
+                self._error = str(exc)
+            finally:
+                self._args = None
+                self._done.set()
+
+    def start(self) -> None:
+        import threading
+
+        self._thread = threading.Thread(target=self._run, name="hamsearch-verify-ids",
+                                        daemon=True)
+        self._thread.start()
+
+    def raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise IndexFileError(self._error + " (found by the data check; the index "
+                                               "refuses every call)")
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is None:
+            self._run()
+        elif not self._done.wait(timeout):
+            raise TimeoutError(f"the data check is still running after {timeout} s")
+        self.raise_if_failed()
+
+
 class DirectoryCheck:
     """The data checks of a directory's segment files, as one
     :class:`hamsearch.storage.FileCheck`-like object."""
@@ -265,7 +340,11 @@ def load_directory(directory, mmap: bool = False, verify=None, **options):
     features_d = meta.get("features_d")
     for entry in doc["segments"]:
         path = os.path.join(directory, entry["file"])
-        smeta, arrays, check = read_sections(path, mmap, verify)
+        try:
+            smeta, arrays, check = read_sections(path, mmap, verify)
+        except FileNotFoundError:
+            raise IndexFileError(f"{path}: segment file named by the manifest is missing") \
+                from None
         if smeta["ntotal"] != entry["rows"] or smeta["nbits"] != meta["nbits"]:
             raise IndexFileError(f"{path}: holds {smeta['ntotal']} rows of {smeta['nbits']} "
                                  f"bits, the manifest says {entry['rows']} of {meta['nbits']}")
@@ -288,6 +367,15 @@ def load_directory(directory, mmap: bool = False, verify=None, **options):
             dead = _read_tombstones(os.path.join(directory, entry["deleted_file"]), n,
                                     entry["deleted"])
         views.append(SegmentView(seg, dead, entry["deleted"]))
+    if verify is None:
+        verify = "background" if mmap else True
+    if verify is True:  # every segment's data was checked by read_sections
+        check_unique_ids(views, directory)
+    else:
+        ids_check = _UniqueIdsCheck(views, directory)
+        if verify == "background":
+            ids_check.start()
+        checks.append(ids_check)
     check = DirectoryCheck(checks)
     try:
         return Index.from_views(meta, views, doc["wal_seq"], check if check.checks else None)
