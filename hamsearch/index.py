@@ -883,7 +883,9 @@ class Index:
         return pad_knn(D, I, k, snap.live)
 
     def plan(self, k: int | None = None, radius: int | None = None) -> str:
-        """The method a search would run now: ``"flat"`` or ``"mih"``.
+        """The method a search would run now on the largest segment:
+        ``"flat"`` or ``"mih"`` (each segment is planned on its own; see
+        :meth:`segments`).
 
         Parameters
         ----------
@@ -894,9 +896,10 @@ class Index:
 
         Notes
         -----
-        With ``method="auto"`` the answer depends on ``n``, ``nbits``, the
-        codes and ``k`` / ``radius`` (see :class:`hamsearch.mih.AutoRule`);
-        when it is ``"mih"`` the tables are built now if they were not yet.
+        With ``method="auto"`` the answer depends on the segment's size,
+        ``nbits``, its codes, ``k`` / ``radius`` and the kernels in use (see
+        :class:`hamsearch.mih.AutoRule`); when it is ``"mih"`` the tables are
+        built now if they were not yet.
         """
         if (k is None) == (radius is None):
             raise ValueError("plan: give exactly one of k or radius")
