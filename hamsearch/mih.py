@@ -452,11 +452,33 @@ _SAMPLE_QUERIES = 32
 _SAMPLE_CODES = 8192
 
 
+#: The MIH costs above are the C kernel's; another backend's MIH costs this
+#: many times as much (measured with ``bench.auto_rule`` on each backend).
+MIH_COST_FACTOR = {"c": 1.0, "numba": 1.0}
+
+
+def _backend_keys() -> tuple[str, str]:
+    name = kernels().NAME
+    return ("c", name[2:]) if name.startswith("c-") else (name, name)
+
+
 def flat_word_cost() -> float:
     """:data:`FLAT_WORD_COST` of the kernels in use."""
-    name = kernels().NAME
-    isa = name[2:] if name.startswith("c-") else name
-    return FLAT_WORD_COST.get(isa, 1.0)
+    return FLAT_WORD_COST.get(_backend_keys()[1], 1.0)
+
+
+def mih_cost_factor() -> float:
+    """:data:`MIH_COST_FACTOR` of the backend in use."""
+    return MIH_COST_FACTOR.get(_backend_keys()[0], 1.0)
+
+
+def cost_constants() -> dict:
+    """The cost model's constants for the kernels in use (``hamsearch info``)."""
+    return {"flat_word_cost": flat_word_cost(), "mih_cost_factor": mih_cost_factor(),
+            "probe": COST_PROBE, "probe_uncached": COST_PROBE_UNCACHED,
+            "verify_word": COST_VERIFY_WORD, "verify_random": COST_VERIFY_RANDOM,
+            "hit_per_table": COST_HIT_PER_TABLE, "hit_flat": COST_HIT_FLAT,
+            "margin": AUTO_MARGIN}
 
 
 class AutoRule:
@@ -557,7 +579,8 @@ class AutoRule:
         verified = n * m * frac
         probe_cost = COST_PROBE if max(lengths) <= CACHED_TABLE_BITS else COST_PROBE_UNCACHED
         verify_cost = COST_VERIFY_WORD * w if inline else COST_VERIFY_RANDOM
-        cost = probe_cost * probes + verify_cost * verified + COST_HIT_PER_TABLE * m * hits
+        cost = mih_cost_factor() * (probe_cost * probes + verify_cost * verified
+                                    + COST_HIT_PER_TABLE * m * hits)
         flat = flat_word_cost() * n * w + COST_HIT_FLAT * hits
         return cost < AUTO_MARGIN * flat
 

@@ -36,6 +36,19 @@ def _version(name: str) -> str:
         return "installed"
 
 
+def _cost_line() -> str:
+    try:
+        from hamsearch.mih import cost_constants
+
+        c = cost_constants()
+    except RuntimeError:
+        return "-"
+    return (f"flat scan {c['flat_word_cost']:g} per code word, MIH costs x{c['mih_cost_factor']:g} "
+            f"(probe {c['probe']:g}/{c['probe_uncached']:g}, verify {c['verify_word']:g}/word "
+            f"or {c['verify_random']:g}, result {c['hit_per_table']:g}/table vs "
+            f"{c['hit_flat']:g} flat)")
+
+
 def run(args) -> int:
     import hamsearch
     from hamsearch import _backend
@@ -60,6 +73,7 @@ def run(args) -> int:
         ("CPU features (kernels)", ", ".join(features) if features else "-"),
         ("CPU flags (/proc/cpuinfo)", ", ".join(_cpu_flags()) or "-"),
         ("threads", str(_backend.get_num_threads())),
+        ("auto cost model", _cost_line()),
         ("python", platform.python_version()),
     ]
     for pkg in ("numpy", "numba", "cffi", "faiss", "sklearn", "scipy", "torch", "matplotlib"):
