@@ -18,7 +18,11 @@ measurements the constants of :class:`hamsearch.mih.AutoRule` were fitted to.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import subprocess
+import sys
 
 from ._common import best_time, machine_line, print_table, set_threads
 
@@ -50,13 +54,20 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--nq", type=int, default=1000)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--backend", default=None,
+                   help="comma list of backends (e.g. c,numba): each runs in its own process "
+                        "(HAMSEARCH_BACKEND) and the results are printed side by side")
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.backend:
+        return _side_by_side(args)
 
     import hamsearch
 
     set_threads(args.threads)
-    print(machine_line())
-    ratios = []
+    if not args.json:
+        print(machine_line())
+    ratios, records = [], []
     for name in args.data.split(","):
         db, q, nbits = _data(name, args.n, args.nq)
         idx = {m: hamsearch.Index(nbits, method=m) for m in ("flat", "mih", "auto")}
@@ -73,14 +84,58 @@ def main(argv=None) -> int:
                 plan = idx["auto"].plan(**({"k": v} if kind == "k" else {"radius": v}))
                 ratio = qps["auto"] / max(qps["flat"], qps["mih"])
                 ratios.append(ratio)
+                records.append({"data": name, "search": f"{kind}={v}", "plan": plan,
+                                "ratio": ratio, **qps})
                 rows.append([f"{kind}={v}", f"{qps['flat']:,.0f}", f"{qps['mih']:,.0f}",
                              f"{qps['auto']:,.0f}", plan, f"{qps['mih'] / qps['flat']:.2f}",
                              f"{ratio:.2f}"])
-        print(f"\n{name}: {args.n:,} x {nbits} bits, {args.nq} queries, queries/s")
-        print_table(["search", "flat", "mih", "auto", "auto plans", "mih / flat",
-                     "auto / best"], rows)
+        if not args.json:
+            print(f"\n{name}: {args.n:,} x {nbits} bits, {args.nq} queries, queries/s")
+            print_table(["search", "flat", "mih", "auto", "auto plans", "mih / flat",
+                         "auto / best"], rows)
+    if args.json:
+        print(json.dumps({"backend": hamsearch.backend(), "records": records}))
+        return 0
     gm = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     print(f"\ngeometric mean of auto / best over {len(ratios)} points: {gm:.3f}")
+    return 0
+
+
+def _side_by_side(args) -> int:
+    print(machine_line())
+    runs = []
+    for backend in args.backend.split(","):
+        env = dict(os.environ)
+        if backend == "c":
+            env.pop("HAMSEARCH_BACKEND", None)
+        else:
+            env["HAMSEARCH_BACKEND"] = backend
+        proc = subprocess.run([sys.executable, "-m", "bench.auto_rule", "--json", "--data",
+                               args.data, "--n", str(args.n), "--nq", str(args.nq),
+                               "--threads", str(args.threads)], env=env, capture_output=True,
+                              text=True)
+        if proc.returncode:
+            print(f"{backend}: failed\n{proc.stderr[-2000:]}")
+            return 1
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    headers = ["data", "search"]
+    for run in runs:
+        b = run["backend"]
+        headers += [f"{b} flat", f"{b} mih", f"{b} auto", f"{b} plans", f"{b} auto/best"]
+    rows = []
+    for i, rec in enumerate(runs[0]["records"]):
+        row = [rec["data"], rec["search"]]
+        for run in runs:
+            r = run["records"][i]
+            row += [f"{r['flat']:,.0f}", f"{r['mih']:,.0f}", f"{r['auto']:,.0f}", r["plan"],
+                    f"{r['ratio']:.2f}"]
+        rows.append(row)
+    print(f"\nqueries/s, {args.n:,} codes, {args.nq} queries")
+    print_table(headers, rows)
+    for run in runs:
+        ratios = [r["ratio"] for r in run["records"]]
+        gm = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        print(f"{run['backend']}: geometric mean auto / best {gm:.3f}, worst {min(ratios):.2f}")
     return 0
 
 

@@ -141,10 +141,16 @@ class Planner:
         if n == 0 or (k is not None and k >= n):
             return FLAT  # every code is a result: the scan is the right tool
         if self.method == "auto":  # asked every call: built tables do not make MIH right
-            m = self.m_for(seg)
-            inline = self._tables._inline(m, seg.codes)
-            if not self.rule.prefer_mih(seg.codes, self.nbits, m, inline, k=k, radius=radius,
-                                        holder=seg):
+            key = (k, radius)
+            prefer = seg.plans.get(key)
+            if prefer is None:  # a pure function of the segment's rows and the key
+                m = self.m_for(seg)
+                inline = self._tables._inline(m, seg.codes)
+                prefer = self.rule.prefer_mih(seg.codes, self.nbits, m, inline, k=k,
+                                              radius=radius, holder=seg)
+                if len(seg.plans) < 256:
+                    seg.plans[key] = prefer
+            if not prefer:
                 return FLAT
         state = seg.tables(self.build_sealed)
         if state is None:

@@ -57,7 +57,7 @@ class Segment:
     """
 
     __slots__ = ("codes", "_ids", "id_base", "features", "n", "ids_ascending", "sealed",
-                 "name", "mih", "sample", "lookup_cache", "_tail", "_lock",
+                 "name", "mih", "sample", "plans", "lookup_cache", "_tail", "_lock",
                  "tables_builder", "file")
 
     def __init__(self, codes, ids, features=None, id_base: int = 0, sealed: bool = True,
@@ -74,6 +74,7 @@ class Segment:
         self.name = name or new_segment_name()
         self.mih = None  # multi-index table state over these rows (hamsearch.mih)
         self.sample = None  # the auto cost model's sample of these rows
+        self.plans = {}  # the auto rule's answers for these rows: (k | radius) -> bool
         self.lookup_cache = None  # (sorted ids, rows, rows covered)
         self._tail = None
         self._lock = threading.Lock()
