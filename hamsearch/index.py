@@ -190,6 +190,7 @@ class Index:
         self._filecheck = None  # set by hamsearch.load: the file's pending verification
         self._merges = merges.MergeScheduler(self, background_merges)
         self._wal = None  # set by hamsearch.open(..., wal=True)
+        self._wal_seq = 0  # the last log record applied (kept by reset(): it is logged)
         self._wal_home = None  # the directory the log belongs to
         self._save_lock = threading.Lock()
         self._reset_storage()
@@ -202,7 +203,6 @@ class Index:
     def _reset_storage(self):
         self._sealed: list[SegmentView] = []
         self._next_id = 0
-        self._wal_seq = 0
         self._features.reset()
         self._new_growing()
         self._publish()
@@ -1073,8 +1073,11 @@ class Index:
         ids = snap.concat("ids")
         arrays = {"codes": empty_codes if codes is None else codes,
                   "ids": np.zeros(0, np.int64) if ids is None else ids}
-        if snap.features_enabled and snap.live:
-            arrays["features"] = snap.concat("features")
+        if snap.features_enabled:
+            feats = snap.concat("features") if snap.live else None
+            if feats is None:  # every row deleted: an empty section of the right shape
+                feats = np.zeros((0, snap.features_d), dtype=self._features.dtype)
+            arrays["features"] = feats
         return meta, arrays
 
     @classmethod
