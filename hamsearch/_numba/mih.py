@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
 
 from .flat import ROW_IDS, row_id
-from .popcount import BIG, popcount64
+from .popcount import BIG, block_distances, popcount64
+from .topk import heap_push, heap_replace_top, heap_sort, pair_greater
 
 PAD_DISTANCE = 2**31 - 1
 HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -34,6 +37,12 @@ HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 # code verified by random access (an inline code costs its word count).
 PROBE_COST = 32
 RANDOM_COST = 32
+# Keys enumerated, then looked up, together; the budget is checked after each
+# batch (as MIH_BATCH in csrc/mih.c, so that the probe counts in the stats
+# agree).
+BATCH = 32
+# Rows per block of the fallback linear scan.
+SCAN_BLOCK = 512
 
 __all__ = [
     "mih_counting_sort",
@@ -41,6 +50,33 @@ __all__ = [
     "mih_knn",
     "mih_range_search",
 ]
+
+
+@intrinsic
+def _borrowed(typingctx, arr):
+    """A view of ``arr`` that holds no reference (null meminfo).
+
+    Every array a jitted function binds (an argument of an inlined helper,
+    an assignment) has its reference count incremented and decremented:
+    atomic operations, on counters that all threads searching the same
+    index share.  Per probe and per candidate they cost more than the search
+    itself (most of the time, and the reason threads did not scale).  A
+    borrowed view makes them no-ops; the caller must keep ``arr`` alive while
+    the view is used (here: arrays passed in by the caller, which holds them
+    for the whole call).
+    """
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        src = context.make_array(aryty)(context, builder, value=args[0])
+        dst = context.make_array(aryty)(context, builder)
+        context.populate_array(dst, data=src.data, shape=src.shape, strides=src.strides,
+                               itemsize=src.itemsize, meminfo=None)
+        return dst._getvalue()
+
+    return arr(arr), codegen
 
 
 @numba.njit(cache=True, nogil=True)
@@ -110,10 +146,18 @@ def _bucket(meta, offs, hkeys, hvals, occ, j, key):
 
 
 @numba.njit(inline="always", nogil=True)
-def _dist_flat(flat, base, q, qi, w):
+def _dist(src, base, q, qi, w):
+    """Distance from the code at ``src[base : base + w]`` to query row ``qi``."""
+    if w == 4:
+        return (popcount64(src[base] ^ q[qi, 0]) + popcount64(src[base + 1] ^ q[qi, 1])
+                + popcount64(src[base + 2] ^ q[qi, 2]) + popcount64(src[base + 3] ^ q[qi, 3]))
+    if w == 1:
+        return popcount64(src[base] ^ q[qi, 0])
+    if w == 2:
+        return popcount64(src[base] ^ q[qi, 0]) + popcount64(src[base + 1] ^ q[qi, 1])
     s = 0
     for t in range(w):
-        s += popcount64(flat[base + t] ^ q[qi, t])
+        s += popcount64(src[base + t] ^ q[qi, t])
     return s
 
 
@@ -139,160 +183,215 @@ def _seen_before(flat, base, qkeys, sub_start, sub_len, s, j):
     return False
 
 
-@numba.njit(nogil=True)
-def _offer(d, p, cd, cp, cnt, hist, T, k):
-    """Store candidate (d, p) (caller checked d <= T); return new state."""
-    if cnt == cd.shape[0]:
-        c2 = 0
-        for i in range(cnt):
-            if cd[i] <= T:
-                cd[c2] = cd[i]
-                cp[c2] = cp[i]
-                c2 += 1
-            else:
-                hist[cd[i]] -= 1
-        cnt = c2
-        if cnt * 2 > cd.shape[0]:
-            ncd = np.empty(cd.shape[0] * 2, dtype=np.int32)
-            ncp = np.empty(cd.shape[0] * 2, dtype=np.int64)
-            ncd[:cnt] = cd[:cnt]
-            ncp[:cnt] = cp[:cnt]
-            cd, cp = ncd, ncp
-    cd[cnt] = d
-    cp[cnt] = p
-    cnt += 1
-    hist[d] += 1
-    if k > 0 and d < T and cnt >= k:
-        acc = 0
-        t = 0
-        lim = min(T, hist.shape[0] - 1)
-        while t <= lim:
-            acc += hist[t]
-            if acc >= k:
-                break
-            t += 1
-        if acc >= k:
-            T = t
-    return cd, cp, cnt, T
-
-
-@numba.njit(nogil=True)
-def _query(codes, q, qi, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0, pos0, occ0,
-           tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, cd, cp, hist, stats, skip):
-    """Search one query; returns ``(cd, cp, cnt, T)`` (candidates with d <= T).
-
-    Rows set in the bitmap ``skip`` (empty: none) are never candidates."""
-    has_skip = skip.shape[0] > 0
-    n = codes.shape[0]
-    w = codes.shape[1]
-    m = sub_len.shape[0]
-    flat = codes.reshape(n * w)
-    hist[:] = 0
-    T = BIG if k > 0 else radius
-    cnt = 0
-    if n == 0:
-        return cd, cp, cnt, T
-    qkeys = np.empty(m, dtype=np.int64)
-    maxlen = 0
-    for j in range(m):
-        qkeys[j] = _sub_key(q, qi, sub_start[j], sub_len[j])
-        maxlen = max(maxlen, sub_len[j])
-    probes = 0
-    verified = 0
-    work = 0
-    fallback = False
-    done = False
-    for s in range(maxlen + 1):
-        for j in range(m):
-            length = sub_len[j]
-            if s <= length:
-                mask = (np.int64(1) << s) - 1
-                lim = np.int64(1) << length
-                while mask < lim:
-                    key = qkeys[j] ^ mask
-                    for sg in range(2):
-                        if sg == 0:
-                            meta, offs, hk, hv, pos, occ, tc = meta0, offs0, hk0, hv0, pos0, occ0, tc0
-                        else:
-                            meta, offs, hk, hv, pos, occ, tc = meta1, offs1, hk1, hv1, pos1, occ1, tc1
-                        seg_n = pos.shape[1]
-                        if seg_n == 0:
-                            continue
-                        b0, b1 = _bucket(meta, offs, hk, hv, occ, j, key)
-                        probes += 1
-                        verified += b1 - b0
-                        inline = tc.shape[0] > 0
-                        work += PROBE_COST + (b1 - b0) * (w if inline else RANDOM_COST)
-                        for t in range(b0, b1):
-                            if inline:
-                                src = tc
-                                base = (j * seg_n + t) * w
-                            else:
-                                src = flat
-                                base = np.int64(pos[j, t]) * w
-                            d = _dist_flat(src, base, q, qi, w)
-                            if d <= T:
-                                if s > 0 or j > 0:
-                                    if _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
-                                        continue
-                                if has_skip and _skipped(skip, np.int64(pos[j, t])):
-                                    continue
-                                cd, cp, cnt, T = _offer(d, np.int64(pos[j, t]), cd, cp, cnt,
-                                                        hist, T, k)
-                    if s == 0 or work > budget:
-                        break
-                    c = mask & -mask
-                    r = mask + c
-                    mask = (((r ^ mask) >> 2) // c) | r
-                if work > budget:
-                    fallback = True
-                    break
-            if s == length or T <= s * m + j:
-                done = True
-                break
-        if done or fallback:
-            break
-    if fallback:
-        hist[:] = 0
-        cnt = 0
-        T = BIG if k > 0 else radius
-        for p in range(n):
-            if has_skip and _skipped(skip, p):
-                continue
-            d = _dist_flat(flat, p * w, q, qi, w)
-            if d <= T:
-                cd, cp, cnt, T = _offer(d, p, cd, cp, cnt, hist, T, k)
-    stats[qi, 0] = probes
-    stats[qi, 1] = verified
-    stats[qi, 2] = 1 if fallback else 0
-    return cd, cp, cnt, T
-
-
 @numba.njit(nogil=True, inline="always")
 def _skipped(skip, p):
     return (skip[p >> 6] >> np.uint64(p & 63)) & np.uint64(1)
 
 
+@numba.njit(inline="always", nogil=True)
+def _take(d, p, ids, k, skip, cd, ci, cnt, T):
+    """Keep candidate (distance d, row p), d <= T already checked; ``(cnt, T)``.
+
+    k > 0: ``cd``/``ci`` are a max-heap of the k smallest ``(d, id)`` pairs
+    kept so far and ``T`` becomes its root distance once it is full (the
+    k-th smallest distance: the C kernel's threshold).  k == 0: (d, row)
+    appended while ``cnt`` is within capacity; ``cnt`` counts them all.
+    """
+    if skip.shape[0] > 0 and _skipped(skip, p):
+        return cnt, T
+    if k > 0:
+        idv = row_id(ids, p)
+        if cnt < k:
+            heap_push(cd, ci, cnt, d, idv)
+            cnt += 1
+            if cnt == k:
+                T = np.int64(cd[0])
+        elif pair_greater(np.int64(cd[0]), ci[0], d, idv):
+            heap_replace_top(cd, ci, cnt, d, idv)
+            T = np.int64(cd[0])
+        return cnt, T
+    if cnt < cd.shape[0]:
+        cd[cnt] = d
+        ci[cnt] = p
+    return cnt + 1, T
+
+
+@numba.njit(inline="always", nogil=True)
+def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, flat, ids, q, qi, qkeys,
+                 sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work):
+    """Look up and verify keys[:nk] of table j in one segment."""
+    seg_n = pos.shape[1]
+    if seg_n == 0:
+        return cnt, T, probes, verified, work
+    w = q.shape[1]
+    inline = tc.shape[0] > 0
+    check = s > 0 or j > 0
+    for i in range(nk):
+        b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
+        probes += 1
+        verified += b1 - b0
+        if inline:
+            work += PROBE_COST + (b1 - b0) * w
+            for t in range(b0, b1):
+                base = (j * seg_n + t) * w
+                d = _dist(tc, base, q, qi, w)
+                if d <= T:
+                    if check and _seen_before(tc, base, qkeys, sub_start, sub_len, s, j):
+                        continue
+                    cnt, T = _take(d, np.int64(pos[j, t]), ids, k, skip, cd, ci, cnt, T)
+        else:
+            work += PROBE_COST + (b1 - b0) * RANDOM_COST
+            for t in range(b0, b1):
+                p = np.int64(pos[j, t])
+                base = p * w
+                d = _dist(flat, base, q, qi, w)
+                if d <= T:
+                    if check and _seen_before(flat, base, qkeys, sub_start, sub_len, s, j):
+                        continue
+                    cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
+    return cnt, T, probes, verified, work
+
+
 @numba.njit(nogil=True)
-def _sorted_results(cd, cp, cnt, T, ids):
-    """Candidates with d <= T as (distances, ids) sorted by (distance, id)."""
-    nv = 0
-    for i in range(cnt):
-        if cd[i] <= T:
-            nv += 1
-    vd = np.empty(nv, dtype=np.int32)
-    vi = np.empty(nv, dtype=np.int64)
-    c = 0
-    for i in range(cnt):
-        if cd[i] <= T:
-            vd[c] = cd[i]
-            vi[c] = row_id(ids, cp[i])
-            c += 1
-    o1 = np.argsort(vi, kind="mergesort")
-    vd = vd[o1]
-    vi = vi[o1]
-    o2 = np.argsort(vd, kind="mergesort")
-    return vd[o2], vi[o2]
+def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0,
+           pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I, counts,
+           stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total):
+    """Search queries ``q0:q1``: k > 0 k-NN into rows of ``D``/``I``; k == 0
+    radius search, appending to ``outd``/``outi`` from ``total`` (``counts``
+    per query).  Returns ``(qi, need_c, need_out, total)``: ``qi == q1`` when
+    done, else query ``qi`` needs ``cd``/``ci`` of ``need_c`` or the output of
+    ``need_out`` entries (the caller grows them and calls again from ``qi``).
+
+    Every array is used through a borrowed view (see ``_borrowed``) and
+    every helper is inlined.  Rows set in the bitmap ``skip`` (empty: none)
+    are never candidates.
+    """
+    codes = _borrowed(codes)
+    ids = _borrowed(ids)
+    q = _borrowed(q)
+    sub_start = _borrowed(sub_start)
+    sub_len = _borrowed(sub_len)
+    meta0 = _borrowed(meta0)
+    offs0 = _borrowed(offs0)
+    hk0 = _borrowed(hk0)
+    hv0 = _borrowed(hv0)
+    pos0 = _borrowed(pos0)
+    occ0 = _borrowed(occ0)
+    tc0 = _borrowed(tc0)
+    meta1 = _borrowed(meta1)
+    offs1 = _borrowed(offs1)
+    hk1 = _borrowed(hk1)
+    hv1 = _borrowed(hv1)
+    pos1 = _borrowed(pos1)
+    occ1 = _borrowed(occ1)
+    tc1 = _borrowed(tc1)
+    D = _borrowed(D)
+    I = _borrowed(I)
+    counts = _borrowed(counts)
+    stats = _borrowed(stats)
+    skip = _borrowed(skip)
+    cd = _borrowed(cd)
+    ci = _borrowed(ci)
+    keys = _borrowed(keys)
+    qkeys = _borrowed(qkeys)
+    dbuf = _borrowed(dbuf)
+    outd = _borrowed(outd)
+    outi = _borrowed(outi)
+    n, w = codes.shape
+    m = sub_len.shape[0]
+    flat = _borrowed(codes.reshape(n * w))
+    maxlen = 0
+    for j in range(m):
+        maxlen = max(maxlen, sub_len[j])
+    for qi in range(q0, q1):
+        T = np.int64(BIG) if k > 0 else np.int64(radius)
+        cnt = 0
+        if n > 0:
+            for j in range(m):
+                qkeys[j] = _sub_key(q, qi, sub_start[j], sub_len[j])
+            probes = 0
+            verified = 0
+            work = 0
+            fallback = False
+            done = False
+            for s in range(maxlen + 1):
+                for j in range(m):
+                    length = sub_len[j]
+                    if s <= length:
+                        mask = (np.int64(1) << s) - 1
+                        lim = np.int64(1) << length
+                        qk = qkeys[j]
+                        while mask < lim:
+                            # a batch of keys (as the C kernel: budget checked per batch)
+                            nk = 0
+                            while mask < lim and nk < BATCH:
+                                keys[nk] = qk ^ mask
+                                nk += 1
+                                if s == 0:
+                                    mask = lim
+                                    break
+                                c = mask & -mask
+                                r = mask + c
+                                mask = (((r ^ mask) >> 2) // c) | r
+                            cnt, T, probes, verified, work = _probe_batch(
+                                keys, nk, j, s, meta0, offs0, hk0, hv0, pos0, occ0, tc0, flat,
+                                ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
+                                probes, verified, work)
+                            cnt, T, probes, verified, work = _probe_batch(
+                                keys, nk, j, s, meta1, offs1, hk1, hv1, pos1, occ1, tc1, flat,
+                                ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
+                                probes, verified, work)
+                            if work > budget:
+                                break
+                        if work > budget:
+                            fallback = True
+                            break
+                    if s == length or T <= s * m + j:
+                        done = True
+                        break
+                if done or fallback:
+                    break
+            stats[qi, 0] = probes
+            stats[qi, 1] = verified
+            stats[qi, 2] = 1 if fallback else 0
+            if fallback:
+                # start over with a linear scan, in blocks (a block whose
+                # minimum distance is above T is rejected with one comparison)
+                cnt = 0
+                T = np.int64(BIG) if k > 0 else np.int64(radius)
+                nb = dbuf.shape[0]
+                for r0 in range(0, n, nb):
+                    r1 = min(n, r0 + nb)
+                    if block_distances(codes, r0, r1, q, qi, dbuf) > T:
+                        continue
+                    for t in range(r1 - r0):
+                        d = np.int64(dbuf[t])
+                        if d <= T:
+                            cnt, T = _take(d, r0 + t, ids, k, skip, cd, ci, cnt, T)
+            if k == 0 and cnt > cd.shape[0]:
+                # the candidate buffers overflowed: search again with room
+                return qi, cnt, 0, total
+        if k > 0:
+            heap_sort(cd, ci, cnt)
+            for t in range(cnt):
+                D[qi, t] = cd[t]
+                I[qi, t] = ci[t]
+            for t in range(cnt, k):
+                D[qi, t] = PAD_DISTANCE
+                I[qi, t] = -1
+            continue
+        # rows -> ids, then sort by (distance, id): heapify and heap-sort
+        for t in range(cnt):
+            heap_push(cd, ci, t, cd[t], row_id(ids, ci[t]))
+        heap_sort(cd, ci, cnt)
+        if total + cnt > outd.shape[0]:
+            return qi, 0, total + cnt, total
+        for t in range(cnt):
+            outd[total + t] = cd[t]
+            outi[total + t] = ci[t]
+        total += cnt
+        counts[qi] = cnt
+    return q1, 0, 0, total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -300,23 +399,17 @@ def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, 
               pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I, stats,
               skip):
     """Exact k-NN of queries ``q0:q1`` into rows of ``D``/``I``."""
-    n = codes.shape[0]
-    cap = max(64, 2 * k)
-    cd = np.empty(cap, dtype=np.int32)
-    cp = np.empty(cap, dtype=np.int64)
-    hist = np.zeros(64 * codes.shape[1] + 1, dtype=np.int64)
-    for qi in range(q0, q1):
-        cd, cp, cnt, T = _query(codes, queries, qi, k, 0, sub_start, sub_len, meta0, offs0,
-                                hk0, hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1,
-                                tc1, budget, cd, cp, hist, stats, skip)
-        vd, vi = _sorted_results(cd, cp, cnt, T, ids)
-        nv = min(k, vd.shape[0])
-        for t in range(nv):
-            D[qi, t] = vd[t]
-            I[qi, t] = vi[t]
-        for t in range(nv, k):
-            D[qi, t] = PAD_DISTANCE
-            I[qi, t] = -1
+    cd = np.empty(k, dtype=np.int32)
+    ci = np.empty(k, dtype=np.int64)
+    keys = np.empty(BATCH, dtype=np.int64)
+    qkeys = np.empty(sub_len.shape[0], dtype=np.int64)
+    dbuf = np.empty(SCAN_BLOCK, dtype=np.int32)
+    counts = np.zeros(0, dtype=np.int64)
+    outd = np.zeros(0, dtype=np.int32)
+    outi = np.zeros(0, dtype=np.int64)
+    _chunk(codes, ids, queries, q0, q1, k, 0, sub_start, sub_len, meta0, offs0, hk0, hv0,
+           pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I, counts,
+           stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, 0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -324,30 +417,36 @@ def range_chunk(codes, ids, queries, q0, q1, radius, sub_start, sub_len, meta0, 
                 hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, counts,
                 stats, skip):
     """Radius search of queries ``q0:q1``; returns concatenated (D, I)."""
-    n = codes.shape[0]
     cd = np.empty(256, dtype=np.int32)
-    cp = np.empty(256, dtype=np.int64)
-    hist = np.zeros(64 * codes.shape[1] + 1, dtype=np.int64)
-    outd = np.empty(256, dtype=np.int32)
-    outi = np.empty(256, dtype=np.int64)
+    ci = np.empty(256, dtype=np.int64)
+    keys = np.empty(BATCH, dtype=np.int64)
+    qkeys = np.empty(sub_len.shape[0], dtype=np.int64)
+    dbuf = np.empty(SCAN_BLOCK, dtype=np.int32)
+    outd = np.empty(1024, dtype=np.int32)
+    outi = np.empty(1024, dtype=np.int64)
+    D = np.zeros((0, 0), dtype=np.int32)
+    I = np.zeros((0, 0), dtype=np.int64)
+    qi = q0
     total = 0
-    for qi in range(q0, q1):
-        cd, cp, cnt, T = _query(codes, queries, qi, 0, radius, sub_start, sub_len, meta0,
-                                offs0, hk0, hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1,
-                                occ1, tc1, budget, cd, cp, hist, stats, skip)
-        vd, vi = _sorted_results(cd, cp, cnt, T, ids)
-        nv = vd.shape[0]
-        if total + nv > outd.shape[0]:
-            newcap = max(2 * outd.shape[0], total + nv)
+    while True:
+        qi, need_c, need_out, total = _chunk(
+            codes, ids, queries, qi, q1, 0, radius, sub_start, sub_len, meta0, offs0, hk0,
+            hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I,
+            counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total)
+        if qi >= q1:
+            break
+        if need_c > 0:
+            newcap = max(2 * cd.shape[0], need_c)
+            cd = np.empty(newcap, dtype=np.int32)
+            ci = np.empty(newcap, dtype=np.int64)
+        if need_out > 0:
+            newcap = max(2 * outd.shape[0], need_out)
             nd = np.empty(newcap, dtype=np.int32)
             ni = np.empty(newcap, dtype=np.int64)
             nd[:total] = outd[:total]
             ni[:total] = outi[:total]
-            outd, outi = nd, ni
-        outd[total:total + nv] = vd
-        outi[total:total + nv] = vi
-        total += nv
-        counts[qi] = nv
+            outd = nd
+            outi = ni
     return outd[:total].copy(), outi[:total].copy()
 
 
@@ -356,19 +455,50 @@ def range_chunk(codes, ids, queries, q0, q1, radius, sub_start, sub_len, meta0, 
 # ---------------------------------------------------------------------------
 
 
-def _chunks(nq: int, nthreads: int):
-    nthreads = max(1, min(int(nthreads), nq))
-    bounds = np.linspace(0, nq, nthreads + 1).astype(np.int64)
-    return [(int(bounds[t]), int(bounds[t + 1])) for t in range(nthreads)]
+def _grain(nq: int, nthreads: int) -> int:
+    """Queries per work item: about 16 items per thread, 4 to 256 queries each."""
+    return int(max(4, min(256, nq // (16 * nthreads) if nthreads > 1 else nq)))
 
 
-def _run(fn, chunks):
-    if len(chunks) == 1:
-        return [fn(*chunks[0])]
+def _run(fn, nq: int, nthreads: int):
+    """``fn(q0, q1)`` over query ranges, handed out dynamically to threads.
+
+    The kernels release the GIL; query costs vary a lot (some fall back to a
+    linear scan), so threads take small ranges as they go (as the C kernel's
+    atomic counter does).  Returns ``[(q0, fn(q0, q1)), ...]`` by ``q0``.
+    """
+    nthreads = max(1, int(nthreads))
+    g = _grain(nq, nthreads)
+    nitems = (nq + g - 1) // g
+    nthreads = min(nthreads, nitems)
+    if nthreads <= 1:
+        return [(0, fn(0, nq))]
+    import itertools
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-        return list(pool.map(lambda c: fn(*c), chunks))
+    counter = itertools.count()
+    lock = threading.Lock()
+    out = []
+
+    def worker():
+        mine = []
+        while True:
+            with lock:
+                i = next(counter)
+            if i >= nitems:
+                break
+            q0 = i * g
+            q1 = min(nq, q0 + g)
+            mine.append((q0, fn(q0, q1)))
+        return mine
+
+    with ThreadPoolExecutor(max_workers=nthreads) as pool:
+        futures = [pool.submit(worker) for _ in range(nthreads)]
+        for f in futures:
+            out.extend(f.result())
+    out.sort(key=lambda r: r[0])
+    return out
 
 
 def mih_counting_sort(keys, nbuckets, lo, offs, pos):
@@ -400,12 +530,13 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
     if nq == 0:
         return D, I, stats
     ids = ROW_IDS if ids is None else ids
+    skip = _NO_SKIP if skip is None else skip
 
     def fn(q0, q1):
         knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, *seg0, *seg1,
-                  int(budget), D, I, stats, _NO_SKIP if skip is None else skip)
+                  int(budget), D, I, stats, skip)
 
-    _run(fn, _chunks(nq, nthreads))
+    _run(fn, nq, nthreads)
     return D, I, stats
 
 
@@ -419,13 +550,13 @@ def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1
     if nq == 0:
         return lims, np.zeros(0, np.int32), np.zeros(0, np.int64), stats
     ids = ROW_IDS if ids is None else ids
+    skip = _NO_SKIP if skip is None else skip
 
     def fn(q0, q1):
         return range_chunk(codes, ids, queries, q0, q1, int(radius), sub_start, sub_len,
-                           *seg0, *seg1, int(budget), counts, stats,
-                           _NO_SKIP if skip is None else skip)
+                           *seg0, *seg1, int(budget), counts, stats, skip)
 
-    parts = _run(fn, _chunks(nq, nthreads))
+    parts = [p for _, p in _run(fn, nq, nthreads)]
     np.cumsum(counts, out=lims[1:])
     D = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
     I = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
