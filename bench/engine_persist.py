@@ -34,6 +34,13 @@ def _dir_bytes(path: str) -> int:
                if os.path.isfile(os.path.join(path, f)))
 
 
+def _timed_save(index, path):
+    """``(what save returned, seconds)``."""
+    t0 = time.perf_counter()
+    report = index.save(path)
+    return report, time.perf_counter() - t0
+
+
 def _adds(index, codes, batch: int) -> float:
     t0 = time.perf_counter()
     for s in range(0, len(codes), batch):
@@ -67,33 +74,24 @@ def main(argv=None) -> int:
         index.add(db)
         rows = []
         one = os.path.join(work, "one.hsx")
-        t0 = time.perf_counter()
-        index.save(one)
-        t_file = time.perf_counter() - t0
+        _, t_file = _timed_save(index, one)
         rows.append(["save(file), whole index", f"{os.path.getsize(one):,}", f"{t_file:.3f}",
                      "", ""])
         os.unlink(one)
         d = os.path.join(work, "dir")
         os.mkdir(d)
-        t0 = time.perf_counter()
-        full = index.save(d)
-        t_full = time.perf_counter() - t0
+        full, t_full = _timed_save(index, d)
         rows.append(["save(dir), first (full)", f"{full['bytes_written']:,}", f"{t_full:.3f}",
                      "1", "1"])
-        index.add(extra)
-        t0 = time.perf_counter()
-        inc = index.save(d)
-        t_inc = time.perf_counter() - t0
-        rows.append([f"save(dir) after +{args.grow:.0%} adds", f"{inc['bytes_written']:,}",
-                     f"{t_inc:.3f}", f"{inc['bytes_written'] / full['bytes_written']:.4f}",
-                     f"{t_inc / t_full:.4f}"])
-        index.remove(np.arange(0, args.n, 1000))
-        t0 = time.perf_counter()
-        dele = index.save(d)
-        t_del = time.perf_counter() - t0
-        rows.append([f"save(dir) after removing 0.1%", f"{dele['bytes_written']:,}",
-                     f"{t_del:.3f}", f"{dele['bytes_written'] / full['bytes_written']:.4f}",
-                     f"{t_del / t_full:.4f}"])
+        changes = [(f"save(dir) after +{args.grow:.0%} adds", lambda: index.add(extra)),
+                   ("save(dir) after removing 0.1%",
+                    lambda: index.remove(np.arange(0, args.n, 1000)))]
+        for label, change in changes:
+            change()
+            rep, t = _timed_save(index, d)
+            rows.append([label, f"{rep['bytes_written']:,}", f"{t:.3f}",
+                         f"{rep['bytes_written'] / full['bytes_written']:.4f}",
+                         f"{t / t_full:.4f}"])
         print(f"\n{args.n:,} clustered 64-bit codes, default ids, MIH; directory on "
               f"{os.path.abspath(work)}")
         print_table(["save", "bytes written", "s", "bytes vs full", "time vs full"], rows)

@@ -29,6 +29,7 @@ crc32`` of the bitmap, ``<u4`` 0, then ``ceil(rows / 64)`` ``<u8`` bitmap words.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -39,7 +40,8 @@ import numpy as np
 
 from . import rowbits
 from .segment import Segment, SegmentView
-from .storage import IndexFileError, TEMP_SUFFIX, fsync_directory, read_sections, save_sections
+from .storage import (IndexFileError, TEMP_SUFFIX, FileCheck, fsync_directory, read_sections,
+                      save_sections)
 
 __all__ = ["save_directory", "load_directory", "MANIFEST", "DirectoryCheck"]
 
@@ -250,54 +252,6 @@ def check_unique_ids(views, source: str) -> None:
                              "segments")
 
 
-class _UniqueIdsCheck:
-    """:func:`check_unique_ids` as a data check (now, later or in the background)."""
-
-    def __init__(self, views, source: str):
-        import threading
-
-        self._args = (views, source)
-        self._error = None
-        self._done = threading.Event()
-        self._thread = None
-        self._lock = threading.Lock()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def _run(self) -> None:
-        with self._lock:
-            if self._done.is_set():
-                return
-            try:
-                check_unique_ids(*self._args)
-            except IndexFileError as exc:
-                self._error = str(exc)
-            finally:
-                self._args = None
-                self._done.set()
-
-    def start(self) -> None:
-        import threading
-
-        self._thread = threading.Thread(target=self._run, name="hamsearch-verify-ids",
-                                        daemon=True)
-        self._thread.start()
-
-    def raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise IndexFileError(self._error + " (found by the data check; the index "
-                                               "refuses every call)")
-
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is None:
-            self._run()
-        elif not self._done.wait(timeout):
-            raise TimeoutError(f"the data check is still running after {timeout} s")
-        self.raise_if_failed()
-
-
 class DirectoryCheck:
     """The data checks of a directory's segment files, as one
     :class:`hamsearch.storage.FileCheck`-like object."""
@@ -372,7 +326,7 @@ def load_directory(directory, mmap: bool = False, verify=None, **options):
     if verify is True:  # every segment's data was checked by read_sections
         check_unique_ids(views, directory)
     else:
-        ids_check = _UniqueIdsCheck(views, directory)
+        ids_check = FileCheck(functools.partial(check_unique_ids, views, directory), directory)
         if verify == "background":
             ids_check.start()
         checks.append(ids_check)

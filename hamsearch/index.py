@@ -783,13 +783,6 @@ class Index:
         return snap.features_d if snap.features_enabled else None
 
     # ----------------------------------------------------------------- search
-    @staticmethod
-    def _check_k(k) -> int:
-        return check_k(k)
-
-    def _check_radius(self, radius) -> int:
-        return check_radius(radius, self._nbits)
-
     def snapshot(self) -> Snapshot:
         """The current published state: an immutable
         :class:`hamsearch.segment.Snapshot` (its segment views, in storage
@@ -866,7 +859,7 @@ class Index:
                 self, queries, k, query_features, pool_radius=pool_radius,
                 pool_size=pool_size, metric=metric, rerank=rerank, filter=filter, **options)
         q = self._query_words(queries)
-        k = self._check_k(k)
+        k = check_k(k)
         flt = check_filter(filter)
         snap = self._view()
         nthreads = get_num_threads()
@@ -905,9 +898,9 @@ class Index:
             raise ValueError("plan: give exactly one of k or radius")
         snap = self._view()
         if k is not None:
-            want = {"k": min(self._check_k(k), max(snap.live, 1))}
+            want = {"k": min(check_k(k), max(snap.live, 1))}
         else:
-            want = {"radius": self._check_radius(radius)}
+            want = {"radius": check_radius(radius, self._nbits)}
         views = [v for v in snap.views if v.live]
         if not views:
             return "flat"
@@ -939,7 +932,7 @@ class Index:
             Ids, ties broken by ascending id.
         """
         q = self._query_words(queries)
-        radius = self._check_radius(radius)
+        radius = check_radius(radius, self._nbits)
         flt = check_filter(filter)
         snap = self._view()
         nthreads = get_num_threads()

@@ -59,6 +59,7 @@ from .codes import as_words
 from .features import as_query_features
 from .filters import check_filter
 from .index import _padded
+from .segment import add_base
 
 __all__ = ["hierarchical_search", "rerank_pool", "METRICS", "RERANK_MODES"]
 
@@ -180,10 +181,6 @@ class _PoolBuilder:
             self.codes, self.posids = view.codes, _positions(view.n)
         self.n = view.live if selection is None else selection.admitted
 
-    def id_of(self, rows: np.ndarray) -> np.ndarray:
-        """Ids of the segment's ``rows``."""
-        return rows + self.base if self.kids is None else self.kids[rows]
-
     def _searcher(self, **want):
         """The searcher the planner picks for this segment, or None for a
         scan of the gathered rows."""
@@ -254,7 +251,7 @@ class _SegmentPools:
         qrow = np.concatenate([np.repeat(np.arange(nq, dtype=np.int64), p.counts())
                                for p in pools])
         seg = np.concatenate([np.full(p.pos.shape[0], s, np.int64) for s, p in enumerate(pools)])
-        ids = np.concatenate([b.id_of(p.pos) for b, p in zip(self.builders, pools)])
+        ids = np.concatenate([b.view.seg.ids_at(p.pos) for b, p in zip(self.builders, pools)])
         ham = np.concatenate([p.ham for p in pools])
         pos = np.concatenate([p.pos for p in pools])
         order = np.lexsort((ids, ham, qrow))
@@ -438,9 +435,7 @@ def rerank_snapshot(snap, planner, q, k, query_features, pool_radius, pool_size,
     for b, pool in zip(builders, pools):
         D, I, H = _rerank_padded(rk, b.view.features, qf, pool, b.kids, k, mcode, order,
                                  nthreads, snap.live, True, metric)
-        if b.base:
-            np.add(I, b.base, out=I, where=I >= 0)
-        parts.append((D, I, H))
+        parts.append((D, add_base(I, b.base), H))
     D, I, H = _merge_reranked(parts, k, metric, order)
     return (D, I, H) if return_hamming else (D, I)
 

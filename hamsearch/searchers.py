@@ -30,6 +30,7 @@ import numpy as np
 
 from ._backend import kernels
 from .mih import AutoRule, IndexMIH, MultiIndexTables, choose_m
+from .segment import add_base
 
 __all__ = ["Searcher", "FlatSearcher", "MIHSearcher", "Planner", "segment_knn",
            "segment_range"]
@@ -162,55 +163,35 @@ def _admitted(view, sel) -> int:
     return view.live if sel is None else sel.admitted
 
 
-def segment_knn(view, queries, k: int, planner: Planner, nthreads: int, flt=None,
-                labels=None):
+def segment_knn(view, queries, k: int, planner: Planner, nthreads: int, flt=None):
     """Exact k-NN over one segment view: ``(D, I)`` with ``min(k, admitted)``
-    columns, or None when the view admits nothing.
-
-    ``labels``: what the results carry instead of ids (an int64 array over
-    the segment's rows, e.g. storage positions).
-    """
+    columns, or None when the view admits nothing."""
     sel = view.selection(flt)
     admitted = _admitted(view, sel)
     if admitted == 0:
         return None
     keff = min(int(k), admitted)
-    if labels is None:
-        kids, base = view.seg.kernel_ids()
-    else:
-        kids, base = labels, 0
     if sel is not None and sel.rows is not None:  # few admitted: scan only them
-        rows = sel.rows
-        lab = rows + view.seg.id_base if kids is None else kids[rows]
-        return kernels().knn(view.codes[rows], lab, queries, keff, nthreads)
+        return kernels().knn(view.codes[sel.rows], view.seg.ids_at(sel.rows), queries, keff,
+                             nthreads)
+    kids, base = view.seg.kernel_ids()
     skip = None if sel is None else sel.skip
     searcher = planner.searcher_for(view, k=keff, selection=sel)
     D, I = searcher.knn(view, queries, keff, nthreads, kids, skip)
-    return D, _add_base(I, base)
+    return D, add_base(I, base)
 
 
-def segment_range(view, queries, radius: int, planner: Planner, nthreads: int, flt=None,
-                  labels=None):
+def segment_range(view, queries, radius: int, planner: Planner, nthreads: int, flt=None):
     """Radius search over one segment view: CSR ``(lims, D, I)`` or None when
     nothing is admitted."""
     sel = view.selection(flt)
     if _admitted(view, sel) == 0:
         return None
-    if labels is None:
-        kids, base = view.seg.kernel_ids()
-    else:
-        kids, base = labels, 0
     if sel is not None and sel.rows is not None:
-        rows = sel.rows
-        lab = rows + view.seg.id_base if kids is None else kids[rows]
-        return kernels().range_search(view.codes[rows], lab, queries, radius, nthreads)
+        return kernels().range_search(view.codes[sel.rows], view.seg.ids_at(sel.rows), queries,
+                                      radius, nthreads)
+    kids, base = view.seg.kernel_ids()
     skip = None if sel is None else sel.skip
     searcher = planner.searcher_for(view, radius=radius)
     lims, D, I = searcher.range_search(view, queries, radius, nthreads, kids, skip)
-    return lims, D, _add_base(I, base)
-
-
-def _add_base(I: np.ndarray, base: int) -> np.ndarray:
-    if base:
-        np.add(I, base, out=I, where=I >= 0)
-    return I
+    return lims, D, add_base(I, base)

@@ -109,10 +109,14 @@ class Segment:
     def kernel_ids(self):
         """``(ids, base)`` to give the kernels: the ids array and 0, or (for a
         range segment) None and ``id_base`` -- the kernels then return rows,
-        and the caller adds ``base`` (see :func:`hamsearch.searchers.segment_knn`)."""
+        and the caller adds ``base`` with :func:`add_base`)."""
         if self._ids is None:
             return None, self.id_base
         return self._ids, 0
+
+    def ids_at(self, rows: np.ndarray) -> np.ndarray:
+        """Ids of ``rows`` (int64)."""
+        return rows + self.id_base if self._ids is None else self._ids[rows]
 
     @property
     def ids_nbytes(self) -> int:
@@ -330,10 +334,9 @@ class Snapshot:
 
     def gather(self, which: np.ndarray, rows: np.ndarray, field: str) -> np.ndarray:
         """``field`` ("codes", "features") of the rows ``(which, rows)`` (all present)."""
-        first = getattr(self.views[int(which[0])], field) if len(which) else None
         if len(self.views) == 1 or len(which) == 0:
-            src = getattr(self.views[0], field)
-            return np.asarray(src[rows])
+            return np.asarray(getattr(self.views[0], field)[rows])
+        first = getattr(self.views[int(which[0])], field)
         out = np.empty((len(rows),) + first.shape[1:], dtype=first.dtype)
         for v_i in np.unique(which):
             at = np.flatnonzero(which == v_i)
@@ -353,6 +356,14 @@ class Snapshot:
         out = parts[0] if len(parts) == 1 else np.concatenate(parts)
         self._concat[field] = out
         return out
+
+
+def add_base(I: np.ndarray, base: int) -> np.ndarray:
+    """Kernel results labelled by row (``ids=None``) -> ids ``base + row``, in
+    place; ``-1`` padding stays."""
+    if base:
+        np.add(I, base, out=I, where=I >= 0)
+    return I
 
 
 def merge_knn(parts, k: int):

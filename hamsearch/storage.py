@@ -51,6 +51,7 @@ removed).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import mmap as _mmap
@@ -594,15 +595,19 @@ def _check_data(meta: dict, arrays: dict, checks, source: str) -> None:
 
 
 class FileCheck:
-    """The data check of one loaded file, run now, later or in the background.
+    """A data check of loaded files, run now, later or in the background.
 
+    ``run()`` raises :class:`IndexFileError` when the data is corrupted (any
+    other exception is reported as a file error of ``source``); it is
+    dropped once it has run, with the references it holds to mapped files.
     Held by the index as ``_filecheck``: every call of the index first asks
     :meth:`raise_if_failed` (one attribute read), so once the check has
     found the file corrupted, the index refuses to answer.
     """
 
-    def __init__(self, meta, arrays, checks, source):
-        self._args = (meta, arrays, checks, source)
+    def __init__(self, run, source: str):
+        self._check = run
+        self._source = source
         self._error = None
         self._done = threading.Event()
         self._thread = None
@@ -618,13 +623,13 @@ class FileCheck:
             if self._done.is_set():
                 return
             try:
-                _check_data(*self._args)
+                self._check()
             except IndexFileError as exc:
                 self._error = str(exc)
             except Exception as exc:  # noqa: BLE001 - reported as a file error
-                self._error = f"{self._args[3]}: data check failed ({type(exc).__name__}: {exc})"
+                self._error = f"{self._source}: data check failed ({type(exc).__name__}: {exc})"
             finally:
-                self._args = None  # drop the references to the mapped file
+                self._check = None  # drop the references to the mapped files
                 self._done.set()
 
     def start(self) -> None:
@@ -719,7 +724,7 @@ def read_sections(path: str, mmap: bool = False, verify=None):
         os.close(fd)
     # Without mmap the arrays alias ``buf`` (writable, owned by the index).
     meta, arrays, checks = _parse(memoryview(buf), path)
-    check = FileCheck(meta, arrays, checks, path)
+    check = FileCheck(functools.partial(_check_data, meta, arrays, checks, path), path)
     if verify is True:
         check.wait()
         return meta, arrays, None
