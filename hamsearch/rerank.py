@@ -61,7 +61,8 @@ from .filters import check_filter
 from .index import _padded
 from .segment import add_base
 
-__all__ = ["hierarchical_search", "rerank_pool", "METRICS", "RERANK_MODES"]
+__all__ = ["hierarchical_search", "rerank_pool", "rerank_radii", "check_hierarchical",
+           "METRICS", "RERANK_MODES"]
 
 #: Feature metrics: name -> kernel code.
 METRICS = {"l2": 0, "ip": 1}
@@ -374,12 +375,23 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
     >>> I[:, 0].tolist()
     [0, 1, 2]
     """
+    args = check_hierarchical(index.nbits, queries, k, query_features, pool_radius, pool_size,
+                              metric, rerank, fill, ties, filter)
+    return rerank_snapshot(index.snapshot(), index.planner, *args, return_hamming)
+
+
+def check_hierarchical(nbits, queries, k, query_features, pool_radius, pool_size, metric,
+                       rerank, fill, ties, filter):
+    """Validate the arguments of :func:`hierarchical_search` (everything but
+    the index's state): ``(q, k, query_features, pool_radius, pool_size,
+    mode, mcode, metric, fill, ties, filter)``, checked.  The sharded index
+    (:mod:`hamsearch.distributed`) runs the same checks."""
     if query_features is None:
         raise ValueError(
             "hierarchical search needs query_features= (one float vector per query); "
             "pool_radius, pool_size, metric and rerank only apply to it"
         )
-    q = as_words(queries, index.nbits, "queries")
+    q = as_words(queries, nbits, "queries")
     k = check_k(k)
     mcode = METRICS[_check_choice(metric, METRICS, "metric")]
     mode = _check_choice(rerank, RERANK_MODES, "rerank")
@@ -388,7 +400,7 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
     if pool_radius is not None and pool_size is not None:
         raise ValueError("give pool_radius or pool_size, not both")
     if pool_radius is not None:
-        pool_radius = check_radius(pool_radius, index.nbits)
+        pool_radius = check_radius(pool_radius, nbits)
     if pool_size is not None:
         pool_size = _check_pool_size(pool_size)
     if mode == "pool" and pool_radius is None and pool_size is None:
@@ -396,48 +408,116 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
             'hierarchical search needs pool_radius= or pool_size= (or rerank="bucket")'
         )
     flt = check_filter(filter)
-    return rerank_snapshot(index.snapshot(), index.planner, q, k, query_features, pool_radius,
-                           pool_size, mode, mcode, metric, fill, ties, return_hamming, flt)
+    return (q, k, query_features, pool_radius, pool_size, mode, mcode, metric, fill, ties, flt)
 
 
-def rerank_snapshot(snap, planner, q, k, query_features, pool_radius, pool_size, mode, mcode,
-                    metric, fill, ties, return_hamming, flt):
-    """Hierarchical search over one snapshot with checked arguments: pools
-    from each segment's searcher (``planner``), re-ranked, merged."""
-    views = [v for v in snap.views if v.live]
-    if snap.features_enabled is False or (not snap.features_enabled and views):
+def check_query_features(features_enabled, features_d, has_rows: bool, query_features,
+                         nq: int) -> np.ndarray:
+    """The query features of a hierarchical search, checked against the
+    index's features (``features_enabled`` None / True / False, dimension
+    ``features_d``; ``has_rows``: the index holds live codes), as float32."""
+    if features_enabled is False or (not features_enabled and has_rows):
         raise ValueError(
             "this index holds no features: add them with index.add(codes, features=X) "
             "to re-rank"
         )
-    if not views:  # nothing added yet: any dimension, empty results
+    if not has_rows:  # nothing added yet: any dimension, empty results
         qf = np.asarray(query_features)
-        qf = as_query_features(qf, qf.shape[-1] if qf.ndim else 0, q.shape[0])
-    else:
-        qf = as_query_features(query_features, snap.features_d, q.shape[0])
-    rk = _rerank_kernels()
-    nthreads = get_num_threads()
+        return as_query_features(qf, qf.shape[-1] if qf.ndim else 0, nq)
+    return as_query_features(query_features, features_d, nq)
+
+
+def _pool_builders(snap, planner, flt, nthreads):
+    """One :class:`_PoolBuilder` per segment view with admitted live rows."""
     builders = []
-    for view in views:
+    for view in snap.views:
+        if not view.live:
+            continue
         sel = view.selection(flt)
         if (view.live if sel is None else sel.admitted):
             builders.append(_PoolBuilder(view, kernels(), nthreads, planner, sel))
-    order = RERANK_MODES[mode]
-    if not builders:
-        nq = q.shape[0]
-        feats = np.zeros((0, qf.shape[1]), np.float32)
-        pool = _Pool(np.zeros(nq + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64))
-        return _rerank_padded(rk, feats, qf, pool, np.zeros(0, np.int64), k, mcode, order,
-                              nthreads, snap.live, return_hamming, metric)
-    pools = _SegmentPools(builders).build(q, min(k, sum(b.n for b in builders)), pool_radius,
-                                          pool_size, fill, ties)
+    return builders
+
+
+def _empty_reranked(nq: int, k: int, metric: str, n: int):
+    """The result of a hierarchical search with empty pools: all padding
+    (``n``: the index's size, for the error message of an impossible ``k``)."""
+    fill = np.float32(-np.inf if metric == "ip" else np.inf)
+    return (_padded(nq, k, n, np.float32, fill), _padded(nq, k, n, np.int64, -1),
+            _padded(nq, k, n, np.int32, PAD_DISTANCE))
+
+
+def _rerank_builders(builders, pools, rk, qf, k, mcode, order, nthreads, n, metric):
+    """Re-rank each segment's pool and merge: ``(D, I, H)``."""
     parts = []
     for b, pool in zip(builders, pools):
         D, I, H = _rerank_padded(rk, b.view.features, qf, pool, b.kids, k, mcode, order,
-                                 nthreads, snap.live, True, metric)
+                                 nthreads, n, True, metric)
         parts.append((D, add_base(I, b.base), H))
-    D, I, H = _merge_reranked(parts, k, metric, order)
+    return _merge_reranked(parts, k, metric, order)
+
+
+def rerank_snapshot(snap, planner, q, k, query_features, pool_radius, pool_size, mode, mcode,
+                    metric, fill, ties, flt, return_hamming):
+    """Hierarchical search over one snapshot with checked arguments: pools
+    from each segment's searcher (``planner``), re-ranked, merged."""
+    qf = check_query_features(snap.features_enabled, snap.features_d,
+                              any(v.live for v in snap.views), query_features, q.shape[0])
+    rk = _rerank_kernels()
+    nthreads = get_num_threads()
+    builders = _pool_builders(snap, planner, flt, nthreads)
+    order = RERANK_MODES[mode]
+    if not builders:
+        D, I, H = _empty_reranked(q.shape[0], k, metric, snap.live)
+        return (D, I, H) if return_hamming else (D, I)
+    pools = _SegmentPools(builders).build(q, min(k, sum(b.n for b in builders)), pool_radius,
+                                          pool_size, fill, ties)
+    D, I, H = _rerank_builders(builders, pools, rk, qf, k, mcode, order, nthreads, snap.live,
+                               metric)
     return (D, I, H) if return_hamming else (D, I)
+
+
+def rerank_radii(snap, planner, q, k: int, qf, radii, cut_ids, mode: str, metric: str, flt):
+    """Hierarchical search with the pools given: query ``i``'s pool is every
+    admitted code within Hamming distance ``radii[i]`` -- and, when
+    ``cut_ids`` is given, at distance ``radii[i]`` only those with id
+    ``<= cut_ids[i]`` (a ``ties="cut"`` boundary).  ``qf`` is checked
+    float32.  Returns ``(D, I, H)`` (the ``k`` best, padded).
+
+    The pool decisions of :func:`hierarchical_search` (the ``m``-th
+    distance, ``fill``, the boundary) need the whole index; a shard of a
+    :class:`hamsearch.distributed.ShardedIndex` gets them from the driver
+    and runs this."""
+    nq = q.shape[0]
+    nthreads = get_num_threads()
+    builders = _pool_builders(snap, planner, flt, nthreads)
+    if not builders:
+        return _empty_reranked(nq, k, metric, snap.live)
+    radii = np.asarray(radii, dtype=np.int64)
+    pools = _SegmentPools(builders).range_per_query(q, radii)
+    if cut_ids is not None:
+        cut_ids = np.asarray(cut_ids, dtype=np.int64)
+        trimmed = []
+        for b, p in zip(builders, pools):
+            qrow = np.repeat(np.arange(nq, dtype=np.int64), p.counts())
+            keep = (p.ham < radii[qrow]) | (b.view.seg.ids_at(p.pos) <= cut_ids[qrow])
+            c = np.bincount(qrow[keep], minlength=nq)
+            lims = np.zeros(nq + 1, dtype=np.int64)
+            np.cumsum(c, out=lims[1:])
+            trimmed.append(_Pool(lims, p.ham[keep], p.pos[keep]))
+        pools = trimmed
+    return _rerank_builders(builders, pools, _rerank_kernels(), qf, k, METRICS[metric],
+                            RERANK_MODES[mode], nthreads, snap.live, metric)
+
+
+def admitted_count(snap, flt) -> int:
+    """Live codes a search with filter ``flt`` may return."""
+    total = 0
+    for view in snap.views:
+        if view.live:
+            sel = view.selection(flt)
+            total += view.live if sel is None else sel.admitted
+    return int(total)
 
 
 def _rerank_padded(rk, feats, qf, pool, ids, k, mcode, order, nthreads, n, return_hamming,
