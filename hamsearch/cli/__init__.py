@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "train",
     "encode",
     "speedup",
+    "serve",
 ]
 
 

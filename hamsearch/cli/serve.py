@@ -1,0 +1,124 @@
+"""``hamsearch serve``: the HTTP search service over a durable index directory.
+
+Examples::
+
+    hamsearch serve --index /srv/codes --nbits 256 --token-file /etc/hamsearch/token
+    hamsearch serve --demo fashion-mnist            # builds the demo, opens the page
+    hamsearch serve --index /srv/imgs --model latent.pt --public-read
+
+Needs the ``serve`` extra: ``pip install "hamsearch[serve]"``.  Binds
+127.0.0.1 unless ``--host`` says otherwise.  Writes need the bearer token
+(from ``--token-file`` or ``$HAMSEARCH_TOKEN``); so do reads unless
+``--public-read`` (the demo's default).  See docs/service.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(sub):
+    p = sub.add_parser("serve", help="serve an index over HTTP (JSON API + a search page)",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--index", default=None,
+                   help="index directory (created if missing; write-ahead log on)")
+    p.add_argument("--nbits", type=int, default=None, help="code length of a new index")
+    p.add_argument("--model", default=None,
+                   help="deep model file from `hamsearch train`: enables image search (torch)")
+    p.add_argument("--demo", default=None, metavar="NAME",
+                   help="build a demo index of images: fashion-mnist (falls back to mnist-5k, "
+                        "digits), mnist-5k or digits")
+    p.add_argument("--demo-limit", type=int, default=None, help="demo: first N images only")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    p.add_argument("--token-file", default=None,
+                   help="file holding the bearer token (default: $HAMSEARCH_TOKEN)")
+    p.add_argument("--public-read", action="store_true", help="reads need no token")
+    p.add_argument("--fsync", choices=("always", "interval", "never"), default="always",
+                   help="write-ahead log durability (default always)")
+    p.add_argument("--method", choices=("auto", "flat", "mih"), default="auto",
+                   help="search method of a new index")
+    p.add_argument("--reload-from", default=None,
+                   help="index file or directory that POST /v1/reload and SIGHUP swap in")
+    p.add_argument("--thumbnails", default=None,
+                   help=".npy of uint8 images (n, h, w[, 3]), row i = id i, for the page")
+    p.add_argument("--labels", default=None, help=".npy of the thumbnails' int labels")
+    p.add_argument("--max-batch", type=int, default=1000, help="codes per request (default 1000)")
+    p.add_argument("--max-k", type=int, default=1000, help="largest k (default 1000)")
+    p.add_argument("--max-body-bytes", type=int, default=16 << 20,
+                   help="largest request body (default 16 MiB)")
+    p.add_argument("--graceful-timeout", type=float, default=30.0,
+                   help="seconds SIGTERM waits for requests in flight (default 30)")
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(func=run)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def run(args) -> int:
+    import os
+    import tempfile
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"hamsearch serve needs the serve extra: pip install "
+                          f"\"hamsearch[serve]\" ({exc})") from exc
+    import numpy as np
+
+    from ..serve import IndexService, ServeConfig
+    from ..serve.auth import TOKEN_ENV, load_token
+    from ..serve.server import serve
+
+    if args.index is None and args.demo is None:
+        raise ValueError("give --index DIR (or --demo fashion-mnist)")
+    token = load_token(args.token_file)
+    public_read = bool(args.public_read or args.demo)
+    if token is None and not public_read:
+        raise ValueError(f"give the bearer token with --token-file F or ${TOKEN_ENV}, or "
+                         "--public-read for a read-only service")
+    if not _is_loopback(args.host):
+        print(f"hamsearch serve: warning: binding {args.host}, reachable from other machines; "
+              "use TLS in front of it", file=sys.stderr)
+    config = ServeConfig(token=token, public_read=public_read, max_batch=args.max_batch,
+                         max_k=args.max_k, max_body_bytes=args.max_body_bytes,
+                         reload_from=args.reload_from)
+    encoder = items = None
+    temp = None
+    directory = args.index
+    if args.demo is not None:
+        from ..serve.demo import build_demo
+
+        if directory is None:
+            temp = tempfile.TemporaryDirectory(prefix="hamsearch-demo-")
+            directory = temp.name
+        encoder, items = build_demo(args.demo, directory, nbits=args.nbits or 64,
+                                    model_path=args.model, limit=args.demo_limit)
+    elif args.model is not None:
+        from ..serve.encoders import load_encoder
+
+        encoder = load_encoder(args.model)
+    if args.thumbnails is not None:
+        from ..serve.images import ItemStore
+
+        labels = np.load(args.labels) if args.labels else None
+        items = ItemStore(np.load(args.thumbnails), labels)
+    nbits = args.nbits
+    if nbits is None and encoder is not None:
+        nbits = encoder.nbits
+    service = IndexService(directory, nbits, config=config, fsync=args.fsync, encoder=encoder,
+                           items=items, method=args.method)
+    print(f"hamsearch serve: {len(service.index):,} {service.nbits}-bit codes in "
+          f"{os.path.abspath(directory)}{' (temporary)' if temp else ''}; reads "
+          f"{'public' if public_read else 'need the token'}; writes "
+          f"{'need the token' if token else 'disabled (no token)'}", flush=True)
+    try:
+        return serve(service, args.host, args.port, log_level=args.log_level,
+                     access_log=args.access_log, graceful_timeout=args.graceful_timeout)
+    finally:
+        if temp is not None:
+            temp.cleanup()
