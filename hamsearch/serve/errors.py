@@ -79,7 +79,12 @@ def install_handlers(app) -> None:
         field = _loc_to_field(loc)
         kind = first.get("type", "")
         msg = str(first.get("msg", "invalid request"))
-        if kind == "json_invalid":
+        ctype = request.headers.get("content-type", "")
+        if field is None and loc[:1] == ("body",) and "json" not in ctype \
+                and "multipart" not in ctype:
+            field, msg = "body", ("the body must be a JSON object sent with "
+                                  f"'Content-Type: application/json' (got {ctype or 'none'!r})")
+        elif kind == "json_invalid":
             field, msg = "body", f"the body is not valid JSON ({first.get('ctx', {}).get('error', msg)})"
         elif kind == "extra_forbidden":
             msg = f"unknown field {field!r}"
