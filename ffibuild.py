@@ -58,6 +58,10 @@ typedef struct hs_mih_segment {
 } hs_mih_segment;
 void hs_mih_counting_sort(const uint32_t *keys, int64_t n, int64_t nbuckets,
                           int64_t lo, int32_t *offs, int32_t *pos);
+void hs_mih_key_counts(const uint64_t *codes, int64_t n, int w, int start,
+                       int len, int32_t *counts);
+void hs_mih_key_scatter(const uint64_t *codes, int64_t n, int w, int start,
+                        int len, int64_t row0, int32_t *fill, int32_t *pos);
 void hs_mih_hash_insert(const uint32_t *uniq, int64_t nu, uint32_t *hkeys,
                         int32_t *hvals, int64_t hmask);
 int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,

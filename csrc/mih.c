@@ -52,6 +52,32 @@ void hs_mih_counting_sort(const uint32_t *keys, int64_t n, int64_t nbuckets,
     offs[nbuckets] = (int32_t)n;
 }
 
+/* Substring key of one code row (as mih_sub_key below, for the builders). */
+static inline uint32_t mih_row_key(const uint64_t *row, int start, int len)
+{
+    const int wi = start >> 6, sh = start & 63;
+    uint64_t v = row[wi] >> sh;
+    if (sh + len > 64)
+        v |= row[wi + 1] << (64 - sh);
+    return (uint32_t)(v & ((UINT64_C(1) << len) - 1));
+}
+
+void hs_mih_key_counts(const uint64_t *codes, int64_t n, int w, int start,
+                       int len, int32_t *counts)
+{
+    for (int64_t i = 0; i < n; i++)
+        counts[mih_row_key(codes + i * (int64_t)w, start, len)]++;
+}
+
+void hs_mih_key_scatter(const uint64_t *codes, int64_t n, int w, int start,
+                        int len, int64_t row0, int32_t *fill, int32_t *pos)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t key = mih_row_key(codes + i * (int64_t)w, start, len);
+        pos[fill[key]++] = (int32_t)(row0 + i);
+    }
+}
+
 static inline int64_t mih_hash(uint32_t key, int64_t hmask)
 {
     return (int64_t)((((uint64_t)key * MIH_HASH_MUL) >> 32) & (uint64_t)hmask);

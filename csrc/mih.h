@@ -56,6 +56,17 @@ typedef struct hs_mih_segment {
 void hs_mih_counting_sort(const uint32_t *keys, int64_t n, int64_t nbuckets,
                           int64_t lo, int32_t *offs, int32_t *pos);
 
+/* The streaming (chunked) build of a dense table over substring bits
+ * [start, start + len) of codes rows 0..n: key_counts adds each row's key
+ * to counts[key] (pass offs + 1 of a zeroed offs; a prefix sum then makes
+ * the CSR offsets); key_scatter writes row0 + i at pos[fill[key]++] (fill:
+ * a copy of the offsets' bucket starts).  Called chunk by chunk, in row
+ * order, they give hs_mih_counting_sort's result without a keys array. */
+void hs_mih_key_counts(const uint64_t *codes, int64_t n, int w, int start,
+                       int len, int32_t *counts);
+void hs_mih_key_scatter(const uint64_t *codes, int64_t n, int w, int start,
+                        int len, int64_t row0, int32_t *fill, int32_t *pos);
+
 /* Insert the distinct keys uniq[0..nu) (value = index) into an empty table
  * of capacity hmask + 1 (a power of two > nu). */
 void hs_mih_hash_insert(const uint32_t *uniq, int64_t nu, uint32_t *hkeys,

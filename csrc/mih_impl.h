@@ -132,8 +132,13 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                             int64_t pend_p[MIH_PEND];
                             int npend = 0;
                             for (int64_t t = b0; t < b1; t++) {
+                                const int64_t p = pos[t];
+                                /* rows out of range come only from a
+                                 * crafted table file: never read them */
+                                if ((uint64_t)p >= (uint64_t)n)
+                                    continue;
                                 const uint64_t *code =
-                                    tc ? tc + t * w : c->codes + (int64_t)pos[t] * w;
+                                    tc ? tc + t * w : c->codes + p * w;
                                 const int32_t d = MIH_FN(dist)(code, q, w);
                                 if (d > T)
                                     continue;
@@ -141,12 +146,12 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                                     MIH_FN(seen_before)(c, code, qkeys, s, j))
                                     continue;
                                 if (!skip) {
-                                    if (mih_offer(ws, d, pos[t], k, &T))
+                                    if (mih_offer(ws, d, p, k, &T))
                                         return -1;
                                     continue;
                                 }
                                 pend_d[npend] = d;
-                                pend_p[npend] = pos[t];
+                                pend_p[npend] = p;
                                 __builtin_prefetch(skip + (pend_p[npend] >> 6));
                                 if (++npend == MIH_PEND) {
                                     if (mih_offer_pending(ws, pend_d, pend_p, npend, skip, k, &T))

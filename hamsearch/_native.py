@@ -232,6 +232,8 @@ if _has_mih():
     from ._native_mih import (  # noqa: E402,F401
         mih_counting_sort,
         mih_hash_insert,
+        mih_key_counts,
+        mih_key_scatter,
         mih_knn,
         mih_range_search,
     )

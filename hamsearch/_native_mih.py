@@ -20,6 +20,8 @@ __all__ = [
     "has_mih",
     "mih_counting_sort",
     "mih_hash_insert",
+    "mih_key_counts",
+    "mih_key_scatter",
     "mih_knn",
     "mih_range_search",
 ]
@@ -46,6 +48,19 @@ def mih_hash_insert(uniq, hkeys, hvals, hmask):
     """Fill an open-addressing table with the distinct keys ``uniq``."""
     _lib.hs_mih_hash_insert(_ptr("uint32_t *", uniq), len(uniq), _ptr("uint32_t *", hkeys),
                             _ptr("int32_t *", hvals), int(hmask))
+
+
+def mih_key_counts(codes, start, length, counts):
+    """Add each row's key (bits ``start .. start+length-1``) to ``counts`` (int32)."""
+    _lib.hs_mih_key_counts(_ptr("uint64_t *", codes), codes.shape[0], codes.shape[1],
+                           int(start), int(length), _ptr("int32_t *", counts))
+
+
+def mih_key_scatter(codes, start, length, row0, fill, pos):
+    """Write ``row0 + i`` at ``pos[fill[key]++]`` for each row ``i`` (in order)."""
+    _lib.hs_mih_key_scatter(_ptr("uint64_t *", codes), codes.shape[0], codes.shape[1],
+                            int(start), int(length), int(row0), _ptr("int32_t *", fill),
+                            _ptr("int32_t *", pos))
 
 
 def _segments(seg0, seg1):

@@ -6,12 +6,21 @@ Layout of an index directory::
     DIR/<segment>.hsx           one sealed segment: an index file
                                 (:mod:`hamsearch.storage`) of its rows
     DIR/<segment>.<ndead>.del   that segment's tombstones with ndead rows deleted
+    DIR/<segment>.mih           that segment's multi-index tables, if saved
+                                (:func:`hamsearch.mih.save_tables`)
     DIR/wal/                    the write-ahead log (:mod:`hamsearch.wal`), if any
 
 ``manifest.json`` is UTF-8 JSON: ``{"format": "hamsearch-dir", "version": 1,
 "generation": g, "meta": {index metadata}, "wal_seq": s, "segments": [{"name",
-"rows", "deleted", "file", "deleted_file"}...], "crc32": c}`` where ``c`` is
-the CRC-32 of the same JSON without the ``crc32`` field (keys sorted).
+"rows", "deleted", "file", "deleted_file"[, "tables_file"]}...], "crc32": c}``
+where ``c`` is the CRC-32 of the same JSON without the ``crc32`` field (keys
+sorted).
+
+Tables: a sealed segment of at least :data:`TABLES_MIN_ROWS` rows whose
+multi-index tables are built gets them saved too (``tables_file``), so a
+large index re-opened with ``mmap=True`` maps its tables instead of
+rebuilding them (a counting sort of every code per table) at its first MIH
+search; smaller segments rebuild, which is cheaper than reading them.
 
 Segment files never change once written: a segment's name is unique (it
 carries a random per-process prefix), so a file that exists under that name
@@ -51,9 +60,11 @@ VERSION = 1
 _DEL_MAGIC = b"HSDEL\x00\x00\x00"
 _DEL_HEAD = struct.Struct("<8sQQII")
 _MAX_MANIFEST = 64 << 20
+#: Sealed segments of at least this many rows save their built tables.
+TABLES_MIN_ROWS = 1 << 22
 #: The files a save may remove: segment and tombstone files (and their temporaries).
-_SEGMENT_FILE = re.compile(r"seg-[0-9a-f]+-\d+(\.hsx|\.\d+\.del)(\.\d+\.hamsearch-tmp)?"
-                           r"|\.seg-[0-9a-f]+-\d+\.hsx\..*\.hamsearch-tmp"
+_SEGMENT_FILE = re.compile(r"seg-[0-9a-f]+-\d+(\.hsx|\.mih|\.\d+\.del)(\.\d+\.hamsearch-tmp)?"
+                           r"|\.seg-[0-9a-f]+-\d+\.(hsx|mih)\..*\.hamsearch-tmp"
                            r"|manifest\.json\.\d+\.hamsearch-tmp")
 
 
@@ -152,9 +163,9 @@ def read_manifest(directory: str) -> dict | None:
                 and isinstance(s.get("rows"), int) and isinstance(s.get("deleted"), int)
                 and 0 <= s["deleted"] <= s["rows"]
                 and os.path.basename(s["file"]) == s["file"]
-                and (s.get("deleted_file") is None
-                     or (isinstance(s["deleted_file"], str)
-                         and os.path.basename(s["deleted_file"]) == s["deleted_file"]))):
+                and all(s.get(key) is None
+                        or (isinstance(s[key], str) and os.path.basename(s[key]) == s[key])
+                        for key in ("deleted_file", "tables_file"))):
             raise IndexFileError(f"{path}: bad segment entry {str(s)[:200]}")
     if not isinstance(doc.get("wal_seq"), int) or doc["wal_seq"] < 0:
         raise IndexFileError(f"{path}: bad wal_seq")
@@ -199,8 +210,18 @@ def save_directory(index, directory, wal_seq=None) -> dict:
                 _write_tombstones(dpath, view.dead, seg.n, view.ndead)
                 tombs += 1
                 nbytes += os.path.getsize(dpath)
-        entries.append({"name": seg.name, "rows": seg.n, "deleted": view.ndead,
-                        "file": fname, "deleted_file": dname})
+        entry = {"name": seg.name, "rows": seg.n, "deleted": view.ndead,
+                 "file": fname, "deleted_file": dname}
+        st = seg.mih
+        if seg.n >= TABLES_MIN_ROWS and st is not None and st.n == st.n_main == seg.n:
+            from .mih import save_tables
+
+            entry["tables_file"] = f"{seg.name}.mih"
+            tpath = os.path.join(directory, entry["tables_file"])
+            if not os.path.exists(tpath):
+                save_tables(tpath, st, meta["nbits"])
+                nbytes += os.path.getsize(tpath)
+        entries.append(entry)
     doc = {"format": FORMAT, "version": VERSION,
            "generation": (prev["generation"] + 1) if prev else 1,
            "meta": meta, "wal_seq": snap.wal_seq if wal_seq is None else int(wal_seq),
@@ -211,7 +232,8 @@ def save_directory(index, directory, wal_seq=None) -> dict:
     _write_atomic(os.path.join(directory, MANIFEST), blob)
     fsync_directory(directory)
     nbytes += len(blob)
-    keep = {MANIFEST} | {e["file"] for e in entries} | {e["deleted_file"] for e in entries}
+    keep = {MANIFEST} | {e["file"] for e in entries} | {e["deleted_file"] for e in entries} \
+        | {e.get("tables_file") for e in entries}
     removed = 0
     for name in os.listdir(directory):
         if name in keep or not _SEGMENT_FILE.fullmatch(name):
@@ -313,6 +335,16 @@ def load_directory(directory, mmap: bool = False, verify=None, **options):
         else:
             seg = Segment.from_rows(arrays["codes"], arrays["ids"], feats, name=entry["name"])
         seg.file = path
+        if entry.get("tables_file"):
+            from .mih import read_tables
+
+            tpath = os.path.join(directory, entry["tables_file"])
+            try:
+                seg.mih, tcheck = read_tables(tpath, seg.codes, meta["nbits"], mmap, verify)
+            except FileNotFoundError:
+                raise IndexFileError(f"{tpath}: table file named by the manifest is "
+                                     "missing") from None
+            checks.append(tcheck)
         dead = None
         if entry["deleted"]:
             if not entry["deleted_file"]:

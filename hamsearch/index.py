@@ -1100,6 +1100,15 @@ class Index:
         return index
 
     @classmethod
+    def from_chunks(cls, chunks, nbits: int, n=None, **options) -> "Index":
+        """An index of one sealed segment built from code chunks with
+        bounded extra memory (ids ``0 .. n-1``, tables built by a chunked
+        counting sort): see :func:`hamsearch.streaming.from_chunks`."""
+        from .streaming import from_chunks
+
+        return from_chunks(chunks, nbits, n, **options)
+
+    @classmethod
     def from_views(cls, meta: dict, views, wal_seq: int = 0, check=None) -> "Index":
         """An index over loaded segment views (:mod:`hamsearch.directory`);
         ``check``: their pending data checks."""

@@ -75,6 +75,10 @@ BUDGET_FACTOR = 0.5
 MAX_SUBSTRING_BITS = 32
 #: Inline codes by default while ``m * words_per_code`` is at most this.
 INLINE_MAX_WORDS = 16
+#: Rows per call of the table-building kernels (bounds their temporaries).
+BUILD_CHUNK = 1 << 22
+#: Rows one segment's tables can number (int32 row numbers).
+MAX_ROWS = 2**31 - 1
 
 
 def choose_m(nbits: int, n: int) -> int:
@@ -159,6 +163,32 @@ def _empty_segment(m: int):
     )
 
 
+def dense_offsets(codes: np.ndarray, start: int, length: int, lo: int, pos: np.ndarray,
+                  K=None) -> np.ndarray:
+    """One dense table over substring bits ``start .. start+length-1`` of
+    ``codes``: returns the CSR offsets (int32, ``2**length + 1``) and fills
+    ``pos`` (int32, ``len(codes)``) with ``lo + row`` grouped by key,
+    ascending within a key.
+
+    A two-pass counting sort over chunks of :data:`BUILD_CHUNK` rows (count
+    the keys, prefix sum, scatter the rows): the only memory besides the
+    offsets and ``pos`` is one copy of the bucket starts, whatever the
+    number of codes -- no keys array, no temporaries per code.
+    """
+    K = _mih_kernels() if K is None else K
+    n = codes.shape[0]
+    nb = 1 << int(length)
+    offs = np.zeros(nb + 1, dtype=np.int32)
+    counts = offs[1:]
+    for a in range(0, n, BUILD_CHUNK):
+        K.mih_key_counts(codes[a : a + BUILD_CHUNK], start, length, counts)
+    np.cumsum(offs, out=offs)
+    fill = offs[:-1].copy()
+    for a in range(0, n, BUILD_CHUNK):
+        K.mih_key_scatter(codes[a : a + BUILD_CHUNK], start, length, lo + a, fill, pos)
+    return offs
+
+
 def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: bool):
     """Tables over positions ``[lo, hi)`` of ``codes``.
 
@@ -177,13 +207,14 @@ def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: 
     tcodes = np.empty((m, seg_n, w), dtype=np.uint64) if inline else np.zeros(0, np.uint64)
     offs_parts, hk_parts, hv_parts, occ_parts = [], [], [], []
     off_at = hash_at = occ_at = 0
+    if hi > MAX_ROWS:
+        raise ValueError(f"multi-index tables hold row numbers as int32: a segment has at "
+                         f"most {MAX_ROWS} rows, got {hi}")
     for j in range(m):
         b = int(lengths[j])
-        keys = extract_substring(part, int(starts[j]), b)
         if (1 << b) <= DENSE_FACTOR * seg_n + DENSE_SLACK:
             nb = 1 << b
-            offs = np.empty(nb + 1, dtype=np.int32)
-            K.mih_counting_sort(keys, nb, lo, offs, pos[j])
+            offs = dense_offsets(part, int(starts[j]), b, lo, pos[j], K)
             bits = np.packbits(offs[1:] > offs[:-1], bitorder="little")
             occ = np.zeros(-(-len(bits) // 8) * 8, dtype=np.uint8)
             occ[: len(bits)] = bits
@@ -191,6 +222,7 @@ def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: 
             meta[j] = (-1, off_at, occ_at)
             occ_at += len(occ_parts[-1])
         else:
+            keys = extract_substring(part, int(starts[j]), b)
             uniq, inv = np.unique(keys, return_inverse=True)
             nb = len(uniq)
             cap = 8
@@ -206,7 +238,9 @@ def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: 
             hv_parts.append(hv)
             hash_at += cap
         if inline:
-            np.take(part, pos[j] - lo, axis=0, out=tcodes[j])
+            for a in range(0, seg_n, BUILD_CHUNK):  # no (seg_n,) int64 temporary
+                e = min(seg_n, a + BUILD_CHUNK)
+                np.take(part, pos[j, a:e] - lo, axis=0, out=tcodes[j, a:e])
         offs_parts.append(offs)
         off_at += len(offs)
     hkeys = np.concatenate(hk_parts) if hk_parts else np.zeros(0, np.uint32)
@@ -687,3 +721,179 @@ def rebased(state, codes, ids=None):
     """The same tables over a copy of their codes (same rows, new arrays)."""
     return _State(codes, ids, state.m, state.starts, state.lengths, state.main, state.delta,
                   state.n_main)
+
+
+# ---------------------------------------------------------------------------
+# Table files: a sealed segment's tables saved beside its rows
+# ---------------------------------------------------------------------------
+
+#: ``meta["format"]`` of a table file (an :mod:`hamsearch.storage` container).
+TABLES_FORMAT = "hamsearch-mih-tables"
+_TABLE_SECTIONS = ("offs", "hkeys", "hvals", "pos", "occ", "tcodes")
+_TABLE_DTYPES = {"offs": "<i4", "hkeys": "<u4", "hvals": "<i4", "pos": "<i4", "occ": "<u8",
+                 "tcodes": "<u8"}
+
+
+def _table_layout(specs):
+    """``meta`` (m, 3) and section lengths of tables described by ``specs``:
+    per table ``(nb, cap)`` -- ``cap == 0`` for a dense table of ``nb``
+    buckets, else a hash of capacity ``cap`` over ``nb`` distinct keys."""
+    meta = np.zeros((len(specs), 3), dtype=np.int64)
+    off_at = hash_at = occ_at = 0
+    for j, (nb, cap) in enumerate(specs):
+        if cap == 0:
+            meta[j] = (-1, off_at, occ_at)
+            occ_at += -(-(-(-nb // 8)) // 8)  # ceil(ceil(nb / 8) / 8) words
+        else:
+            meta[j] = (cap - 1, off_at, hash_at)
+            hash_at += cap
+        off_at += nb + 1
+    return meta, {"offs": off_at, "hkeys": hash_at, "hvals": hash_at, "occ": occ_at}
+
+
+def _table_specs(state) -> list[list[int]]:
+    meta, offs = state.main[0], state.main[1]
+    ends = list(meta[1:, 1]) + [len(offs)]
+    return [[int(ends[j] - meta[j, 1] - 1), 0 if meta[j, 0] < 0 else int(meta[j, 0] + 1)]
+            for j in range(state.m)]
+
+
+def save_tables(path, state, nbits: int) -> None:
+    """Write a sealed segment's table ``state`` (no delta part) to ``path``
+    atomically (an :mod:`hamsearch.storage` container of the arrays of
+    ``csrc/mih.h`` whose ``meta`` is recomputed on load from the per-table
+    bucket counts)."""
+    from .storage import save_sections
+
+    if state.n != state.n_main:
+        raise ValueError("only tables without a delta part are saved (a sealed segment's)")
+    meta = {"format": TABLES_FORMAT, "nbits": int(nbits), "rows": int(state.n),
+            "m": int(state.m), "tables": _table_specs(state),
+            "words": int(state.codes.shape[1]), "inline": bool(state.main[6].size)}
+    arrays = {name: arr for name, arr in zip(SEGMENT_FIELDS[1:], state.main[1:])}
+    save_sections(path, meta, arrays)
+
+
+def read_tables(path, codes, nbits: int, mmap: bool = False, verify=None):
+    """Tables saved by :func:`save_tables` for the rows ``codes``:
+    ``(state, check)`` like :func:`hamsearch.storage.read_sections`
+    (``check``: the pending CRC-32 check, or None once it ran).
+
+    The header, the section layout (dtypes, shapes, alignment, no overlap)
+    and every bucket range (offsets from 0 to ``rows``, non-decreasing; hash
+    slots naming a bucket) are checked before anything is used, so a
+    crafted file cannot make a search read outside the arrays (row numbers
+    out of range are skipped by the kernels); the section checksums are the
+    data check (``verify``).
+    """
+    import functools
+    import mmap as _mmap
+    import os
+
+    from .storage import (FileCheck, IndexFileError, _Checker, _crc32, _open_regular,
+                          _read_all, _read_header, _ALIGN, _HEADER_KEYS, _SECTION_KEYS,
+                          _PREAMBLE)
+
+    path = os.fspath(path)
+    if verify is None:
+        verify = "background" if mmap else True
+    ck = _Checker(path)
+    fd = _open_regular(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            ck.fail("empty table file")
+        buf = _mmap.mmap(fd, 0, access=_mmap.ACCESS_READ) if mmap else _read_all(fd, size)
+    finally:
+        os.close(fd)
+    buf = memoryview(buf)
+    header, hlen = _read_header(buf, ck)
+    if not isinstance(header, dict) or header.keys() != _HEADER_KEYS:
+        ck.fail("not a table file (bad header fields)")
+    meta = header["meta"]
+    rows, w = codes.shape
+    if not isinstance(meta, dict) or meta.get("format") != TABLES_FORMAT:
+        ck.fail("not a multi-index table file")
+    if meta.get("nbits") != nbits or meta.get("rows") != rows or meta.get("words") != w:
+        ck.fail(f"tables of {meta.get('rows')!r} x {meta.get('nbits')!r}-bit codes, the "
+                f"segment holds {rows} x {nbits}-bit")
+    m = meta.get("m")
+    try:
+        m = _check_m(nbits, m)
+    except (TypeError, ValueError) as exc:
+        ck.fail(str(exc))
+    starts, lengths = substring_layout(nbits, m)
+    specs = meta.get("tables")
+    if not isinstance(specs, list) or len(specs) != m:
+        ck.fail("bad 'tables' entry")
+    for (nb, cap), b in zip(specs, lengths):
+        ok = isinstance(nb, int) and isinstance(cap, int)
+        if ok and cap == 0:
+            ok = nb == 1 << int(b)
+        elif ok:
+            ok = 1 <= nb <= min(rows, 1 << int(b)) and cap >= 2 * nb and cap & (cap - 1) == 0
+        if not ok:
+            ck.fail(f"bad table spec {[nb, cap]!r} for a {int(b)}-bit substring")
+    tmeta, lens = _table_layout(specs)
+    inline = meta.get("inline")
+    if not isinstance(inline, bool):
+        ck.fail("bad 'inline' entry")
+    want = {name: (_TABLE_DTYPES[name], [lens[name]]) for name in lens}
+    want["pos"] = ("<i4", [m, rows])
+    want["tcodes"] = ("<u8", [m * rows * w if inline else 0])
+    sections = header["sections"]
+    if not isinstance(sections, list) or len(sections) != len(want):
+        ck.fail("bad section list")
+    arrays, checks, spans = {}, [], []
+    for sec in sections:
+        if not isinstance(sec, dict) or sec.keys() != _SECTION_KEYS or sec["name"] not in want \
+                or sec["name"] in arrays:
+            ck.fail(f"bad section entry {str(sec)[:200]}")
+        name = sec["name"]
+        dtype, shape = want[name]
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        off = sec["offset"]
+        if sec["dtype"] != dtype or sec["shape"] != shape or sec["nbytes"] != nbytes \
+                or not isinstance(off, int) or off % _ALIGN \
+                or off < _PREAMBLE.size + hlen or off + nbytes > size \
+                or not isinstance(sec["crc32"], int):
+            ck.fail(f"section {name!r} does not match the tables it describes")
+        data = buf[off : off + nbytes]
+        arrays[name] = (np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape) if nbytes
+                        else np.zeros(shape, np.dtype(dtype)))
+        checks.append((name, data, sec["crc32"]))
+        spans.append((off, off + nbytes))
+    spans.sort()
+    if any(b0 < a1 for (_, a1), (b0, _) in zip(spans, spans[1:])):
+        ck.fail("sections overlap")
+    if header["file_size"] != size:
+        ck.fail(f"file is {size} bytes, the header says {header['file_size']!r}")
+    offs, hvals = arrays["offs"], arrays["hvals"]
+    for j, (nb, cap) in enumerate(specs):
+        o = offs[tmeta[j, 1] : tmeta[j, 1] + nb + 1]
+        if o[0] != 0 or o[-1] != rows:
+            ck.fail(f"table {j}: offsets must run from 0 to {rows}")
+        for a in range(0, nb, BUILD_CHUNK):
+            if (np.diff(o[a : a + BUILD_CHUNK + 1]) < 0).any():
+                ck.fail(f"table {j}: decreasing offsets")
+        if cap:
+            hv = hvals[tmeta[j, 2] : tmeta[j, 2] + cap]
+            if hv.min() < -1 or hv.max() >= nb or not (hv < 0).any():
+                ck.fail(f"table {j}: hash slots must name a bucket or be empty")
+    main = (tmeta, offs, arrays["hkeys"], hvals, arrays["pos"], arrays["occ"],
+            arrays["tcodes"])
+
+    def run():
+        for name, data, crc in checks:
+            if _crc32(data) != crc:
+                raise IndexFileError(f"{path}: section {name!r} is corrupted (checksum "
+                                     "mismatch)")
+
+    check = FileCheck(run, path)
+    if verify is True:
+        check.wait()
+        check = None
+    elif verify == "background":
+        check.start()
+    state = _State(codes, None, m, starts, lengths, main, _empty_segment(m), rows)
+    return state, check

@@ -146,7 +146,9 @@ class Planner:
             prefer = seg.plans.get(key)
             if prefer is None:  # a pure function of the segment's rows and the key
                 m = self.m_for(seg)
-                inline = self._tables._inline(m, seg.codes)
+                st = seg.mih  # built tables say whether they hold inline codes
+                inline = (bool(st.main[6].size) if st is not None
+                          else self._tables._inline(m, seg.codes))
                 prefer = self.rule.prefer_mih(seg.codes, self.nbits, m, inline, k=k,
                                               radius=radius, holder=seg)
                 if len(seg.plans) < 256:

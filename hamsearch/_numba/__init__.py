@@ -21,6 +21,8 @@ from .rerank import feature_distances, rerank  # re-rank kernels (twin of csrc/r
 from .mih import (  # noqa: F401  multi-index hashing (twin of csrc/mih.c)
     mih_counting_sort,
     mih_hash_insert,
+    mih_key_counts,
+    mih_key_scatter,
     mih_knn,
     mih_range_search,
 )

@@ -47,6 +47,8 @@ SCAN_BLOCK = 512
 __all__ = [
     "mih_counting_sort",
     "mih_hash_insert",
+    "mih_key_counts",
+    "mih_key_scatter",
     "mih_knn",
     "mih_range_search",
 ]
@@ -93,6 +95,23 @@ def counting_sort(keys, nbuckets, lo, offs, pos):
         b = np.int64(keys[i])
         pos[fill[b]] = lo + i
         fill[b] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def key_counts(codes, start, length, counts):
+    """``counts[key] += 1`` for the substring key of each row (twin of
+    ``hs_mih_key_counts``)."""
+    for i in range(codes.shape[0]):
+        counts[_sub_key(codes, i, start, length)] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def key_scatter(codes, start, length, row0, fill, pos):
+    """``pos[fill[key]++] = row0 + i`` for each row (twin of ``hs_mih_key_scatter``)."""
+    for i in range(codes.shape[0]):
+        key = _sub_key(codes, i, start, length)
+        pos[fill[key]] = row0 + i
+        fill[key] += 1
 
 
 @numba.njit(inline="always", nogil=True)
@@ -224,6 +243,7 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, flat, ids, q,
     if seg_n == 0:
         return cnt, T, probes, verified, work
     w = q.shape[1]
+    n_rows = flat.shape[0] // w
     inline = tc.shape[0] > 0
     check = s > 0 or j > 0
     for i in range(nk):
@@ -233,16 +253,21 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, flat, ids, q,
         if inline:
             work += PROBE_COST + (b1 - b0) * w
             for t in range(b0, b1):
+                p = np.int64(pos[j, t])
+                if p < 0 or p >= n_rows:  # only a crafted table file: never read it
+                    continue
                 base = (j * seg_n + t) * w
                 d = _dist(tc, base, q, qi, w)
                 if d <= T:
                     if check and _seen_before(tc, base, qkeys, sub_start, sub_len, s, j):
                         continue
-                    cnt, T = _take(d, np.int64(pos[j, t]), ids, k, skip, cd, ci, cnt, T)
+                    cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
         else:
             work += PROBE_COST + (b1 - b0) * RANDOM_COST
             for t in range(b0, b1):
                 p = np.int64(pos[j, t])
+                if p < 0 or p >= n_rows:  # only a crafted table file: never read it
+                    continue
                 base = p * w
                 d = _dist(flat, base, q, qi, w)
                 if d <= T:
@@ -509,6 +534,18 @@ def mih_counting_sort(keys, nbuckets, lo, offs, pos):
 def mih_hash_insert(uniq, hkeys, hvals, hmask):
     """Fill an open-addressing table with the distinct keys ``uniq``."""
     hash_insert(uniq, hkeys, hvals, int(hmask))
+
+
+def mih_key_counts(codes, start, length, counts):
+    """Add each row's key (bits ``start .. start+length-1``) to ``counts`` (int32)."""
+    if codes.shape[0]:
+        key_counts(codes, int(start), int(length), counts)
+
+
+def mih_key_scatter(codes, start, length, row0, fill, pos):
+    """Write ``row0 + i`` at ``pos[fill[key]++]`` for each row ``i`` (in order)."""
+    if codes.shape[0]:
+        key_scatter(codes, int(start), int(length), int(row0), fill, pos)
 
 
 _NO_SKIP = np.zeros(0, dtype=np.uint64)
