@@ -34,6 +34,8 @@ FORMAT = "hamsearch-sharded/1"
 #: Queries larger than this are put in Ray's object store once and shared by
 #: the shards' calls (smaller ones travel inline with each call).
 _PUT_BYTES = 64 * 1024
+#: Seconds the constructor waits for the actors to start (and replay their logs).
+STARTUP_TIMEOUT = 600.0
 #: A k-NN search with a larger k first asks the shards how many codes they
 #: hold, so no shard pads a result wider than the whole index.
 _LARGE_K = 4096
@@ -191,7 +193,8 @@ class ShardedIndex:
             ).remote(_replica_dir(self._root, s, r), self._nbits, method, fsync, threads, options)
             for r in range(self._replicas)] for s in range(self._num_shards)]
         infos = self._gather([(s, r, "info", ()) for s in range(self._num_shards)
-                              for r in range(self._replicas)])
+                              for r in range(self._replicas)],
+                             timeout=max(self._timeout, STARTUP_TIMEOUT))
         self._next_id = max(i["next_id"] for i in infos)
         enabled = [i["features_enabled"] for i in infos]
         if any(e is True for e in enabled):
@@ -244,12 +247,13 @@ class ShardedIndex:
                 raise cause from None
             raise
 
-    def _gather(self, calls, *, write: bool = False):
+    def _gather(self, calls, *, write: bool = False, timeout: float | None = None):
         """Run ``(shard, replica, method, args)`` calls in parallel; a call
         whose actor died is resubmitted (a write with ``retry=True``) until
         it answers or the timeout passes."""
         actor_errors = self._errors()
-        deadline = time.monotonic() + self._timeout
+        timeout = self._timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         refs = [self._submit(s, r, m, a) for s, r, m, a in calls]
         out = []
         for (s, r, method, args), ref in zip(calls, refs):
@@ -262,7 +266,7 @@ class ShardedIndex:
                     if time.monotonic() >= deadline:
                         raise ShardUnavailableError(
                             s, r if self._replicas > 1 else None,
-                            f"no answer to {method} within {self._timeout:g} s", exc) from exc
+                            f"no answer to {method} within {timeout:g} s", exc) from exc
                     time.sleep(delay)
                     delay = min(1.0, delay * 2)
                     if write:
@@ -375,6 +379,16 @@ class ShardedIndex:
         return self._root
 
     @property
+    def failover(self) -> bool:
+        """Whether reads of a shard whose replica is down go to another
+        replica at once (settable)."""
+        return self._failover
+
+    @failover.setter
+    def failover(self, value: bool) -> None:
+        self._failover = bool(value)
+
+    @property
     def actors(self) -> list[list]:
         """The Ray actor handles: ``actors[shard][replica]``."""
         return [list(a) for a in self._actors]
@@ -448,11 +462,13 @@ class ShardedIndex:
             self._features.check(feats, n)
             if n == 0:
                 return
-            routed = self._route(new_ids)
-            self._write({s: ("add", (words[r], new_ids[r], None if feats is None else feats[r]))
-                         for s, r in routed.items()})
-            self._note_features(feats)
-            self._next_id = max(self._next_id, int(new_ids.max()) + 1)
+            try:
+                self._write({s: ("add", (words[r], new_ids[r],
+                                         None if feats is None else feats[r]))
+                             for s, r in self._route(new_ids).items()})
+            finally:  # ids and the features decision are spent even by a partial write
+                self._note_features(feats)
+                self._next_id = max(self._next_id, int(new_ids.max()) + 1)
 
     def upsert(self, codes, ids, features=None) -> int:
         """Add codes, replacing those stored under the same ids (as
@@ -469,11 +485,13 @@ class ShardedIndex:
             if n == 0:
                 return 0
             replaced = int(self._present(new_ids).sum())
-            routed = self._route(new_ids)
-            self._write({s: ("upsert", (words[r], new_ids[r], None if feats is None else feats[r]))
-                         for s, r in routed.items()})
-            self._note_features(feats)
-            self._next_id = max(self._next_id, int(new_ids.max()) + 1)
+            try:
+                self._write({s: ("upsert", (words[r], new_ids[r],
+                                            None if feats is None else feats[r]))
+                             for s, r in self._route(new_ids).items()})
+            finally:
+                self._note_features(feats)
+                self._next_id = max(self._next_id, int(new_ids.max()) + 1)
             return replaced
 
     def remove(self, ids) -> int:
