@@ -8,8 +8,8 @@ and float32 features (or ``None``).
 * :class:`DeepModelEncoder` -- a model written by ``hamsearch train``
   (:mod:`hamsearch.encoders.deep`, needs torch): its codes, and its F7
   features scaled to unit length (cosine re-ranking);
-* :class:`PixelEncoder` -- the quick demo model: ITQ on the pixels for the
-  codes, the leading principal components of the pixels for the features.
+* :class:`PixelEncoder` -- the quick demo model: the leading principal
+  components of the pixels as the features, ITQ on them for the codes.
 """
 
 from __future__ import annotations
@@ -83,12 +83,18 @@ class PixelEncoder:
         c = images.shape[3] if images.ndim == 4 else 1
         self.image_shape = (int(h), int(w), int(c))
         X = self._pixels(images)
-        self.itq_ = ITQ(nbits=self.nbits, random_state=self.random_state).fit(X)
-        d = min(self.n_features, X.shape[1])
+        d = max(self.nbits, min(self.n_features, X.shape[1]))
         mean, comps, _ = pca_fit(X, d)
         self.mean_ = mean.astype(np.float32)
         self.components_ = comps.astype(np.float32)
+        # ITQ on the principal components: its own PCA then works on d, not
+        # h * w, dimensions (the leading nbits axes are the same)
+        self.itq_ = ITQ(nbits=self.nbits, random_state=self.random_state).fit(
+            self._features(X))
         return self
+
+    def _features(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean_) @ self.components_
 
     @staticmethod
     def _pixels(images: np.ndarray) -> np.ndarray:
@@ -96,5 +102,5 @@ class PixelEncoder:
 
     def encode(self, images: np.ndarray):
         """Codes and features of ``uint8`` images of :attr:`image_shape`."""
-        X = self._pixels(images)
-        return self.itq_.transform(X), (X - self.mean_) @ self.components_
+        F = self._features(self._pixels(images))
+        return self.itq_.transform(F), F

@@ -20,9 +20,10 @@ h1{font-size:20px;margin:0 0 4px} .muted{color:#777} .row{display:flex;gap:24px;
 #grid img,.hit img,#query img{width:56px;height:56px;image-rendering:pixelated;
  border:2px solid transparent;background:#000;cursor:pointer}
 #grid img:hover{border-color:#e80}
-.col{background:#fff;border:1px solid #ddd;padding:8px;min-width:300px}
-.col h2{font-size:15px;margin:0 0 6px}
-.hit{display:flex;align-items:center;gap:8px;padding:2px 0;border-bottom:1px solid #eee}
+.col{background:#fff;border:1px solid #ddd;padding:8px;width:590px}
+.col h2{font-size:15px;margin:0 0 6px} .hits{display:flex;flex-wrap:wrap;gap:4px}
+.hit{display:flex;flex-direction:column;align-items:center;width:112px;padding:3px 0;
+ font-size:12px;text-align:center;border:1px solid #eee}
 .hit.same{background:#eef8ee} .err{color:#b00} code{font-size:12px}
 """
 
@@ -59,6 +60,7 @@ function render(colId, title, hits, queryLabel) {
   const h = document.createElement('h2'); h.textContent = title; col.appendChild(h);
   if (!hits) { col.appendChild(document.createTextNode('(the index holds no features)')); return; }
   let same = 0;
+  const box = document.createElement('div'); box.className = 'hits'; col.appendChild(box);
   for (const hit of hits) {
     const div = document.createElement('div');
     div.className = 'hit result';
@@ -66,9 +68,11 @@ function render(colId, title, hits, queryLabel) {
     const label = hit.label ? ' ' + hit.label : '';
     if (queryLabel && hit.label === queryLabel) { div.classList.add('same'); same++; }
     const t = document.createElement('span');
-    t.textContent = 'id ' + hit.id + label + ' \u2014 Hamming ' + hit.distance +
-      (hit.score !== undefined ? ', feature distance ' + hit.score.toFixed(3) : '');
-    div.appendChild(t); col.appendChild(div);
+    t.textContent = 'id ' + hit.id + label;
+    const d = document.createElement('span');
+    d.textContent = 'Hamming ' + hit.distance +
+      (hit.score !== undefined ? ', feature ' + hit.score.toFixed(2) : '');
+    div.appendChild(t); div.appendChild(d); box.appendChild(div);
   }
   if (queryLabel) { const p = document.createElement('div'); p.className = 'muted';
     p.textContent = same + ' of ' + hits.length + ' share the query\u2019s label'; col.appendChild(p); }
@@ -149,7 +153,7 @@ def page_html(service) -> str:
     if service.config.public_read:
         token = '<input type="hidden" id="token">'
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>hamsearch</title>
+<html lang="en"><head><meta charset="utf-8"><title>hamsearch</title><link rel="icon" href="data:,">
 <style>{_STYLE}</style></head><body>
 <h1>hamsearch</h1>
 <div class="muted">{service.nbits}-bit codes, {len(service.index):,} in the index{', model ' + model if model else ''}</div>
