@@ -2,7 +2,10 @@
 
 Generates (seeded) a clustered set of 1M x 128-bit codes, builds an index,
 runs 1000 queries and prints throughput and latency, with FAISS's
-``IndexBinaryFlat`` beside it when faiss-cpu is installed.
+``IndexBinaryFlat`` beside it when faiss-cpu is installed.  ``--shards N``
+adds a :class:`hamsearch.distributed.ShardedIndex` of N shards on a local
+Ray cluster (``pip install 'hamsearch[ray]'``), checked identical to the
+single index.
 """
 
 from __future__ import annotations
@@ -24,8 +27,47 @@ def register(sub):
     p.add_argument("--threads", type=int, default=None, help="threads (default: all CPUs)")
     p.add_argument("--latency-runs", type=int, default=200, help="single queries timed (default 200)")
     p.add_argument("--no-faiss", action="store_true", help="do not run FAISS beside hamsearch")
+    p.add_argument("--shards", type=int, default=0,
+                   help="also build a sharded index of this many shards on a local Ray "
+                        "cluster (needs hamsearch[ray])")
+    p.add_argument("--replicas", type=int, default=1, help="replicas per shard (with --shards)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
+
+
+def _sharded_row(args, db, queries, D, I, threads):
+    """Build the sharded index in a temporary directory, time it like the
+    single one, check its results are identical; ``(row, identical)``."""
+    import tempfile
+
+    import numpy as np
+
+    import ray
+
+    from hamsearch.distributed import ShardedIndex
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="hamsearch-demo-shards-") as root:
+            cpus = threads / (args.shards * args.replicas)
+            sx = ShardedIndex(args.nbits, args.shards, args.replicas, method=args.method,
+                              root=root, num_cpus=cpus, threads_per_shard=max(1, int(cpus)),
+                              fsync="never")
+            try:
+                _, t_build = _timed(lambda: (sx.add(db), sx.search(queries[:2], args.k)))
+                (sD, sI), t_batch = _timed(lambda: sx.search(queries, args.k))
+                lat = _median_latency_ms(lambda q: sx.search(q, args.k), queries,
+                                         args.latency_runs)
+            finally:
+                sx.close(save=False)
+    finally:
+        if started:
+            ray.shutdown()
+    same = bool(np.array_equal(sD, D) and np.array_equal(sI, I))
+    name = f"sharded {args.shards}x{args.replicas} (Ray)"
+    return (name, t_build, t_batch, lat), same
 
 
 def _median_latency_ms(fn, queries, runs: int) -> float:
@@ -76,6 +118,16 @@ def run(args) -> int:
     (D, I), t_batch = _timed(lambda: index.search(queries, args.k))
     lat = _median_latency_ms(lambda q: index.search(q, args.k), queries, args.latency_runs)
     rows = [(f"hamsearch {index.method} ({used})", t_build, t_batch, lat)]
+    sharded_same = None
+    if args.shards:
+        if args.shards < 1 or args.replicas < 1:
+            raise ValueError("--shards and --replicas must be positive")
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ImportError("--shards needs Ray: pip install 'hamsearch[ray]'") from None
+        row, sharded_same = _sharded_row(args, db, queries, D, I, threads)
+        rows.append(row)
 
     faiss = None
     if not args.no_faiss:
@@ -98,7 +150,7 @@ def run(args) -> int:
     header = f"{'engine':<24}{'build s':>9}{'batch ms':>11}{'queries/s':>12}{'1-query ms':>12}{'speed-up':>10}"
     print(header)
     print("-" * len(header))
-    base_qps = args.nq / rows[-1][2]
+    base_qps = args.nq / (rows[-1] if agree is not None else rows[0])[2]  # FAISS, if it ran
     for name, t_b, t_q, lat_ms in rows:
         qps = args.nq / t_q
         print(f"{name:<24}{t_b:>9.2f}{t_q * 1e3:>11.1f}{qps:>12,.0f}{lat_ms:>12.3f}{qps / base_qps:>9.2f}x")
@@ -106,5 +158,8 @@ def run(args) -> int:
     if agree is not None:
         print(f"distances identical to FAISS: {'yes' if agree else 'NO'} "
               "(hamsearch breaks ties by ascending id)")
+    if sharded_same is not None:
+        print(f"sharded results identical to the single index (ids and distances): "
+              f"{'yes' if sharded_same else 'NO'}")
     print(f"query 0: nearest ids {I[0, :5].tolist()} at Hamming distances {D[0, :5].tolist()}")
-    return 0 if agree in (None, True) else 1
+    return 0 if agree in (None, True) and sharded_same in (None, True) else 1

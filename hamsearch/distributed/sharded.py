@@ -255,6 +255,10 @@ class ShardedIndex:
         timeout = self._timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         refs = [self._submit(s, r, m, a) for s, r, m, a in calls]
+        try:  # the common case: one wait for every answer
+            return self._result(refs, deadline)
+        except actor_errors:
+            pass  # find which ones failed, and retry those
         out = []
         for (s, r, method, args), ref in zip(calls, refs):
             delay = 0.02
