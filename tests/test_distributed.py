@@ -435,5 +435,13 @@ def test_dead_shard_raises_naming_it_or_fails_over(tmp_path):
     for _ in range(4):
         _same(sx.search(codes[:10], 5), want)
     with pytest.raises(ShardUnavailableError, match="shard 1 replica 0"):
-        sx.add(codes[:5])  # not acknowledged: one replica is missing
+        sx.add(codes[:5], ids=np.arange(1000, 1005))  # not acknowledged: a replica is missing
+    sx.failover = False
+    sx.restart_replica(1, 0)  # reopens its directory, then replays what it missed
+    assert sx.stats()["pending_writes"] == 0
+    ref = hamsearch.Index(64)
+    ref.add(codes)
+    ref.add(codes[:5], ids=np.arange(1000, 1005))
+    for _ in range(4):  # both replicas of shard 1 answer, identically
+        _same(sx.search(codes[:10], 5), ref.search(codes[:10], 5))
     sx.close(save=False)

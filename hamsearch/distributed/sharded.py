@@ -185,13 +185,12 @@ class ShardedIndex:
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         threads = threads_per_shard if threads_per_shard is not None else max(1, int(num_cpus))
-        actor_class = ray.remote(ShardServer)
-        self._actors = [[
-            actor_class.options(
-                num_cpus=num_cpus, max_restarts=max_restarts, max_task_retries=0,
-                max_concurrency=8, scheduling_strategy="SPREAD",
-            ).remote(_replica_dir(self._root, s, r), self._nbits, method, fsync, threads, options)
-            for r in range(self._replicas)] for s in range(self._num_shards)]
+        self._actor_options = dict(num_cpus=num_cpus, max_restarts=max_restarts,
+                                   max_task_retries=0, max_concurrency=8,
+                                   scheduling_strategy="SPREAD")
+        self._actor_args = (self._nbits, self._method, fsync, threads, options)
+        self._actors = [[self._start_actor(s, r) for r in range(self._replicas)]
+                        for s in range(self._num_shards)]
         infos = self._gather([(s, r, "info", ()) for s in range(self._num_shards)
                               for r in range(self._replicas)],
                              timeout=max(self._timeout, STARTUP_TIMEOUT))
@@ -204,6 +203,33 @@ class ShardedIndex:
             self._features.enabled = False
 
     # ------------------------------------------------------------ set-up
+    def _start_actor(self, s: int, r: int):
+        ray = _ray()
+        return ray.remote(ShardServer).options(**self._actor_options).remote(
+            _replica_dir(self._root, s, r), *self._actor_args)
+
+    def restart_replica(self, shard: int, replica: int = 0) -> None:
+        """Start a new actor for a replica that is gone for good (killed
+        with ``no_restart``, or past ``max_restarts``): it reopens the
+        replica's directory and replays its log, then the writes it missed
+        are replayed to it.  The old actor, if still alive, is stopped."""
+        shard = _check_count(shard, "shard", 0)
+        replica = _check_count(replica, "replica", 0)
+        if shard >= self._num_shards or replica >= self._replicas:
+            raise ValueError(f"no replica {replica} of shard {shard} "
+                             f"({self._num_shards} shards x {self._replicas} replicas)")
+        ray = _ray()
+        with self._lock.writing():
+            self._open()
+            try:
+                ray.kill(self._actors[shard][replica], no_restart=True)
+            except Exception:  # already gone
+                pass
+            self._actors[shard][replica] = self._start_actor(shard, replica)
+            self._gather([(shard, replica, "info", ())],
+                         timeout=max(self._timeout, STARTUP_TIMEOUT))
+            self._catch_up()
+
     def _prepare_root(self) -> None:
         path = os.path.join(self._root, CONFIG_FILE)
         if os.path.exists(path):
