@@ -21,6 +21,12 @@ returned item counts when its true distance is at most the true k-th
 distance (Hamming distances tie a lot).  Radius queries are inclusive for
 hamsearch; FAISS's strict ``<`` gets ``radius + 1``.
 
+``--backend c,numba`` runs the whole comparison once per kernel backend,
+each in its own process (``HAMSEARCH_BACKEND``), then prints the hamsearch
+figures side by side: MIH and flat queries/s for every k and radius, what
+``method="auto"`` picks, and its *regret* (the better method's speed over
+the speed of auto's pick; 1.00 when auto picks the faster one).
+
 ``--scaling`` instead times k-NN (k = 10) at n = 100k, 1M, 10M for MIH,
 hamsearch flat and FAISS flat and saves a PNG of time per query vs n.
 
@@ -201,19 +207,83 @@ def run_case(args, faiss, kind, nbits, n, timer):
         for r in args.radius:
             R[f"r{r}"] = timer.qps(lambda: ivf.range_search(q, r + 1), nq)
         del ivf, quant
-    rows["hamsearch MIH"]["auto"] = auto_choices(mih, args.radius)
+    plans = auto_plans(mih, args.radius)
+    rows["hamsearch MIH"]["plans"] = plans
+    rows["hamsearch MIH"]["auto"] = " ".join(f"{key[0]}={key[1:]}:{v}"
+                                             for key, v in plans.items())
     return rows, stats, mih
 
 
-def auto_choices(index, radii) -> str:
-    """What ``method="auto"`` would run for each k and radius on these codes."""
+def auto_plans(index, radii) -> dict:
+    """What ``method="auto"`` would run for each k and radius on these codes:
+    ``{"k10": "flat", "r4": "mih", ...}``."""
     import hamsearch
 
     auto = hamsearch.Index(index.nbits, method="auto")
     auto.add(index.codes, ids=index.ids)
-    out = [f"k={k}:{auto.plan(k=k)}" for k in KS]
-    out += [f"r={r}:{auto.plan(radius=r)}" for r in radii]
-    return " ".join(out)
+    out = {f"k{k}": auto.plan(k=k) for k in KS}
+    out.update({f"r{r}": auto.plan(radius=r) for r in radii})
+    return out
+
+
+def _records(kind, nbits, rows, plans) -> list[dict]:
+    """One record per query type: MIH and flat queries/s and auto's pick."""
+    out = []
+    for key, pick in plans.items():
+        out.append({"data": kind, "nbits": nbits, "query": key, "auto": pick,
+                    "mih": rows["hamsearch MIH"][key], "flat": rows["hamsearch flat"][key]})
+    return out
+
+
+def by_backend(args, argv) -> int:
+    """Run the comparison once per backend (own process) and print the
+    hamsearch figures side by side with auto's regret."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    backends = [b for b in args.backend.split(",") if b]
+    runs = {}
+    for backend in backends:
+        env = dict(os.environ, HAMSEARCH_BACKEND=backend)
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            child, skip = [], False
+            for a in argv:  # the same arguments, less --backend X / --backend=X
+                if skip or a.startswith("--backend"):
+                    skip = a == "--backend" and not skip
+                    continue
+                child.append(a)
+            cmd = [sys.executable, "-m", "bench.compare_mih", *child, "--json", out.name]
+            print(f"### backend {backend}: {' '.join(cmd[1:])}", flush=True)
+            proc = subprocess.run(cmd, env=env)
+            if proc.returncode != 0:
+                print(f"backend {backend}: failed (exit {proc.returncode})")
+                return proc.returncode
+            with open(out.name) as fh:
+                runs[backend] = json.load(fh)
+    table = []
+    worst = {b: 1.0 for b in backends}
+    first = runs[backends[0]]["records"]
+    for i, rec in enumerate(first):
+        line = [rec["data"], rec["nbits"], rec["query"]]
+        for b in backends:
+            r = runs[b]["records"][i]
+            best = max(r["mih"], r["flat"])
+            regret = best / r[r["auto"]]
+            worst[b] = max(worst[b], regret)
+            line += [r["mih"], r["flat"], r["auto"], regret]
+        table.append(line)
+    cols = ["data", "nbits", "query"]
+    for b in backends:
+        name = runs[b]["backend"]
+        cols += [f"{name} MIH q/s", f"{name} flat q/s", f"{name} auto", f"{name} regret"]
+    print()
+    print_table(cols, table)
+    for b in backends:
+        print(f"{runs[b]['backend']}: worst auto regret {worst[b]:.2f}x "
+              "(best method's queries/s over auto's pick)")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -233,9 +303,18 @@ def main(argv=None) -> int:
     p.add_argument("--scaling", action="store_true", help="time vs n mode (writes a PNG)")
     p.add_argument("--scaling-n", default="100000,1000000,10000000")
     p.add_argument("--plot", default="mih_scaling.png")
+    p.add_argument("--backend", default=None,
+                   help="comma list of kernel backends (c,numba): each runs in its own "
+                        "process, then the hamsearch figures are printed side by side")
+    p.add_argument("--json", default=None, help="also write the hamsearch figures here")
     p.add_argument("--omp-active", dest="omp_passive", action="store_false",
                    help="leave OpenMP spin-waiting on (faster for FAISS on an idle machine)")
+    import sys
+
+    raw_argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
+    if args.backend:
+        return by_backend(args, raw_argv)
     args.radius = [int(r) for r in args.radius.split(",") if r]
     args.peers = set(args.peers.split(",")) if args.peers else set()
     args.nflips = [int(f) for f in args.nflips.split(",")]
@@ -260,6 +339,7 @@ def main(argv=None) -> int:
     cols = ["build s", "B/code"] + [f"k={k} q/s" for k in KS] + ["recall@10"] + \
         [f"r={r} q/s" for r in args.radius] + ["note"]
     summary = []
+    records = []
     for kind in args.data.split(","):
         for nbits in [int(b) for b in args.nbits.split(",")]:
             rows, stats, mih = run_case(args, faiss, kind, nbits, args.n, timer)
@@ -273,6 +353,7 @@ def main(argv=None) -> int:
                              + [R.get("note", "exact")])
             print_table(["engine"] + cols, table)
             print(f"   method='auto' would run: {rows['hamsearch MIH']['auto']}")
+            records += _records(kind, nbits, rows, rows["hamsearch MIH"]["plans"])
             for k, (pr, ver, fb) in stats.items():
                 print(f"   MIH k={k}: {pr:.0f} probes, {ver:.0f} codes verified per query, "
                       f"{100 * fb:.1f}% of queries fell back to a scan")
@@ -288,6 +369,11 @@ def main(argv=None) -> int:
     print("k=10 speed of exact MIH relative to each peer (queries/s ratio, same run):")
     for line in summary:
         print("  ", *line)
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump({"backend": hamsearch.backend(), "records": records}, fh)
     return 0
 
 
