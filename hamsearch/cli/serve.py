@@ -110,8 +110,14 @@ def run(args) -> int:
     nbits = args.nbits
     if nbits is None and encoder is not None:
         nbits = encoder.nbits
-    service = IndexService(directory, nbits, config=config, fsync=args.fsync, encoder=encoder,
-                           items=items, method=args.method)
+    from ..wal import WalLockedError
+
+    try:
+        service = IndexService(directory, nbits, config=config, fsync=args.fsync,
+                               encoder=encoder, items=items, method=args.method)
+    except WalLockedError as exc:
+        raise RuntimeError(f"{directory} is in use by another process (one server per index "
+                           f"directory): {exc}") from None
     print(f"hamsearch serve: {len(service.index):,} {service.nbits}-bit codes in "
           f"{os.path.abspath(directory)}{' (temporary)' if temp else ''}; reads "
           f"{'public' if public_read else 'need the token'}; writes "

@@ -70,7 +70,11 @@ def serve(service, host: str = "127.0.0.1", port: int = 8000, *, log_level: str 
         log.warning("saved %d codes to %s", len(service.index), service.directory)
 
     app = create_app(service, lifespan=lifespan)
-    sock = bind(host, port)
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        service.close()
+        raise RuntimeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     real_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level=log_level, access_log=access_log,
                             timeout_graceful_shutdown=graceful_timeout, lifespan="on")
