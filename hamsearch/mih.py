@@ -42,7 +42,18 @@ Persistence
     :class:`hamsearch.Index` saves only the codes (and ``m``) and rebuilds
     the tables on load: the build is a counting sort per table, a fraction
     of a second per million codes, while the tables are 3 to 8 times the
-    size of the codes on disk (see the benchmark's load measurement).
+    size of the codes on disk (see the benchmark's load measurement).  The
+    exception: a directory save writes the tables of sealed segments of at
+    least ``hamsearch.directory.TABLES_MIN_ROWS`` rows (:func:`save_tables`),
+    and ``load(dir, mmap=True)`` maps them (:func:`read_tables`).
+
+Building large tables
+    Dense tables are built by a two-pass counting sort over chunks of rows
+    (:func:`dense_offsets`: ``hs_mih_key_counts`` then
+    ``hs_mih_key_scatter``), so the only memory besides the tables is one
+    copy of the bucket offsets; row numbers are int32 (a segment holds at
+    most :data:`MAX_ROWS` rows).  :func:`hamsearch.streaming.from_chunks`
+    builds a one-segment index this way.
 
 Choice of m
     ``m = ceil(nbits / log2(n))`` clamped to ``[ceil(nbits / 32), nbits]``
