@@ -485,12 +485,38 @@ def _grain(nq: int, nthreads: int) -> int:
     return int(max(4, min(256, nq // (16 * nthreads) if nthreads > 1 else nq)))
 
 
+_POOL = None
+_POOL_LOCK = None
+
+
+def _pool(nthreads: int):
+    """The module's worker threads (started once, grown when a call wants
+    more): starting threads per call cost ~0.3-0.5 ms, more than a whole
+    small batch of queries."""
+    global _POOL, _POOL_LOCK
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    if _POOL_LOCK is None:
+        _POOL_LOCK = threading.Lock()
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < nthreads:
+            old = _POOL
+            _POOL = ThreadPoolExecutor(max_workers=nthreads,
+                                       thread_name_prefix="hamsearch-mih")
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
 def _run(fn, nq: int, nthreads: int):
     """``fn(q0, q1)`` over query ranges, handed out dynamically to threads.
 
     The kernels release the GIL; query costs vary a lot (some fall back to a
     linear scan), so threads take small ranges as they go (as the C kernel's
-    atomic counter does).  Returns ``[(q0, fn(q0, q1)), ...]`` by ``q0``.
+    atomic counter does).  The calling thread works too, beside
+    ``nthreads - 1`` workers of a persistent pool.  Returns
+    ``[(q0, fn(q0, q1)), ...]`` by ``q0``.
     """
     nthreads = max(1, int(nthreads))
     g = _grain(nq, nthreads)
@@ -500,7 +526,6 @@ def _run(fn, nq: int, nthreads: int):
         return [(0, fn(0, nq))]
     import itertools
     import threading
-    from concurrent.futures import ThreadPoolExecutor
 
     counter = itertools.count()
     lock = threading.Lock()
@@ -518,10 +543,11 @@ def _run(fn, nq: int, nthreads: int):
             mine.append((q0, fn(q0, q1)))
         return mine
 
-    with ThreadPoolExecutor(max_workers=nthreads) as pool:
-        futures = [pool.submit(worker) for _ in range(nthreads)]
-        for f in futures:
-            out.extend(f.result())
+    pool = _pool(nthreads - 1)
+    futures = [pool.submit(worker) for _ in range(nthreads - 1)]
+    out.extend(worker())
+    for f in futures:
+        out.extend(f.result())
     out.sort(key=lambda r: r[0])
     return out
 
