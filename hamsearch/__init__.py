@@ -16,12 +16,14 @@ from .distances import hamming_distances
 from .filters import IdFilter
 from .index import Index
 from .durable import load, open_index as open  # noqa: A001 - like gzip.open
+from .batcher import Batcher
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Index",
     "IdFilter",
+    "Batcher",
     "load",
     "open",
     "pack",
