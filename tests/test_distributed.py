@@ -445,3 +445,31 @@ def test_dead_shard_raises_naming_it_or_fails_over(tmp_path):
     for _ in range(4):  # both replicas of shard 1 answer, identically
         _same(sx.search(codes[:10], 5), ref.search(codes[:10], 5))
     sx.close(save=False)
+
+
+def test_batcher_over_sharded_index(tmp_path):
+    """Many callers' single queries through a Batcher: one Ray round trip
+    per shard for each batch, results identical to direct calls."""
+    import threading
+
+    sx = ShardedIndex(64, 2, root=tmp_path / "batch", num_cpus=0.01)
+    codes = np.random.default_rng(11).integers(0, 256, (2000, 8), dtype=np.uint8)
+    sx.add(codes)
+    batcher = hamsearch.Batcher(sx)
+    q = codes[:64] ^ np.uint8(3)
+    out = [None] * 64
+
+    def worker(t):
+        for i in range(t, 64, 8):
+            out[i] = batcher.search(q[i], 5) if i % 2 else batcher.range_search(q[i], 6)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    batcher.close()
+    for i in range(64):
+        want = sx.search(q[i], 5) if i % 2 else sx.range_search(q[i], 6)
+        _same(out[i], want)
+    sx.close(save=False)
