@@ -1,28 +1,28 @@
-"""pytest-benchmark: hamsearch flat scan and faiss.IndexBinaryFlat on the same data.
+"""pytest-benchmark: exhaustive k-NN scans on the same codes (``bench.compare_flat``).
 
-``python -m pytest bench/test_bench_flat.py --benchmark-only --benchmark-group-by=param:nbits,param:k``
+Engines: hamsearch ``Index(method="flat")``, ``faiss.IndexBinaryFlat``,
+usearch's exact Hamming search and a plain numpy popcount scan, on seeded
+clustered codes (1000 centres, flip 0.1), a batch of ``HAMSEARCH_BENCH_NQ``
+queries per call, baseline ``faiss IndexBinaryFlat``.  Every engine is exact:
+its distances must equal hamsearch's (and its ids too where ties go by id).
+
+``python -m pytest bench/test_bench_flat.py --benchmark-only --benchmark-json=flat.json``
 """
 
-import numpy as np
 import pytest
 
-import hamsearch
+from ._suites import EXHAUSTIVE, NQ, check_knn, describe
 
-from ._common import set_threads
-
-faiss = pytest.importorskip("faiss")
+BASELINE = "faiss IndexBinaryFlat"
 
 
 @pytest.mark.parametrize("k", [1, 10, 100])
 @pytest.mark.parametrize("nbits", [64, 128, 256])
-@pytest.mark.parametrize("engine", ["hamsearch", "faiss"])
-def test_flat_batch(benchmark, clustered_sets, engine, nbits, k):
-    db, q = clustered_sets(nbits)
-    set_threads(2)
-    if engine == "hamsearch":
-        index = hamsearch.Index(nbits, method="flat")
-    else:
-        index = faiss.IndexBinaryFlat(nbits)
-    index.add(db)
-    D, _ = benchmark(index.search, q, k)
-    assert D.shape == (len(q), k)
+@pytest.mark.parametrize("engine", EXHAUSTIVE)
+def test_flat_knn(benchmark, codes, engines, threads, engine, nbits, k):
+    data = codes("clustered-0.1", nbits)
+    built = engines(engine, data)
+    info = describe(benchmark, "flat k-NN", f"{data.name}, k={k}", built.name, BASELINE,
+                    items=NQ, unit="queries", exact=built.exact, threads=threads, **built.info)
+    D, I = benchmark(built.knn, data.q, k)
+    check_knn(built, data, k, D, I, info)
