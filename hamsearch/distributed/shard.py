@@ -117,6 +117,18 @@ class ShardServer:
     def range_search(self, q, radius: int, flt):
         return self.index.range_search(q, radius, filter=flt)
 
+    def time_search(self, q, k: int, repeats: int = 3) -> float:
+        """Best seconds of ``repeats`` k-NN searches inside this process (for
+        benchmarks: the driver's time minus this is the round trip's cost)."""
+        import time
+
+        best = float("inf")
+        for _ in range(max(1, int(repeats))):
+            t0 = time.perf_counter()
+            self.index.search(q, k)
+            best = min(best, time.perf_counter() - t0)
+        return best
+
     def reconstruct(self, keys):
         """Codes (uint64 words) and a found mask for ``keys``."""
         snap = self.index.snapshot()
@@ -134,9 +146,9 @@ class ShardServer:
 
     def pool_probe(self, q, m: int, radius, flt):
         """For the driver's pool decisions of a hierarchical search: the
-        ``m`` nearest admitted codes ``(D, I)``, the admitted count, and
+        ``m`` nearest admitted codes ``(D, I)``, the admitted count,
         (``radius`` given) how many admitted codes lie within ``radius`` of
-        each query."""
+        each query, and the live count."""
         from ..rerank import admitted_count
 
         snap = self.index.snapshot()
@@ -146,7 +158,7 @@ class ShardServer:
         if radius is not None:
             lims, _, _ = self.index.range_search(q, int(radius), filter=flt)
             counts = np.diff(lims)
-        return D, I, admitted, counts
+        return D, I, admitted, counts, snap.live
 
     def rerank(self, q, k: int, qf, radii, cut_ids, mode: str, metric: str, flt):
         """Re-rank this shard's pools (given by the driver): ``(D, I, H)``."""

@@ -648,15 +648,15 @@ class ShardedIndex:
         S = range(self._num_shards)
         with self._lock.reading():
             self._open()
-            lengths = self._read(S, "length", lambda s: ())
-            qf = check_query_features(self._features.enabled, self._features.d,
-                                      sum(lengths) > 0, qf_in, nq)
             qref, fref = self._shared(q), self._shared_filter(flt)
-            # round trip 1: the pool bounds over every shard
+            # round trip 1: the pool bounds over every shard (and the counts
+            # the query features are checked against)
             if pool_size is None and pool_radius is None:
                 pool_size, ties = k, "include"
             probe_m = max(pool_size or 0, k)
             probes = self._read(S, "pool_probe", lambda s: (qref, probe_m, pool_radius, fref[s]))
+            qf = check_query_features(self._features.enabled, self._features.d,
+                                      sum(p[4] for p in probes) > 0, qf_in, nq)
             n = sum(p[2] for p in probes)
             want = min(k, n) if fill == "grow" else 0
             cut_ids = None
