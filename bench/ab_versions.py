@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from ._common import import_faiss, machine_line, print_table
+from ._common import bench_env, machine_line, omp_line, print_table
 
 
 def import_base(checkout: str):
@@ -104,8 +104,9 @@ def main(argv=None) -> int:
     base = import_base(args.base)
     if base._native._lib is hamsearch._native._lib:
         raise SystemExit("both versions got the same C extension; cannot compare")
-    faiss = import_faiss()
+    faiss = bench_env(faiss_required=True)  # OMP_WAIT_POLICY=PASSIVE first
     print(machine_line())
+    print(omp_line())
     print(f"new: {os.path.dirname(hamsearch.__file__)}  base: {args.base}  "
           f"median of {args.reps} interleaved calls, {args.nq} queries\n")
     summary = []

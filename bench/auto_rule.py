@@ -43,8 +43,8 @@ def _data(name: str, n: int, nq: int):
 
 
 def _best(fn, repeats=3) -> float:
-    fn()  # warm: tables, samples, filter caches
-    return best_time(fn, repeats)
+    # the warm-up call builds tables, samples, filter caches
+    return best_time(fn, repeats, warmup=True)
 
 
 def main(argv=None) -> int:

@@ -11,9 +11,10 @@ the same number.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+
+from ._common import timed
 
 
 def numpy_map(q, db, ql, dl, chunk=100):
@@ -45,12 +46,8 @@ def main(argv=None):
                                     flip_prob=0.3, random_state=0)
     q, db, ql, dl = codes[: args.nq], codes[args.nq:], y[: args.nq], y[args.nq:]
     mean_average_precision(q[:10], db, ql[:10], dl)  # warm-up (kernel load)
-    t0 = time.perf_counter()
-    ours = mean_average_precision(q, db, ql, dl)
-    t_ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    peer = numpy_map(q, db, ql, dl)
-    t_peer = time.perf_counter() - t0
+    ours, t_ours = timed(lambda: mean_average_precision(q, db, ql, dl))
+    peer, t_peer = timed(lambda: numpy_map(q, db, ql, dl))
     print(f"mAP {args.nq} queries x {args.ndb} db, {args.nbits} bits: hamsearch {t_ours:.2f} s "
           f"(mAP {ours:.6f}); numpy peer {t_peer:.2f} s (mAP {peer:.6f}); "
           f"speed-up {t_peer / t_ours:.1f}x")

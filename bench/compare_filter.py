@@ -18,11 +18,10 @@ Every engine's distances are checked against the exact ones.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
-from ._common import import_faiss, machine_line, print_table, set_threads
+from ._common import bench_env, machine_line, omp_line, print_table, timed
 
 
 def _numpy_filtered(db8, ids, allow, q8, k):
@@ -53,16 +52,6 @@ def _faiss_postfilter(index, q8, allow_sorted, k, kprime):
     return outD
 
 
-def _time(fn, repeats):
-    best = float("inf")
-    out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,9 +66,9 @@ def main(argv=None) -> int:
     import hamsearch
     from hamsearch.synthetic import clustered_codes
 
-    faiss = import_faiss()
-    set_threads(args.threads)
+    faiss = bench_env(args.threads, faiss_required=True)
     print(machine_line())
+    print(omp_line())
     db8, centres = clustered_codes(args.n, 64, ncenters=1000, flip=0.05, seed=1)
     q8, _ = clustered_codes(args.nq, 64, centres=centres, flip=0.05, seed=2)
     rng = np.random.default_rng(0)
@@ -99,11 +88,11 @@ def main(argv=None) -> int:
         allow = np.sort(rng.choice(args.n, max(1, int(frac * args.n)), replace=False))
         flt = hamsearch.IdFilter.allow(allow)
         # a new filter object each call: ids -> rows translated every time
-        t_new, (Dx, _) = _time(lambda: flat.search(q8, k, filter=hamsearch.IdFilter.allow(allow)),
+        (Dx, _), t_new = timed(lambda: flat.search(q8, k, filter=hamsearch.IdFilter.allow(allow)),
                                args.repeats)
-        t_flat, (Df, _) = _time(lambda: flat.search(q8, k, filter=flt), args.repeats)
-        t_mih, (Dm, _) = _time(lambda: mih.search(q8, k, filter=flt), args.repeats)
-        t_np, (Dn, _) = _time(lambda: _numpy_filtered(db_by_id, np.arange(args.n), allow, q8,
+        (Df, _), t_flat = timed(lambda: flat.search(q8, k, filter=flt), args.repeats)
+        (Dm, _), t_mih = timed(lambda: mih.search(q8, k, filter=flt), args.repeats)
+        (Dn, _), t_np = timed(lambda: _numpy_filtered(db_by_id, np.arange(args.n), allow, q8,
                                                       k), 1)
         assert np.array_equal(Df, Dn) and np.array_equal(Dm, Dn) and np.array_equal(Dx, Dn), \
             "filtered results differ"
@@ -113,7 +102,7 @@ def main(argv=None) -> int:
             if np.array_equal(Dp, Dn) or kprime >= args.n:
                 break
             kprime = min(args.n, kprime * 2)
-        t_f, _ = _time(lambda: _faiss_postfilter(fidx, q8, allow, k, kprime), args.repeats)
+        _, t_f = timed(lambda: _faiss_postfilter(fidx, q8, allow, k, kprime), args.repeats)
         plan = "subset scan" if flt.select(flat.snapshot().views[0]).rows is not None else "skip bitmap"
         rows.append([f"{frac:g}", f"{len(allow):,}", plan, f"{args.nq / t_new:,.0f}",
                      f"{args.nq / t_flat:,.0f}",

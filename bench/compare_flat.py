@@ -6,6 +6,10 @@ code length, thread count and k it times a batch of queries on both engines
 queries/s and the ratio.  It then times single-query latency (median of 200)
 and states how close the scan runs to the machine's limit, in 64-bit word
 popcounts per CPU cycle per core.
+
+``OMP_WAIT_POLICY`` defaults to ``PASSIVE`` (``--omp-active`` to keep
+OpenMP's spinning): on a shared machine FAISS's spinning threads would
+otherwise slow it down several-fold and flatter hamsearch.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from ._common import (best_time, cpu_mhz, import_faiss, machine_line, median_latency,
+from ._common import (bench_env, best_time, cpu_mhz, machine_line, median_latency, omp_line,
                       print_table, set_threads)
 
 
@@ -28,13 +32,16 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--latency-nbits", type=int, default=128)
     p.add_argument("--data", choices=["clustered", "uniform"], default="clustered")
+    p.add_argument("--omp-active", dest="omp_passive", action="store_false",
+                   help="leave OpenMP spin-waiting on (faster for FAISS on an idle machine)")
     args = p.parse_args(argv)
 
     import hamsearch
     from hamsearch.synthetic import clustered_codes, uniform_codes
 
-    faiss = import_faiss()
+    faiss = bench_env(omp_passive=args.omp_passive, faiss_required=True)
     print(machine_line())
+    print(omp_line())
     print(f"database {args.n:,} {args.data} codes, {args.nq} queries, best of {args.repeats}\n")
     rows = []
     mhz = cpu_mhz()

@@ -45,7 +45,7 @@ import time
 
 import numpy as np
 
-from ._common import best_time, import_faiss, machine_line, print_table, set_threads
+from ._common import bench_env, best_time, machine_line, omp_line, print_table
 
 KS = (1, 10, 100)
 RADII = (2, 4, 8, 16)
@@ -96,8 +96,8 @@ class Timer:
         self.repeats = repeats
 
     def qps(self, fn, nq):
-        fn()  # warm-up (also compiles Numba kernels)
-        return nq / best_time(fn, self.repeats)
+        # the warm-up call also compiles Numba kernels
+        return nq / best_time(fn, self.repeats, warmup=True)
 
 
 def run_case(args, faiss, kind, nbits, n, timer):
@@ -321,17 +321,11 @@ def main(argv=None) -> int:
 
     import hamsearch
 
-    if args.omp_passive:
-        # Must precede FAISS's OpenMP start-up.  On a shared, oversubscribed
-        # machine OpenMP's default spin-waiting makes FAISS several times
-        # slower (measured: IndexBinaryFlat 7.4 ms vs 0.96 ms per query, 1M
-        # codes, 2 threads), which would flatter hamsearch.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    faiss = import_faiss()
-    set_threads(args.threads)
+    # OMP_WAIT_POLICY=PASSIVE before FAISS's OpenMP start-up (see bench_env)
+    faiss = bench_env(args.threads, omp_passive=args.omp_passive, faiss_required=True)
     timer = Timer(args.repeats)
     print(machine_line())
-    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}")
+    print(omp_line())
     print(f"{args.threads} threads, {args.nq} queries drawn like the database, "
           f"best of {args.repeats}\n")
     if args.scaling:

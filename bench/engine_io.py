@@ -21,12 +21,6 @@ import time
 import numpy as np
 
 
-def _t(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", default="1000000,10000000")
@@ -37,7 +31,7 @@ def main(argv=None) -> int:
     import hamsearch
     from hamsearch.synthetic import uniform_codes
 
-    from ._common import machine_line, print_table
+    from ._common import machine_line, print_table, timed as _t
 
     print(machine_line())
     rows = []

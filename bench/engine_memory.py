@@ -24,9 +24,8 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
-from ._common import machine_line, print_table
+from ._common import bench_env, best_time, machine_line, print_table
 
 
 def _rss() -> int:
@@ -36,9 +35,8 @@ def _rss() -> int:
 
 def _child(n: int, nbits: int, kind: str, nq: int, threads: int) -> dict:
     from hamsearch.synthetic import clustered_codes
-    from ._common import set_threads
 
-    set_threads(threads)
+    bench_env(threads)  # OMP_WAIT_POLICY=PASSIVE before FAISS is imported
     db, centres = clustered_codes(n, nbits, ncenters=1000, flip=0.05, seed=1)
     q, _ = clustered_codes(nq, nbits, centres=centres, flip=0.05, seed=2)
     base = _rss()
@@ -61,12 +59,7 @@ def _child(n: int, nbits: int, kind: str, nq: int, threads: int) -> dict:
         search = lambda: index.search(q, 10)  # noqa: E731
     grown = _rss() - base  # db itself was allocated before ``base``
     del db
-    search()
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        search()
-        best = min(best, time.perf_counter() - t0)
+    best = best_time(search, 3, warmup=True)
     return {"held": held / n, "rss": grown / n, "qps": nq / best}
 
 

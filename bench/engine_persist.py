@@ -22,11 +22,10 @@ import argparse
 import os
 import shutil
 import tempfile
-import time
 
 import numpy as np
 
-from ._common import machine_line, print_table, set_threads
+from ._common import best_time, machine_line, print_table, set_threads, timed
 
 
 def _dir_bytes(path: str) -> int:
@@ -36,16 +35,16 @@ def _dir_bytes(path: str) -> int:
 
 def _timed_save(index, path):
     """``(what save returned, seconds)``."""
-    t0 = time.perf_counter()
-    report = index.save(path)
-    return report, time.perf_counter() - t0
+    return timed(lambda: index.save(path))
 
 
 def _adds(index, codes, batch: int) -> float:
-    t0 = time.perf_counter()
-    for s in range(0, len(codes), batch):
-        index.add(codes[s : s + batch])
-    return time.perf_counter() - t0
+    """Seconds to add ``codes`` in batches of ``batch``."""
+    def add():
+        for s in range(0, len(codes), batch):
+            index.add(codes[s : s + batch])
+
+    return best_time(add, 1)
 
 
 def main(argv=None) -> int:
@@ -115,9 +114,7 @@ def main(argv=None) -> int:
             ix = hamsearch.open(wd, nbits=64, method="flat", fsync=policy)
             t1 = _adds(ix, codes[: args.single], 1)
             ix.close()
-            t0 = time.perf_counter()
-            again = hamsearch.open(wd)
-            t_replay = time.perf_counter() - t0
+            again, t_replay = timed(lambda: hamsearch.open(wd))
             assert len(again) == args.single
             again.close()
             shutil.rmtree(wd)

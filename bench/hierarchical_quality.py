@@ -14,9 +14,11 @@ ceiling, with the time of each method per query (1 thread).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+
+from ._common import print_table
+from ._common import timed as _timed
 
 
 def main(argv=None) -> int:
@@ -53,9 +55,8 @@ def main(argv=None) -> int:
         return float(np.mean(dl[I[:, :k]] == ql))
 
     def timed(fn):
-        t0 = time.perf_counter()
-        out = fn()
-        return out, (time.perf_counter() - t0) / len(qi)
+        out, seconds = _timed(fn)
+        return out, seconds / len(qi)
 
     rows = []
     (_, I), t = timed(lambda: index.search(Q, kmax))
@@ -70,11 +71,9 @@ def main(argv=None) -> int:
 
     print(f"{args.dataset}: {len(di):,} database, {len(qi):,} queries, {X.shape[1]}-d features, "
           f"{args.nbits}-bit PCA-ITQ codes, backend {hamsearch.backend()}, 1 thread")
-    head = f"{'method':42}" + "".join(f"{'P@' + str(k):>9}" for k in ks) + f"{'ms/query':>11}"
-    print(head)
-    print("-" * len(head))
-    for name, I, t in rows:
-        print(f"{name:42}" + "".join(f"{prec(I, k):9.4f}" for k in ks) + f"{t * 1e3:11.3f}")
+    print_table(["method"] + [f"P@{k}" for k in ks] + ["ms/query"],
+                [[name] + [f"{prec(I, k):.4f}" for k in ks] + [f"{t * 1e3:.3f}"]
+                 for name, I, t in rows], align="lr")
     return 0
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 
 from bench import literature
+from bench._common import format_table
 
 DEFAULT_DATASETS = "fashion-mnist,mnist-5k"
 DEFAULT_METHODS = "lsh,pcah,sh,itq,le,delm"
@@ -31,15 +32,15 @@ NAMES = {"lsh": "LSH", "pcah": "PCAH", "sh": "SH", "itq": "ITQ", "le": "LE-hash"
 
 
 def _table(results, methods, bits, key, fmt="{:.4f}"):
-    lines = ["| method | " + " | ".join(f"{b} bits" for b in bits) + " |",
-             "|---|" + "---:|" * len(bits)]
+    rows = []
     for m in methods:
-        row = []
+        row = [NAMES.get(m, m)]
         for b in bits:
             r = next((r for r in results if r["method"] == m and r["nbits"] == b), None)
             row.append(fmt.format(r[key]) if r else "n/a")
-        lines.append(f"| {NAMES.get(m, m)} | " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return format_table(["method"] + [f"{b} bits" for b in bits], rows, align="lr",
+                        markdown=True)
 
 
 def main(argv=None):
