@@ -481,6 +481,10 @@ def test_reload_swaps_the_index_and_keeps_logging(tmp_path):
     r = TestClient(create_app(svc2)).post("/v1/reload", headers=AUTH)
     assert r.status_code == 409 and "128-bit" in r.json()["error"]["message"]
     assert index_state(svc2.index) == before
+    (tmp_path / "wide.hsx").write_bytes(b"not an index at all")  # a damaged source: refused
+    r = TestClient(create_app(svc2)).post("/v1/reload", headers=AUTH)
+    assert r.status_code == 409 and "cannot load" in r.json()["error"]["message"]
+    assert index_state(svc2.index) == before and svc2.reloads == 0
     svc2.close(save=False)
 
 

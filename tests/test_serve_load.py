@@ -409,3 +409,33 @@ def test_sighup_reloads_without_dropping_requests(tmp_path):
         assert server.proc.poll() is None
     finally:
         server.stop(signal.SIGKILL)
+
+
+def test_accepted_connections_have_tcp_nodelay():
+    """The server's own socket must say it is TCP, or asyncio leaves Nagle on
+    for every connection (keep-alive requests then wait ~40 ms for delayed ACKs)."""
+    import asyncio
+    import socket
+
+    from hamsearch.serve.server import bind
+
+    async def main():
+        seen = asyncio.get_running_loop().create_future()
+
+        class Proto(asyncio.Protocol):
+            def connection_made(self, transport):
+                s = transport.get_extra_info("socket")
+                seen.set_result(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        sock = bind("127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(Proto, sock=sock)
+        port = sock.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        value = await asyncio.wait_for(seen, 10)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return value
+
+    assert asyncio.run(main()) != 0

@@ -391,7 +391,7 @@ class IndexService:
                 failure = None
                 try:
                     new.save(self.directory)
-                except OSError as exc:
+                except Exception as exc:  # disk full, permissions...: keep the old index
                     failure = exc
                 # the directory holds the old state (the save failed) or the new one
                 self._index = hamsearch.open(self.directory, self.nbits, wal=True,
