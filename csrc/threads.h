@@ -1,5 +1,5 @@
 /*
- * threads.h -- minimal fork-join over pthreads, internal to csrc/.
+ * threads.h -- fork-join over a persistent pthread pool, internal to csrc/.
  */
 #ifndef HAMSEARCH_THREADS_H
 #define HAMSEARCH_THREADS_H
@@ -8,9 +8,9 @@
 
 typedef void (*hs_task_fn)(void *ctx, int tid, int ntasks);
 
-/* Run fn(ctx, tid, ntasks) for tid in [0, ntasks), on ntasks - 1 new
- * threads plus the calling one.  A thread that cannot be created runs its
- * task on the calling thread instead.  Returns when all tasks are done. */
+/* Run fn(ctx, tid, ntasks) for tid in [0, ntasks): task 0 and any task no
+ * worker has claimed on the calling thread, the others on the persistent
+ * worker pool (threads.c).  Returns when all tasks are done. */
 void hs_parallel(int ntasks, hs_task_fn fn, void *ctx);
 
 /* [*lo, *hi) = the part of [0, n) that task tid of ntasks gets. */
