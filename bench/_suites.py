@@ -29,8 +29,7 @@ numpy               numpy popcount scan                     yes
 
 The approximate FAISS hash indexes get the settings of
 ``bench.compare_mih``: ``IndexBinaryMultiHash`` with ``nbits / 16`` tables
-of 16 bits and ``IndexBinaryHash`` on a 20-bit prefix (fewer bits on small
-sets), each at the smallest ``nflip`` in 0, 1, 2 whose tie-aware recall@10
+of 16 bits and ``IndexBinaryHash`` on a 20-bit prefix, each at the smallest ``nflip`` in 0, 1, 2 whose tie-aware recall@10
 reaches 0.99; ``IndexBinaryIVF`` with 1024 lists (fewer on small sets:
 ``n / 39``), ``nprobe`` 16; ``IndexBinaryHNSW`` with ``M = 16``,
 ``efSearch`` 64; usearch's HNSW with its defaults (connectivity 16,
@@ -287,7 +286,7 @@ def build(key: str, data, threads: int) -> Built:
             nflip = _tune_nflip(index, data, knn)
             return Built(key, knn, _faiss_range(index), {"nhash": nhash, "b": 16, "nflip": nflip})
         if key == "faiss-hash":
-            b = int(min(20, max(8, np.log2(max(n, 2)))))
+            b = 20  # compare_mih's --hash-bits
             index = faiss.IndexBinaryHash(nbits, b)
             index.add(db)
             knn = _faiss_knn(index)

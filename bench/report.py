@@ -109,6 +109,8 @@ def _fmt_rate(x: float) -> str:
 def _fmt_ratio(r) -> str:
     if r is None:
         return "-"
+    if r < 0.1:
+        return f"{r:.2g}x"
     return f"{r:.2f}x" if r < 10 else f"{r:,.1f}x" if r < 1000 else f"{r:,.0f}x"
 
 

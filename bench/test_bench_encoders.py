@@ -103,7 +103,7 @@ def _check_codes(codes, n, info):
 def test_fit(benchmark, data, engine):
     X = data.X[: data.n_fit]
     info = describe(benchmark, "encoder fit", f"{data.name} {data.n_fit:,} x 784, {NBITS} bits",
-                    NAMES[engine], NAMES["pca"], items=data.n_fit, unit="rows", exact=True,
+                    NAMES[engine], NAMES["pca"], items=data.n_fit, unit="rows",
                     threads=None)
     make = _pca if engine == "pca" else (lambda: _make(engine))
     model = benchmark.pedantic(lambda m: m.fit(X), setup=lambda: ((make(),), {}), rounds=ROUNDS)
@@ -119,7 +119,7 @@ def test_fit_le(benchmark, data, engine):
     X = data.X[: data.n_le]
     info = describe(benchmark, "encoder fit", f"{data.name} {data.n_le:,} x 784, {NBITS} bits, "
                     "LE-hash", NAMES[engine], NAMES["knn"], items=data.n_le, unit="rows",
-                    exact=True, threads=None)
+                    threads=None)
     if engine == "le":
         model = benchmark.pedantic(lambda m: m.fit(X), setup=lambda: ((_make("le"),), {}),
                                    rounds=ROUNDS)
@@ -138,7 +138,7 @@ def test_encode(benchmark, data, engine):
     X = data.X[: data.n_enc]
     model = data.model(engine)
     info = describe(benchmark, "encoder encode", f"{data.name} {data.n_enc:,} x 784, {NBITS} bits",
-                    NAMES[engine], NAMES["pca"], items=data.n_enc, unit="rows", exact=True,
+                    NAMES[engine], NAMES["pca"], items=data.n_enc, unit="rows",
                     threads=None)
     out = benchmark(model.transform, X)
     if engine == "pca":
