@@ -54,7 +54,7 @@ void hs_feature_distances(const void *feats, int ftype, int64_t d,
 typedef struct hs_mih_segment {
     const int64_t *meta; const int32_t *offs; const uint32_t *hkeys;
     const int32_t *hvals; const int32_t *pos; const uint64_t *occ;
-    const uint64_t *tcodes; int64_t seg_n;
+    const uint64_t *tcodes; int64_t seg_n; const uint8_t *sfx;
 } hs_mih_segment;
 void hs_mih_counting_sort(const uint32_t *keys, int64_t n, int64_t nbuckets,
                           int64_t lo, int32_t *offs, int32_t *pos);
@@ -62,6 +62,9 @@ void hs_mih_key_counts(const uint64_t *codes, int64_t n, int w, int start,
                        int len, int32_t *counts);
 void hs_mih_key_scatter(const uint64_t *codes, int64_t n, int w, int start,
                         int len, int64_t row0, int32_t *fill, int32_t *pos);
+void hs_mih_key_scatter_sparse(const uint64_t *codes, int64_t n, int w,
+                               int start, int len, int sb, int64_t row0,
+                               int32_t *fill, int32_t *pos, uint8_t *sfx);
 void hs_mih_hash_insert(const uint32_t *uniq, int64_t nu, uint32_t *hkeys,
                         int32_t *hvals, int64_t hmask);
 int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,

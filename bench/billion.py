@@ -34,6 +34,11 @@ blocks of :data:`BLOCK` seeded by ``(seed, block)``, so any chunk size
 gives the same codes (tests/test_streaming.py checks it).  Queries come
 from a separate stream (same distribution, not database rows).
 
+``--variants auto,m3`` builds, beside the index's own tables (``auto``: the
+m and table kinds the build chose), other tables over the same codes and
+times them with the same queries against the same flat scan (``m3``: three
+dense tables; ``m2-sparse``: two sparse ones, ...).
+
 Threads: one (``--threads``), as the paper's single-core timings.  Figures
 are ratios within one run; absolute times on a shared machine are noise.
 """
@@ -208,10 +213,32 @@ def _flat_knn(index, q, k):
     return kernels().knn(view.codes, None, q, k, 1)
 
 
-def _mih_knn(index, q, k):
+def _mih_knn(index, q, k, state=None):
     view = index.snapshot().views[0]
-    st = view.seg.mih
+    st = view.seg.mih if state is None else state
     return index.planner._tables.knn(q, k, 1, state=st)
+
+
+def variant_tables(index, spec: str):
+    """Tables over the index's codes for a ``--variants`` entry: ``auto``
+    (the index's own: m and kinds as the build chose them), ``mN`` (N
+    substrings, kinds by the default rule) or ``mN-KIND`` (every table
+    forced to KIND: dense, sparse, hash).  Returns ``(label, state,
+    build seconds or None, description)``."""
+    from hamsearch import mih
+
+    seg = index.snapshot().views[0].seg
+    if spec == "auto":
+        st = seg.mih
+        return spec, st, None, f"m={st.m} {'/'.join(mih.kind_names(st.main[0]))}"
+    m, _, kind = spec[1:].partition("-")
+    t = mih.MultiIndexTables(index.nbits, m=int(m), inline_codes=False,
+                             table_kind=kind or None)
+    t0 = time.perf_counter()
+    t.sync(seg.codes, None)
+    build_s = time.perf_counter() - t0
+    st = t._state
+    return spec, st, build_s, f"m={st.m} {'/'.join(mih.kind_names(st.main[0]))}"
 
 
 def _auto_prefers_mih(index, k) -> bool:
@@ -244,6 +271,41 @@ def table(index, src, ks, nq: int, flat_nq: int):
                     "mih" if _auto_prefers_mih(index, k) else "flat",
                     "yes" if exact else "NO"])
     return out, exact_all
+
+
+def variants_table(index, src, variants, ks, nq: int, flat_nq: int):
+    """The flat scan once, then each variant's tables over the same codes
+    with the same queries (interleaved per k, so load drifts hit them
+    alike): rows, and whether every variant matched the scan everywhere."""
+    q = queries(src, max(nq, flat_nq))
+    out, exact_all = [], True
+    for _, st, _, _ in variants:
+        _mih_knn(index, q[:nq], ks[0], st)  # warm the tables and the codes
+    for k in ks:
+        t0 = time.perf_counter()
+        Df, If = _flat_knn(index, q[:flat_nq], k)
+        flat_s = (time.perf_counter() - t0) / flat_nq
+        row = [k, f"{flat_s * 1e3:.1f}"]
+        for _, st, _, _ in variants:
+            _mih_knn(index, q[:1], k, st)
+            t0 = time.perf_counter()
+            _mih_knn(index, q[:nq], k, st)
+            mih_s = (time.perf_counter() - t0) / nq
+            stats = index.planner.last_mih_stats
+            Dm, Im = _mih_knn(index, q[:flat_nq], k, st)
+            exact = bool(np.array_equal(Dm, Df) and np.array_equal(Im, If))
+            exact_all &= exact
+            row += [f"{mih_s * 1e3:.3f}", f"{flat_s / mih_s:.0f}x",
+                    f"{float(stats[:, 1].mean()):.0f}", f"{float(stats[:, 2].mean()):.2f}",
+                    "yes" if exact else "NO"]
+        paper = PAPER_SPEEDUP.get(index.nbits, {}).get(k)
+        row.append(f"{paper}x" if paper else "-")
+        out.append(row)
+    head = ["k", "flat ms/q"]
+    for label, _, _, _ in variants:
+        head += [f"{label} ms/q", "speed-up", "verified", "fallback", "exact"]
+    head.append("paper (T3)")
+    return head, out, exact_all
 
 
 def reopen(holder: list, directory: str, src, k: int = 10, nq: int = 20):
@@ -291,10 +353,25 @@ def run_table(args) -> int:
               f"{info['gen_s']:.1f} s), index {info['bytes_per_code']:.2f} B/code, resident "
               f"growth {info['rss_per_code']:.2f} B/code, peak RSS "
               f"{_peak_rss() / 2**30:.2f} GiB")
-        rows_, exact = table(index, src, args.ks, args.nq, args.flat_nq)
-        ok &= exact
-        print_table(["k", "MIH ms/q", "flat ms/q", "speed-up", "paper (T3)", "fallback",
-                     "auto", "MIH == flat"], rows_)
+        if args.variants:
+            from hamsearch.mih import state_nbytes
+
+            variants = [variant_tables(index, v) for v in args.variants]
+            seg = index.snapshot().views[0].seg
+            for label, st, bs, desc in variants:
+                bpc = (seg.codes.nbytes + state_nbytes(st)) / args.n
+                took = info["build_s"] if bs is None else bs
+                print(f"  {label}: {desc}, tables built in {took:.1f} s, index {bpc:.2f} B/code")
+            head, rows_, exact = variants_table(index, src, variants, args.ks, args.nq,
+                                                args.flat_nq)
+            del variants
+            ok &= exact
+            print_table(head, rows_)
+        else:
+            rows_, exact = table(index, src, args.ks, args.nq, args.flat_nq)
+            ok &= exact
+            print_table(["k", "MIH ms/q", "flat ms/q", "speed-up", "paper (T3)", "fallback",
+                         "auto", "MIH == flat"], rows_)
         if args.dir:
             d = os.path.join(args.dir, f"{kind}-{args.n}-{args.nbits}")
             shutil.rmtree(d, ignore_errors=True)
@@ -377,6 +454,10 @@ def main(argv=None) -> int:
     p.add_argument("--dir", default=None,
                    help="save each index under this directory and re-open it with mmap")
     p.add_argument("--keep", action="store_true", help="keep the saved directories")
+    p.add_argument("--variants", default="",
+                   help="comma-separated tables to compare over the same codes, same "
+                        "queries: auto (the index's own), mN (N substrings), mN-KIND "
+                        "(KIND: dense, sparse, hash); e.g. auto,m3")
     p.add_argument("--scaling", nargs="?", const="", default=None, metavar="PNG",
                    help="scaling run n = 10^6 .. --max-n (plot written to PNG if given)")
     p.add_argument("--max-n", type=int, default=10**8)
@@ -384,6 +465,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.data = [d for d in args.data.split(",") if d]
     args.ks = [int(k) for k in args.ks.split(",")]
+    args.variants = [v for v in args.variants.split(",") if v]
     for d in args.data:
         if d not in SOURCES:
             p.error(f"--data: unknown {d!r} (choose from {sorted(SOURCES)})")

@@ -25,6 +25,11 @@
 #define MIH_PROBE_COST 32
 #define MIH_RANDOM_COST 32
 #define MIH_HASH_MUL UINT64_C(0x9E3779B97F4A7C15)
+/* Suffix bytes of a sparse table scanned per work unit. */
+#define MIH_SFX_PER_UNIT 8
+/* Candidates of a sparse table collected (codes prefetched) before they
+ * are verified. */
+#define MIH_CAND 64
 
 /* ------------------------------------------------------------ building */
 
@@ -75,6 +80,19 @@ void hs_mih_key_scatter(const uint64_t *codes, int64_t n, int w, int start,
     for (int64_t i = 0; i < n; i++) {
         const uint32_t key = mih_row_key(codes + i * (int64_t)w, start, len);
         pos[fill[key]++] = (int32_t)(row0 + i);
+    }
+}
+
+void hs_mih_key_scatter_sparse(const uint64_t *codes, int64_t n, int w,
+                               int start, int len, int sb, int64_t row0,
+                               int32_t *fill, int32_t *pos, uint8_t *sfx)
+{
+    const uint32_t smask = (UINT32_C(1) << sb) - 1;
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t key = mih_row_key(codes + i * (int64_t)w, start, len);
+        const int32_t t = fill[key >> sb]++;
+        pos[t] = (int32_t)(row0 + i);
+        sfx[t] = (uint8_t)(key & smask);
     }
 }
 
@@ -159,6 +177,12 @@ static inline void mih_bucket(const hs_mih_segment *sg, int j, uint32_t key,
 {
     const int64_t *meta = sg->meta + 3 * (int64_t)j;
     const int64_t hmask = meta[0];
+    if (hmask == HS_MIH_SPARSE) {
+        const int32_t *o = sg->offs + meta[1] + (key >> meta[2]);
+        *b0 = o[0];
+        *b1 = o[1];
+        return;
+    }
     if (hmask < 0) {
         if (!((sg->occ[meta[2] + (key >> 6)] >> (key & 63)) & 1)) {
             *b0 = *b1 = 0;
@@ -192,7 +216,9 @@ static inline void mih_bucket_prefetch(const hs_mih_segment *sg, int j,
                                        uint32_t key)
 {
     const int64_t *meta = sg->meta + 3 * (int64_t)j;
-    if (meta[0] < 0) {
+    if (meta[0] == HS_MIH_SPARSE) {
+        __builtin_prefetch(sg->offs + meta[1] + (key >> meta[2]));
+    } else if (meta[0] < 0) {
         __builtin_prefetch(sg->occ + meta[2] + (key >> 6));
         __builtin_prefetch(sg->offs + meta[1] + key);
     } else {

@@ -6,17 +6,26 @@
  * them.  A segment indexes a contiguous range of database positions with one
  * table per substring:
  *
- *   meta  int64 (m, 3): [hmask, off_start, aux_start] per table; hmask < 0
- *         marks a dense table (bucket of key = offs[off_start + key ..
- *         off_start + key + 1]; bit key of occ[aux_start ..] says whether
- *         the bucket is non-empty), else an open-addressing hash of
- *         capacity hmask + 1 at hkeys/hvals[aux_start ..] (hvals -1 = empty
- *         slot, else the bucket number).
+ *   meta  int64 (m, 3): [kind, off_start, aux] per table:
+ *         kind == -1 (HS_MIH_DENSE): bucket of key = offs[off_start + key ..
+ *           off_start + key + 1]; bit key of occ[aux ..] says whether the
+ *           bucket is non-empty;
+ *         kind == -2 (HS_MIH_SPARSE), for substrings too wide for dense
+ *           offsets: aux = sb, the suffix bits (1 .. 8); the offsets are
+ *           over the key's top len - sb bits (bucket of key = offs[off_start
+ *           + (key >> sb) .. + 1], rows ascending within it) and sfx[j][t]
+ *           holds the low sb bits of entry t's key: a probe scans its
+ *           bucket's suffix bytes for the key's and verifies the matches;
+ *         kind >= 0: an open-addressing hash of capacity kind + 1 (a power
+ *           of two) at hkeys/hvals[aux ..] (hvals -1 = empty slot, else the
+ *           bucket number).
  *   offs  int32, hkeys uint32, hvals int32, occ uint64: all tables
  *         concatenated.
  *   pos   int32 (m, seg_n): positions grouped by bucket.
  *   tcodes uint64 (m, seg_n, w) or NULL: the codes in table order ("inline
  *         codes": verification then reads memory sequentially).
+ *   sfx   uint8 (m, seg_n), or NULL when no table is sparse: the suffix of
+ *         each entry of the sparse tables (rows of the other tables unused).
  *
  * Search enumerates, for substring radius s = 0, 1, ... and table j, every
  * key at distance s from the query's substring j and verifies the codes of
@@ -26,14 +35,16 @@
  * visited set is needed.  Search stops once the results are final: after
  * table j at radius s every code within distance s * m + j has been met.
  * Work beyond `budget` (units of one code word of a linear scan: 32 per
- * bucket probe, 32 per code verified by random access, w per inline code)
+ * bucket probe, 32 per code verified by random access, w per inline code,
+ * 1 per 8 suffix bytes scanned)
  * switches a query to a linear scan (the flat filter kernel).
  *
  * ids: the id of each of the n codes, or NULL for row ids (the id of row p
  * is p; see hamsearch.h).
  *
  * Results are sorted by (distance, id).  stats (nq, 3) int64, may be NULL:
- * probes, codes verified, 1 if the query fell back to the linear scan.
+ * probes, codes verified (for a sparse table: the suffix matches), 1 if the
+ * query fell back to the linear scan.
  */
 #ifndef HAMSEARCH_MIH_H
 #define HAMSEARCH_MIH_H
@@ -49,7 +60,11 @@ typedef struct hs_mih_segment {
     const uint64_t *occ;
     const uint64_t *tcodes;
     int64_t seg_n;
+    const uint8_t *sfx;
 } hs_mih_segment;
+
+#define HS_MIH_DENSE (-1)
+#define HS_MIH_SPARSE (-2)
 
 /* offs (nbuckets + 1) = CSR start of each key; pos[...] = lo + i grouped by
  * keys[i], ascending within a key. */
@@ -66,6 +81,14 @@ void hs_mih_key_counts(const uint64_t *codes, int64_t n, int w, int start,
                        int len, int32_t *counts);
 void hs_mih_key_scatter(const uint64_t *codes, int64_t n, int w, int start,
                         int len, int64_t row0, int32_t *fill, int32_t *pos);
+
+/* The same for a sparse table with sb suffix bits: count with
+ * hs_mih_key_counts over bits [start + sb, start + len) (the bucket), then
+ * key_scatter_sparse writes row0 + i at t = fill[key >> sb]++ in pos and
+ * the key's low sb bits at sfx[t]. */
+void hs_mih_key_scatter_sparse(const uint64_t *codes, int64_t n, int w,
+                               int start, int len, int sb, int64_t row0,
+                               int32_t *fill, int32_t *pos, uint8_t *sfx);
 
 /* Insert the distinct keys uniq[0..nu) (value = index) into an empty table
  * of capacity hmask + 1 (a power of two > nu). */

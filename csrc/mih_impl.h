@@ -43,6 +43,140 @@ static inline int MIH_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
     return 0;
 }
 
+/* Verify one candidate (row p, its code at `code`): kept unless its
+ * distance is above *T or the enumeration met it before; with a skip
+ * bitmap it goes to the pending list (pend_d/pend_p, *npend entries) whose
+ * bitmap words are prefetched.  Returns -1 when memory ran out. */
+static inline int MIH_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *code,
+                                   int64_t p, const uint64_t *q, const uint32_t *qkeys,
+                                   int s, int j, int64_t k, int32_t *T, int32_t *pend_d,
+                                   int64_t *pend_p, int *npend)
+{
+    const int32_t d = MIH_FN(dist)(code, q, c->w);
+    if (d > *T)
+        return 0;
+    if ((s > 0 || j > 0) && MIH_FN(seen_before)(c, code, qkeys, s, j))
+        return 0;
+    if (!c->skip)
+        return mih_offer(ws, d, p, k, T);
+    pend_d[*npend] = d;
+    pend_p[*npend] = p;
+    __builtin_prefetch(c->skip + (p >> 6));
+    if (++*npend == MIH_PEND) {
+        *npend = 0;
+        return mih_offer_pending(ws, pend_d, pend_p, MIH_PEND, c->skip, k, T);
+    }
+    return 0;
+}
+
+/* Verify the collected candidates of a sparse table (entries cand_t, rows
+ * cand_p, codes prefetched). */
+static inline int MIH_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64_t *tc,
+                                       const int64_t *cand_t, const int64_t *cand_p,
+                                       int ncand, const uint64_t *q, const uint32_t *qkeys,
+                                       int s, int j, int64_t k, int32_t *T)
+{
+    int32_t pend_d[MIH_PEND];
+    int64_t pend_p[MIH_PEND];
+    int npend = 0;
+    for (int e = 0; e < ncand; e++) {
+        const uint64_t *code = tc ? tc + cand_t[e] * c->w : c->codes + cand_p[e] * c->w;
+        if (MIH_FN(consider)(c, ws, code, cand_p[e], q, qkeys, s, j, k, T, pend_d, pend_p,
+                             &npend))
+            return -1;
+    }
+    if (npend && mih_offer_pending(ws, pend_d, pend_p, npend, c->skip, k, T))
+        return -1;
+    return 0;
+}
+
+/* Probe keys[0..nk) in sparse table j of segment sg, in three overlapped
+ * stages: the prefix buckets' offsets (prefetched for every key), their
+ * suffix bytes and row numbers (prefetched), then the suffix scan (8 bytes
+ * at a time: SWAR zero-byte test) whose matches' codes are prefetched and
+ * verified MIH_CAND at a time.  Returns -1 when memory ran out. */
+static int MIH_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
+                                int j, const uint32_t *keys, int nk, const uint64_t *q,
+                                const uint32_t *qkeys, int s, int64_t k, int32_t *T,
+                                int64_t *probes, int64_t *verified, int64_t *work)
+{
+    const int w = c->w;
+    const int64_t n = c->n;
+    const int sb = (int)sg->meta[3 * (int64_t)j + 2];
+    const uint32_t smask = (UINT32_C(1) << sb) - 1;
+    const int32_t *pos = sg->pos + (int64_t)j * sg->seg_n;
+    const uint8_t *sf = sg->sfx ? sg->sfx + (int64_t)j * sg->seg_n : 0;
+    const uint64_t *tc = sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
+    int64_t bb0[MIH_BATCH], bb1[MIH_BATCH];
+    int64_t cand_t[MIH_CAND], cand_p[MIH_CAND];
+    int ncand = 0;
+    if (!sf)
+        return 0; /* never built so (hamsearch.mih checks the layout) */
+    for (int i = 0; i < nk; i++)
+        mih_bucket_prefetch(sg, j, keys[i]);
+    for (int i = 0; i < nk; i++) {
+        mih_bucket(sg, j, keys[i], &bb0[i], &bb1[i]);
+        if (bb1[i] > bb0[i]) {
+            __builtin_prefetch(sf + bb0[i]);
+            __builtin_prefetch(pos + bb0[i]);
+        }
+    }
+    for (int i = 0; i < nk; i++) {
+        const int64_t b0 = bb0[i], b1 = bb1[i];
+        const uint8_t want = (uint8_t)(keys[i] & smask);
+        int64_t nmatch = 0, t = b0;
+#define MIH_SPARSE_MATCH(tt)                                                            \
+    do {                                                                                \
+        const int64_t t_ = (tt);                                                        \
+        const int64_t p_ = pos[t_];                                                     \
+        nmatch++;                                                                       \
+        /* rows out of range come only from a crafted table file */                     \
+        if ((uint64_t)p_ < (uint64_t)n) {                                               \
+            __builtin_prefetch(tc ? (const void *)(tc + t_ * w)                         \
+                                  : (const void *)(c->codes + p_ * w));                 \
+            cand_t[ncand] = t_;                                                         \
+            cand_p[ncand] = p_;                                                         \
+            if (++ncand == MIH_CAND) {                                                  \
+                if (MIH_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, \
+                                         j, k, T))                                      \
+                    return -1;                                                          \
+                ncand = 0;                                                              \
+            }                                                                           \
+        }                                                                               \
+    } while (0)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        {
+            const uint64_t lo7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
+            const uint64_t bc = UINT64_C(0x0101010101010101) * want;
+            for (; t + 8 <= b1; t += 8) {
+                uint64_t v;
+                memcpy(&v, sf + t, 8);
+                v ^= bc;
+                /* 0x80 in each byte of v that is zero (exact: no carries) */
+                uint64_t z = ~(((v & lo7) + lo7) | v | lo7);
+                while (z) {
+                    const int64_t tt = t + (__builtin_ctzll(z) >> 3);
+                    z &= z - 1;
+                    MIH_SPARSE_MATCH(tt);
+                }
+            }
+        }
+#endif
+        for (; t < b1; t++) {
+            if (sf[t] == want)
+                MIH_SPARSE_MATCH(t);
+        }
+#undef MIH_SPARSE_MATCH
+        (*probes)++;
+        *verified += nmatch;
+        *work += MIH_PROBE_COST + nmatch * (tc ? w : MIH_RANDOM_COST) +
+                 (b1 > b0 ? (b1 - b0) / MIH_SFX_PER_UNIT : 0);
+    }
+    if (ncand && MIH_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, j, k, T))
+        return -1;
+    return 0;
+}
+
 /* Search query qi.  On return ws->cd/cp[0..ws->cnt) hold every candidate
  * with distance <= *T_out (and maybe some above it).  k > 0: k-NN; k == 0:
  * radius search with radius `radius`.  Returns 0, or -1 out of memory. */
@@ -100,6 +234,12 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                         const int32_t *pos = sg->pos + (int64_t)j * sg->seg_n;
                         const uint64_t *tc =
                             sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
+                        if (sg->meta[3 * (int64_t)j] == HS_MIH_SPARSE) {
+                            if (MIH_FN(probe_sparse)(c, ws, sg, j, keys, nk, q, qkeys, s,
+                                                     k, &T, &probes, &verified, &work))
+                                return -1;
+                            continue;
+                        }
                         for (int i = 0; i < nk; i++)
                             mih_bucket_prefetch(sg, j, keys[i]);
                         for (int i = 0; i < nk; i++) {
@@ -139,25 +279,9 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                                     continue;
                                 const uint64_t *code =
                                     tc ? tc + t * w : c->codes + p * w;
-                                const int32_t d = MIH_FN(dist)(code, q, w);
-                                if (d > T)
-                                    continue;
-                                if ((s > 0 || j > 0) &&
-                                    MIH_FN(seen_before)(c, code, qkeys, s, j))
-                                    continue;
-                                if (!skip) {
-                                    if (mih_offer(ws, d, p, k, &T))
-                                        return -1;
-                                    continue;
-                                }
-                                pend_d[npend] = d;
-                                pend_p[npend] = p;
-                                __builtin_prefetch(skip + (pend_p[npend] >> 6));
-                                if (++npend == MIH_PEND) {
-                                    if (mih_offer_pending(ws, pend_d, pend_p, npend, skip, k, &T))
-                                        return -1;
-                                    npend = 0;
-                                }
+                                if (MIH_FN(consider)(c, ws, code, p, q, qkeys, s, j, k, &T,
+                                                     pend_d, pend_p, &npend))
+                                    return -1;
                             }
                             if (npend &&
                                 mih_offer_pending(ws, pend_d, pend_p, npend, skip, k, &T))

@@ -234,6 +234,7 @@ if _has_mih():
         mih_hash_insert,
         mih_key_counts,
         mih_key_scatter,
+        mih_key_scatter_sparse,
         mih_knn,
         mih_range_search,
     )

@@ -3,8 +3,8 @@
 Re-exported by :mod:`hamsearch._native`; same interface as the Numba twins
 in :mod:`hamsearch._numba.mih`.  Inputs are trusted (built and validated by
 :mod:`hamsearch.mih`): a segment is ``(meta int64 (m, 3), offs int32,
-hkeys uint32, hvals int32, pos int32 (m, seg_n), occ uint64, tcodes uint64)``,
-all C-contiguous (see ``csrc/mih.h``).
+hkeys uint32, hvals int32, pos int32 (m, seg_n), occ uint64, tcodes uint64,
+sfx uint8 (m, seg_n or 0))``, all C-contiguous (see ``csrc/mih.h``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "mih_hash_insert",
     "mih_key_counts",
     "mih_key_scatter",
+    "mih_key_scatter_sparse",
     "mih_knn",
     "mih_range_search",
 ]
@@ -63,9 +64,17 @@ def mih_key_scatter(codes, start, length, row0, fill, pos):
                             _ptr("int32_t *", pos))
 
 
+def mih_key_scatter_sparse(codes, start, length, sb, row0, fill, pos, sfx):
+    """Sparse table: ``t = fill[key >> sb]++``, ``pos[t] = row0 + i``, ``sfx[t] = key & (2**sb - 1)``."""
+    _lib.hs_mih_key_scatter_sparse(_ptr("uint64_t *", codes), codes.shape[0], codes.shape[1],
+                                   int(start), int(length), int(sb), int(row0),
+                                   _ptr("int32_t *", fill), _ptr("int32_t *", pos),
+                                   _ptr("uint8_t *", sfx))
+
+
 def _segments(seg0, seg1):
     segs = _ffi.new("hs_mih_segment[2]")
-    for s, (meta, offs, hk, hv, pos, occ, tc) in zip(segs, (seg0, seg1)):
+    for s, (meta, offs, hk, hv, pos, occ, tc, sfx) in zip(segs, (seg0, seg1)):
         s.meta = _ptr("int64_t *", meta)
         s.offs = _ptr("int32_t *", offs)
         s.hkeys = _ptr("uint32_t *", hk)
@@ -74,6 +83,7 @@ def _segments(seg0, seg1):
         s.occ = _ptr("uint64_t *", occ)
         s.tcodes = _ptr("uint64_t *", tc)
         s.seg_n = pos.shape[1]
+        s.sfx = _ptr("uint8_t *", sfx)
     return segs
 
 

@@ -13,12 +13,24 @@ enumeration, the de-duplication and the full-distance verification; this
 module owns the tables.
 
 Table layout
-    A table over ``b``-bit substrings is *dense* when ``2**b <= 8 n + 4096``
-    (an ``offsets`` array of ``2**b + 1`` int32 and the positions grouped by
-    key: CSR) and otherwise an open-addressing hash of the distinct keys
-    (load factor <= 1/2) pointing into the same CSR arrays, so memory stays
-    ``O(n)`` whatever ``b``.  Substrings are at most 32 bits (``m >=
-    ceil(nbits / 32)``).
+    A table over ``b``-bit substrings is one of three kinds
+    (:func:`table_kind`):
+
+    * *dense* when ``2**b <= 8 n + 4096``: an ``offsets`` array of
+      ``2**b + 1`` int32 and the positions grouped by key (CSR);
+    * *sparse* when only the key's top ``b - 8`` bits fit that bound: dense
+      offsets over those top bits, rows ascending within a bucket, and one
+      *suffix* byte per entry (the key's low 8 bits) beside its row number
+      -- 5 bytes per code instead of 4, for substrings too wide for dense
+      offsets (32-bit substrings of 10^8 to 10^9 codes: the paper's
+      ``m = 2`` for 64-bit codes).  A probe reads the key's prefix bucket,
+      scans its suffix bytes for the key's (8 at a time) and verifies the
+      matches;
+    * otherwise an open-addressing hash of the distinct keys (load factor
+      <= 1/2) pointing into the same CSR arrays, so memory stays ``O(n)``
+      whatever ``b``.
+
+    Substrings are at most 32 bits (``m >= ceil(nbits / 32)``).
 
 Incremental add
     Tables are kept in two *segments*: the main one over positions
@@ -59,7 +71,11 @@ Choice of m
     ``m = ceil(nbits / log2(n))`` clamped to ``[ceil(nbits / 32), nbits]``
     (substrings of about ``log2 n`` bits: about one code per bucket).  With
     ``m=None`` it is re-picked when ``n`` has grown or shrunk by a factor of
-    2 since the last pick (and the tables are rebuilt if it changed).
+    2 since the last pick (and the tables are rebuilt if it changed).  A
+    sealed segment of at least ``AUTO_MIN_N`` codes also weighs the paper's
+    rounding, ``round(nbits / log2(n))`` (:func:`paper_m`; one fewer, wider
+    substring), with the cost model on its own sample
+    (:meth:`AutoRule.pick_m`) and takes the cheaper.
 """
 
 from __future__ import annotations
@@ -71,7 +87,7 @@ import numpy as np
 
 from ._backend import kernels
 
-__all__ = ["MultiIndexTables", "choose_m", "substring_layout"]
+__all__ = ["MultiIndexTables", "choose_m", "paper_m", "substring_layout", "table_kind"]
 
 #: Tables are dense while ``2**b <= DENSE_FACTOR * n + DENSE_SLACK``.
 DENSE_FACTOR = 8
@@ -90,6 +106,52 @@ INLINE_MAX_WORDS = 16
 BUILD_CHUNK = 1 << 22
 #: Rows one segment's tables can number (int32 row numbers).
 MAX_ROWS = 2**31 - 1
+#: Suffix bits stored per entry of a sparse table (one byte).
+SUFFIX_BITS = 8
+#: ``meta[j, 0]`` of a dense / sparse table (``csrc/mih.h``); a hash table's is
+#: its capacity - 1.
+KIND_DENSE = -1
+KIND_SPARSE = -2
+TABLE_KINDS = ("dense", "sparse", "hash")
+#: Forces the kind of every table built (tests and benchmarks); None: :func:`table_kind`.
+FORCE_KIND = None
+
+
+def suffix_bits(b: int) -> int:
+    """Suffix bits of a sparse table over ``b``-bit substrings (``b >= 2``)."""
+    return min(SUFFIX_BITS, int(b) - 1)
+
+
+def table_kind(b: int, n: int, kind=None) -> str:
+    """The kind of a table over ``b``-bit substrings of ``n`` codes.
+
+    ``"dense"`` while ``2**b <= DENSE_FACTOR * n + DENSE_SLACK``;
+    ``"sparse"`` while the top ``b - 8`` bits meet that bound; else
+    ``"hash"``.  ``kind`` (or :data:`FORCE_KIND`) overrides the choice
+    (a sparse table needs ``b >= 2``: a 1-bit one is dense).
+    """
+    kind = kind if kind is not None else FORCE_KIND
+    b = int(b)
+    if kind is not None:
+        if kind not in TABLE_KINDS:
+            raise ValueError(f"table kind must be one of {TABLE_KINDS}, got {kind!r}")
+        return "dense" if kind == "sparse" and b < 2 else kind
+    limit = DENSE_FACTOR * int(n) + DENSE_SLACK
+    if (1 << b) <= limit:
+        return "dense"
+    if b > SUFFIX_BITS and (1 << (b - SUFFIX_BITS)) <= limit:
+        return "sparse"
+    return "hash"
+
+
+def paper_m(nbits: int, n: int) -> int:
+    """The paper's ``m = nbits / log2(n)`` rounded to the nearest integer
+    (Norouzi et al.: 2 for 10^8 to 10^9 64-bit codes), clamped as
+    :func:`choose_m`; never above :func:`choose_m`."""
+    lg = math.log2(max(int(n), 4))
+    m = int(math.floor(nbits / lg + 0.5))
+    lo = -(-nbits // MAX_SUBSTRING_BITS)
+    return min(choose_m(nbits, n), max(lo, min(nbits, max(1, m))))
 
 
 def choose_m(nbits: int, n: int) -> int:
@@ -159,7 +221,7 @@ def _mih_kernels():
     return numba_mih
 
 
-SEGMENT_FIELDS = ("meta", "offs", "hkeys", "hvals", "pos", "occ", "tcodes")
+SEGMENT_FIELDS = ("meta", "offs", "hkeys", "hvals", "pos", "occ", "tcodes", "sfx")
 
 
 def _empty_segment(m: int):
@@ -171,11 +233,12 @@ def _empty_segment(m: int):
         np.zeros((m, 0), dtype=np.int32),
         np.zeros(0, dtype=np.uint64),
         np.zeros(0, dtype=np.uint64),
+        np.zeros((m, 0), dtype=np.uint8),
     )
 
 
 def dense_offsets(codes: np.ndarray, start: int, length: int, lo: int, pos: np.ndarray,
-                  K=None) -> np.ndarray:
+                  K=None, sb: int = 0, sfx=None) -> np.ndarray:
     """One dense table over substring bits ``start .. start+length-1`` of
     ``codes``: returns the CSR offsets (int32, ``2**length + 1``) and fills
     ``pos`` (int32, ``len(codes)``) with ``lo + row`` grouped by key,
@@ -185,26 +248,39 @@ def dense_offsets(codes: np.ndarray, start: int, length: int, lo: int, pos: np.n
     the keys, prefix sum, scatter the rows): the only memory besides the
     offsets and ``pos`` is one copy of the bucket starts, whatever the
     number of codes -- no keys array, no temporaries per code.
+
+    With ``sb > 0``, a sparse table: the buckets are the keys' top
+    ``length - sb`` bits (offsets of ``2**(length - sb) + 1``), rows
+    ascending within a bucket, and ``sfx`` (uint8, ``len(codes)``) gets
+    each entry's low ``sb`` key bits.
     """
     K = _mih_kernels() if K is None else K
     n = codes.shape[0]
-    nb = 1 << int(length)
+    sb = int(sb)
+    nb = 1 << (int(length) - sb)
     offs = np.zeros(nb + 1, dtype=np.int32)
     counts = offs[1:]
     for a in range(0, n, BUILD_CHUNK):
-        K.mih_key_counts(codes[a : a + BUILD_CHUNK], start, length, counts)
+        K.mih_key_counts(codes[a : a + BUILD_CHUNK], start + sb, length - sb, counts)
     np.cumsum(offs, out=offs)
     fill = offs[:-1].copy()
     for a in range(0, n, BUILD_CHUNK):
-        K.mih_key_scatter(codes[a : a + BUILD_CHUNK], start, length, lo + a, fill, pos)
+        if sb:
+            K.mih_key_scatter_sparse(codes[a : a + BUILD_CHUNK], start, length, sb, lo + a,
+                                     fill, pos, sfx)
+        else:
+            K.mih_key_scatter(codes[a : a + BUILD_CHUNK], start, length, lo + a, fill, pos)
     return offs
 
 
-def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: bool):
+def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: bool,
+                  kind=None):
     """Tables over positions ``[lo, hi)`` of ``codes``.
 
-    Returns the tuple ``(meta, offs, hkeys, hvals, pos, occ, tcodes)``
-    described in ``csrc/mih.h``; ``tcodes`` is empty unless ``inline``.
+    Returns the tuple ``(meta, offs, hkeys, hvals, pos, occ, tcodes, sfx)``
+    described in ``csrc/mih.h``; ``tcodes`` is empty unless ``inline``,
+    ``sfx`` (uint8 ``(m, hi - lo)``) unless a table is sparse.  ``kind``
+    forces the kind of every table (see :func:`table_kind`).
     """
     m = len(lengths)
     seg_n = hi - lo
@@ -216,6 +292,9 @@ def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: 
     meta = np.zeros((m, 3), dtype=np.int64)
     pos = np.empty((m, seg_n), dtype=np.int32)
     tcodes = np.empty((m, seg_n, w), dtype=np.uint64) if inline else np.zeros(0, np.uint64)
+    kinds = [table_kind(int(b), seg_n, kind) for b in lengths]
+    # (zeroed, so a saved table file is deterministic: rows of non-sparse tables stay 0)
+    sfx = np.zeros((m, seg_n if "sparse" in kinds else 0), dtype=np.uint8)
     offs_parts, hk_parts, hv_parts, occ_parts = [], [], [], []
     off_at = hash_at = occ_at = 0
     if hi > MAX_ROWS:
@@ -223,14 +302,18 @@ def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: 
                          f"most {MAX_ROWS} rows, got {hi}")
     for j in range(m):
         b = int(lengths[j])
-        if (1 << b) <= DENSE_FACTOR * seg_n + DENSE_SLACK:
+        if kinds[j] == "sparse":
+            sb = suffix_bits(b)
+            offs = dense_offsets(part, int(starts[j]), b, lo, pos[j], K, sb, sfx[j])
+            meta[j] = (KIND_SPARSE, off_at, sb)
+        elif kinds[j] == "dense":
             nb = 1 << b
             offs = dense_offsets(part, int(starts[j]), b, lo, pos[j], K)
             bits = np.packbits(offs[1:] > offs[:-1], bitorder="little")
             occ = np.zeros(-(-len(bits) // 8) * 8, dtype=np.uint8)
             occ[: len(bits)] = bits
             occ_parts.append(occ.view(np.uint64))
-            meta[j] = (-1, off_at, occ_at)
+            meta[j] = (KIND_DENSE, off_at, occ_at)
             occ_at += len(occ_parts[-1])
         else:
             keys = extract_substring(part, int(starts[j]), b)
@@ -257,7 +340,13 @@ def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: 
     hkeys = np.concatenate(hk_parts) if hk_parts else np.zeros(0, np.uint32)
     hvals = np.concatenate(hv_parts) if hv_parts else np.zeros(0, np.int32)
     occ = np.concatenate(occ_parts) if occ_parts else np.zeros(0, np.uint64)
-    return meta, np.concatenate(offs_parts), hkeys, hvals, pos, occ, tcodes.reshape(-1)
+    return meta, np.concatenate(offs_parts), hkeys, hvals, pos, occ, tcodes.reshape(-1), sfx
+
+
+def kind_names(meta) -> list[str]:
+    """The kind of each table of a segment's ``meta``."""
+    return ["dense" if h == KIND_DENSE else "sparse" if h == KIND_SPARSE else "hash"
+            for h in meta[:, 0]]
 
 
 def _segment_nbytes(seg) -> int:
@@ -291,6 +380,9 @@ class MultiIndexTables:
         bucket reads memory sequentially instead of one random access per
         code (``m * 8 * ceil(nbits / 64)`` more bytes per code).  Default:
         on when ``m * ceil(nbits / 64) <= 16``.
+    table_kind : {"dense", "sparse", "hash"}, optional
+        Force the kind of every table (default: per substring width and
+        ``n``, see :func:`table_kind`).
 
     Notes
     -----
@@ -300,8 +392,11 @@ class MultiIndexTables:
     published state object, so they may run concurrently with a sync.
     """
 
-    def __init__(self, nbits: int, m=None, inline_codes=None):
+    def __init__(self, nbits: int, m=None, inline_codes=None, table_kind=None):
         self.nbits = int(nbits)
+        if table_kind is not None and table_kind not in TABLE_KINDS:
+            raise ValueError(f"table_kind must be one of {TABLE_KINDS}, got {table_kind!r}")
+        self.table_kind = table_kind
         self._m_request = _check_m(self.nbits, m)
         self._inline_request = None if inline_codes is None else bool(inline_codes)
         self._state = None
@@ -339,7 +434,8 @@ class MultiIndexTables:
         return {
             "m": st.m,
             "lengths": st.lengths.tolist(),
-            "dense": [bool(h < 0) for h in st.main[0][:, 0]],
+            "dense": [bool(h == KIND_DENSE) for h in st.main[0][:, 0]],
+            "kinds": kind_names(st.main[0]),
             "inline_codes": bool(st.main[6].size) or None,
             "n_main": st.n_main,
             "n_delta": st.n - st.n_main,
@@ -386,11 +482,12 @@ class MultiIndexTables:
                 if self._m_request is None and (current_m is None or m != current_m):
                     self._n_pick = max(n, 1)
                 starts, lengths = substring_layout(self.nbits, m)
-                main = build_segment(codes, 0, n, starts, lengths, self._inline(m, codes))
+                main = build_segment(codes, 0, n, starts, lengths, self._inline(m, codes),
+                                     self.table_kind)
                 new = _State(codes, ids, m, starts, lengths, main, _empty_segment(m), n)
             elif n > st.n:
                 delta = build_segment(codes, st.n_main, n, st.starts, st.lengths,
-                                      self._inline(m, codes))
+                                      self._inline(m, codes), self.table_kind)
                 new = _State(codes, ids, m, st.starts, st.lengths, st.main, delta, st.n_main)
             else:
                 new = _State(codes, ids, m, st.starts, st.lengths, st.main, st.delta, st.n_main)
@@ -458,7 +555,8 @@ class MultiIndexTables:
         segs = []
         for name in ("main", "delta"):
             segs.append(tuple(
-                np.asarray(arrays[f"mih_{name}_{field}"])
+                np.asarray(arrays[f"mih_{name}_{field}"]) if f"mih_{name}_{field}" in arrays
+                else np.zeros((m, 0), np.uint8)  # (written before sparse tables existed)
                 for field in SEGMENT_FIELDS
             ))
         if segs[1][4].ndim != 2 or segs[1][4].shape[0] != m:
@@ -482,6 +580,11 @@ AUTO_MIN_N = 20_000
 #: kernels (see ``docs/benchmarks.md``).
 COST_PROBE = 16.0  # dense offsets small enough for L2 (<= CACHED_TABLE_BITS)
 COST_PROBE_UNCACHED = 63.0
+#: A probe of a sparse table: prefix offsets, suffix bytes and row numbers,
+#: each a random access (measured: see docs/benchmarks.md, billion section).
+COST_PROBE_SPARSE = 100.0
+#: ``k`` of the query :meth:`AutoRule.pick_m` weighs m for.
+PICK_M_K = 10
 CACHED_TABLE_BITS = 17
 COST_VERIFY_WORD = 8.7  # a candidate verified from the inline codes, per word
 COST_VERIFY_RANDOM = 40.0  # a candidate verified by a random access into the codes
@@ -525,6 +628,7 @@ def cost_constants() -> dict:
     """The cost model's constants for the kernels in use (``hamsearch info``)."""
     return {"flat_word_cost": flat_word_cost(), "mih_cost_factor": mih_cost_factor(),
             "probe": COST_PROBE, "probe_uncached": COST_PROBE_UNCACHED,
+            "probe_sparse": COST_PROBE_SPARSE,
             "verify_word": COST_VERIFY_WORD, "verify_random": COST_VERIFY_RANDOM,
             "hit_per_table": COST_HIT_PER_TABLE, "hit_flat": COST_HIT_FLAT,
             "margin": AUTO_MARGIN}
@@ -548,7 +652,9 @@ class AutoRule:
        ``V = n * m * F(s)`` (``F``: sampled fraction of substring pairs
        within ``s``), ``cost = p P + c V + 394 m H`` with ``p = 16`` while
        the dense offsets fit in L2 (``b <= 17``) else 63, ``c = 8.7 w``
-       (inline codes) or 40 (random access).  Flat cost: ``f n w + 2000 H``
+       (inline codes) or 40 (random access); sparse tables (the 32-bit
+       substrings of 10^7+ codes): ``p = 100`` and ``V`` grows by the
+       suffix matches of other keys, ``P n / 2**b``.  Flat cost: ``f n w + 2000 H``
        with ``f`` the kernel's cost per word (:data:`FLAT_WORD_COST`: 0.4
        for avx512-vpopcntdq, 1 for avx2).
     4. MIH when its predicted cost is below 0.8 times the flat cost.
@@ -567,27 +673,71 @@ class AutoRule:
         self._sampled = None
 
     def _sample(self, codes, lengths, starts, holder=None):
+        """``(n, sorted sampled distances, substring-distance CDF)`` for the
+        substring layout ``(starts, lengths)`` (its first substring).  The
+        sample (and one CDF per substring) is drawn once per doubling of
+        ``n`` and cached whole in the holder."""
         n = codes.shape[0]
         cur = self._sampled if holder is None else holder.sample
-        if cur is not None and cur[0] / 2 <= n <= 2 * cur[0] and len(cur[2]) == lengths[0] + 1:
-            return cur
-        rng = np.random.default_rng(n)
-        nq = min(_SAMPLE_QUERIES, n // 2)
-        pick = rng.choice(n, size=min(n, nq + _SAMPLE_CODES), replace=False)
-        q, db = codes[pick[:nq]], codes[pick[nq:]]
-        dists = np.sort(kernels().hamming_matrix(
-            np.ascontiguousarray(q), np.ascontiguousarray(db), 1).ravel())
+        if cur is None or not (cur[0] / 2 <= n <= 2 * cur[0]) or len(cur) != 5:
+            rng = np.random.default_rng(n)
+            nq = min(_SAMPLE_QUERIES, n // 2)
+            pick = rng.choice(n, size=min(n, nq + _SAMPLE_CODES), replace=False)
+            q, db = codes[pick[:nq]], codes[pick[nq:]]
+            dists = np.sort(kernels().hamming_matrix(
+                np.ascontiguousarray(q), np.ascontiguousarray(db), 1).ravel())
+            cur = (n, dists, {}, q, db)
         b0, s0 = int(lengths[0]), int(starts[0])
-        kq = extract_substring(q, s0, b0)
-        kd = extract_substring(db, s0, b0)
-        sub = np.bitwise_count(kq[:, None] ^ kd[None, :]).ravel()
-        cdf = np.bincount(sub, minlength=b0 + 1).cumsum() / max(1, sub.size)
-        cur = (n, dists, cdf)
+        cdf = cur[2].get((s0, b0))
+        if cdf is None:
+            kq = extract_substring(cur[3], s0, b0)
+            kd = extract_substring(cur[4], s0, b0)
+            sub = np.bitwise_count(kq[:, None] ^ kd[None, :]).ravel()
+            cdf = np.bincount(sub, minlength=b0 + 1).cumsum() / max(1, sub.size)
+            cdfs = dict(cur[2])
+            cdfs[(s0, b0)] = cdf
+            cur = (cur[0], cur[1], cdfs, cur[3], cur[4])  # replaced whole
         if holder is None:
             self._sampled = cur
         else:
             holder.sample = cur
-        return cur
+        return cur[0], cur[1], cdf
+
+    def costs(self, codes, nbits: int, m: int, inline: bool, k=None, radius=None,
+              holder=None):
+        """Predicted ``(mih, flat)`` costs of one query (see the class
+        docstring), or None when MIH is out of the question (``k >= n``)."""
+        n, w = codes.shape[0], max(1, codes.shape[1])
+        starts, lengths = substring_layout(nbits, m)
+        _, dists, cdf = self._sample(codes, lengths, starts, holder)
+        if radius is not None:
+            d = int(radius)
+            hits = n * float(np.searchsorted(dists, d, side="right")) / dists.size
+        else:
+            if k >= n:
+                return None
+            at = int(np.ceil(k / n * dists.size))
+            d = int(dists[min(at, dists.size - 1)])
+            hits = float(k)
+        s = d // m
+        kinds = [table_kind(int(b), n) for b in lengths]
+        probes = sum(sum(math.comb(int(b), i) for i in range(min(s, int(b)) + 1))
+                     for b in lengths)
+        frac = float(cdf[min(s, len(cdf) - 1)])
+        verified = n * m * frac
+        if "sparse" in kinds:
+            probe_cost = COST_PROBE_SPARSE
+            # suffix matches of other keys (uniform keys: n / 2**b per probe)
+            verified += probes * n / 2.0 ** float(max(lengths))
+        elif max(lengths) <= CACHED_TABLE_BITS:
+            probe_cost = COST_PROBE
+        else:
+            probe_cost = COST_PROBE_UNCACHED
+        verify_cost = COST_VERIFY_WORD * w if inline else COST_VERIFY_RANDOM
+        cost = mih_cost_factor() * (probe_cost * probes + verify_cost * verified
+                                    + COST_HIT_PER_TABLE * m * hits)
+        flat = flat_word_cost() * n * w + COST_HIT_FLAT * hits
+        return cost, flat
 
     def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
                    radius=None, holder=None) -> bool:
@@ -607,31 +757,28 @@ class AutoRule:
             Where the sample of ``codes`` is cached (its ``sample``
             attribute: a segment); default: this rule.
         """
-        n, w = codes.shape[0], max(1, codes.shape[1])
-        if n < AUTO_MIN_N:
+        if codes.shape[0] < AUTO_MIN_N:
             return False
-        starts, lengths = substring_layout(nbits, m)
-        _, dists, cdf = self._sample(codes, lengths, starts, holder)
-        if radius is not None:
-            d = int(radius)
-            hits = n * float(np.searchsorted(dists, d, side="right")) / dists.size
-        else:
-            if k >= n:
-                return False
-            at = int(np.ceil(k / n * dists.size))
-            d = int(dists[min(at, dists.size - 1)])
-            hits = float(k)
-        s = d // m
-        probes = sum(sum(math.comb(int(b), i) for i in range(min(s, int(b)) + 1))
-                     for b in lengths)
-        frac = float(cdf[min(s, len(cdf) - 1)])
-        verified = n * m * frac
-        probe_cost = COST_PROBE if max(lengths) <= CACHED_TABLE_BITS else COST_PROBE_UNCACHED
-        verify_cost = COST_VERIFY_WORD * w if inline else COST_VERIFY_RANDOM
-        cost = mih_cost_factor() * (probe_cost * probes + verify_cost * verified
-                                    + COST_HIT_PER_TABLE * m * hits)
-        flat = flat_word_cost() * n * w + COST_HIT_FLAT * hits
-        return cost < AUTO_MARGIN * flat
+        c = self.costs(codes, nbits, m, inline, k=k, radius=radius, holder=holder)
+        return c is not None and c[0] < AUTO_MARGIN * c[1]
+
+    def pick_m(self, codes, nbits: int, inline, holder=None, k: int = PICK_M_K) -> int:
+        """Substrings for tables over ``codes``: :func:`choose_m`, or the
+        paper's :func:`paper_m` (one fewer) when the cost model predicts it
+        cheaper for a ``k``-NN query (default 10) on this sample; below
+        ``AUTO_MIN_N`` codes always :func:`choose_m`.
+
+        ``inline(m)`` says whether tables of ``m`` substrings would hold
+        inline codes.
+        """
+        n = codes.shape[0]
+        m0 = choose_m(nbits, n)
+        m1 = paper_m(nbits, n)
+        if m1 >= m0 or n < AUTO_MIN_N or k >= n:
+            return m0
+        c0 = self.costs(codes, nbits, m0, inline(m0), k=k, holder=holder)
+        c1 = self.costs(codes, nbits, m1, inline(m1), k=k, holder=holder)
+        return m1 if c1[0] < c0[0] else m0
 
 
 # ---------------------------------------------------------------------------
@@ -740,20 +887,25 @@ def rebased(state, codes, ids=None):
 
 #: ``meta["format"]`` of a table file (an :mod:`hamsearch.storage` container).
 TABLES_FORMAT = "hamsearch-mih-tables"
-_TABLE_SECTIONS = ("offs", "hkeys", "hvals", "pos", "occ", "tcodes")
+_TABLE_SECTIONS = ("offs", "hkeys", "hvals", "pos", "occ", "tcodes", "sfx")
 _TABLE_DTYPES = {"offs": "<i4", "hkeys": "<u4", "hvals": "<i4", "pos": "<i4", "occ": "<u8",
-                 "tcodes": "<u8"}
+                 "tcodes": "<u8", "sfx": "|u1"}
 
 
 def _table_layout(specs):
     """``meta`` (m, 3) and section lengths of tables described by ``specs``:
     per table ``(nb, cap)`` -- ``cap == 0`` for a dense table of ``nb``
-    buckets, else a hash of capacity ``cap`` over ``nb`` distinct keys."""
+    buckets, else a hash of capacity ``cap`` over ``nb`` distinct keys -- or
+    ``(nb, 0, sb)`` for a sparse table with ``sb`` suffix bits over ``nb``
+    prefix buckets."""
     meta = np.zeros((len(specs), 3), dtype=np.int64)
     off_at = hash_at = occ_at = 0
-    for j, (nb, cap) in enumerate(specs):
-        if cap == 0:
-            meta[j] = (-1, off_at, occ_at)
+    for j, spec in enumerate(specs):
+        nb, cap = spec[0], spec[1]
+        if len(spec) == 3:
+            meta[j] = (KIND_SPARSE, off_at, spec[2])
+        elif cap == 0:
+            meta[j] = (KIND_DENSE, off_at, occ_at)
             occ_at += -(-(-(-nb // 8)) // 8)  # ceil(ceil(nb / 8) / 8) words
         else:
             meta[j] = (cap - 1, off_at, hash_at)
@@ -765,8 +917,14 @@ def _table_layout(specs):
 def _table_specs(state) -> list[list[int]]:
     meta, offs = state.main[0], state.main[1]
     ends = list(meta[1:, 1]) + [len(offs)]
-    return [[int(ends[j] - meta[j, 1] - 1), 0 if meta[j, 0] < 0 else int(meta[j, 0] + 1)]
-            for j in range(state.m)]
+    out = []
+    for j in range(state.m):
+        nb = int(ends[j] - meta[j, 1] - 1)
+        if meta[j, 0] == KIND_SPARSE:
+            out.append([nb, 0, int(meta[j, 2])])
+        else:
+            out.append([nb, 0 if meta[j, 0] < 0 else int(meta[j, 0] + 1)])
+    return out
 
 
 def save_tables(path, state, nbits: int) -> None:
@@ -782,6 +940,8 @@ def save_tables(path, state, nbits: int) -> None:
             "m": int(state.m), "tables": _table_specs(state),
             "words": int(state.codes.shape[1]), "inline": bool(state.main[6].size)}
     arrays = {name: arr for name, arr in zip(SEGMENT_FIELDS[1:], state.main[1:])}
+    if not state.main[7].size:
+        del arrays["sfx"]  # no sparse table: the layout of files written before they existed
     save_sections(path, meta, arrays)
 
 
@@ -837,14 +997,22 @@ def read_tables(path, codes, nbits: int, mmap: bool = False, verify=None):
     specs = meta.get("tables")
     if not isinstance(specs, list) or len(specs) != m:
         ck.fail("bad 'tables' entry")
-    for (nb, cap), b in zip(specs, lengths):
-        ok = isinstance(nb, int) and isinstance(cap, int)
-        if ok and cap == 0:
-            ok = nb == 1 << int(b)
+    for spec, b in zip(specs, lengths):
+        b = int(b)
+        ok = isinstance(spec, list) and len(spec) in (2, 3) \
+            and all(type(x) is int for x in spec)
+        if ok and len(spec) == 3:
+            nb, cap, sb = spec
+            ok = cap == 0 and 1 <= sb <= min(SUFFIX_BITS, b - 1) and nb == 1 << (b - sb)
         elif ok:
-            ok = 1 <= nb <= min(rows, 1 << int(b)) and cap >= 2 * nb and cap & (cap - 1) == 0
+            nb, cap = spec
+            if cap == 0:
+                ok = nb == 1 << b
+            else:
+                ok = 1 <= nb <= min(rows, 1 << b) and cap >= 2 * nb and cap & (cap - 1) == 0
         if not ok:
-            ck.fail(f"bad table spec {[nb, cap]!r} for a {int(b)}-bit substring")
+            ck.fail(f"bad table spec {str(spec)[:80]} for a {b}-bit substring")
+    sparse = any(len(spec) == 3 for spec in specs)
     tmeta, lens = _table_layout(specs)
     inline = meta.get("inline")
     if not isinstance(inline, bool):
@@ -852,6 +1020,8 @@ def read_tables(path, codes, nbits: int, mmap: bool = False, verify=None):
     want = {name: (_TABLE_DTYPES[name], [lens[name]]) for name in lens}
     want["pos"] = ("<i4", [m, rows])
     want["tcodes"] = ("<u8", [m * rows * w if inline else 0])
+    if sparse:
+        want["sfx"] = ("|u1", [m, rows])
     sections = header["sections"]
     if not isinstance(sections, list) or len(sections) != len(want):
         ck.fail("bad section list")
@@ -880,7 +1050,8 @@ def read_tables(path, codes, nbits: int, mmap: bool = False, verify=None):
     if header["file_size"] != size:
         ck.fail(f"file is {size} bytes, the header says {header['file_size']!r}")
     offs, hvals = arrays["offs"], arrays["hvals"]
-    for j, (nb, cap) in enumerate(specs):
+    for j, spec in enumerate(specs):
+        nb, cap = spec[0], spec[1]
         o = offs[tmeta[j, 1] : tmeta[j, 1] + nb + 1]
         if o[0] != 0 or o[-1] != rows:
             ck.fail(f"table {j}: offsets must run from 0 to {rows}")
@@ -892,7 +1063,7 @@ def read_tables(path, codes, nbits: int, mmap: bool = False, verify=None):
             if hv.min() < -1 or hv.max() >= nb or not (hv < 0).any():
                 ck.fail(f"table {j}: hash slots must name a bucket or be empty")
     main = (tmeta, offs, arrays["hkeys"], hvals, arrays["pos"], arrays["occ"],
-            arrays["tcodes"])
+            arrays["tcodes"], arrays.get("sfx", np.zeros((m, 0), np.uint8)))
 
     def run():
         for name, data, crc in checks:

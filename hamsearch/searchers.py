@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from ._backend import kernels
-from .mih import AutoRule, IndexMIH, MultiIndexTables, choose_m
+from .mih import AutoRule, IndexMIH, MultiIndexTables
 from .segment import add_base
 
 __all__ = ["Searcher", "FlatSearcher", "MIHSearcher", "Planner", "segment_knn",
@@ -123,7 +123,14 @@ class Planner:
             return st.m
         if not seg.sealed:
             return self.growing.planned_m(seg.n)
-        return self.m_request or choose_m(self.nbits, seg.n)
+        if self.m_request:
+            return self.m_request
+        m = seg.plans.get("m")  # a pure function of the rows, as the other plans
+        if m is None:
+            m = self.rule.pick_m(seg.codes, self.nbits,
+                                 lambda mm: self._tables._inline(mm, seg.codes), holder=seg)
+            seg.plans["m"] = m
+        return m
 
     def build_sealed(self, seg):
         """Tables over a sealed segment's rows (built once, kept on the segment)."""

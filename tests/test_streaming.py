@@ -76,8 +76,9 @@ def test_build_segment_equals_the_reference_layout(backend):
     rng = np.random.default_rng(3)
     codes = clustered_words(rng, 4000, 64, ncenters=3, p=0.05)
     starts, lengths = mih_mod.substring_layout(64, 5)
-    meta, offs, hk, hv, pos, occ, tc = mih_mod.build_segment(codes, 0, 4000, starts, lengths,
-                                                             True)
+    meta, offs, hk, hv, pos, occ, tc, sfx = mih_mod.build_segment(codes, 0, 4000, starts,
+                                                                  lengths, True)
+    assert sfx.shape == (5, 0)  # no sparse table
     for j in range(5):
         keys = mih_mod.extract_substring(codes, int(starts[j]), int(lengths[j]))
         assert meta[j, 0] < 0
@@ -146,6 +147,7 @@ def test_from_chunks_implicit_ids_and_lean_bytes():
     st = seg.mih
     assert st.main[6].size == 0  # no inline codes: the lean layout
     others = sum(a.nbytes for i, a in enumerate(st.main + st.delta) if i != 4)
+    assert st.main[7].size == 0  # dense tables: no suffix bytes
     assert others < 8 * n  # offsets of 2**(64/m) buckets, occupancy, meta
     assert index.nbytes == codes.nbytes + 4 * m * n + others  # 8 + 4 m bytes per code
     assert np.array_equal(index.ids, np.arange(n))

@@ -23,6 +23,7 @@ from .mih import (  # noqa: F401  multi-index hashing (twin of csrc/mih.c)
     mih_hash_insert,
     mih_key_counts,
     mih_key_scatter,
+    mih_key_scatter_sparse,
     mih_knn,
     mih_range_search,
 )

@@ -2,7 +2,7 @@
 
 Table layout (built by :mod:`hamsearch.mih`, read here): a *segment*
 indexes a contiguous range of database positions with one table per
-substring, as the tuple ``(meta, offs, hkeys, hvals, pos, occ, tcodes)``
+substring, as the tuple ``(meta, offs, hkeys, hvals, pos, occ, tcodes, sfx)``
 documented in ``csrc/mih.h`` -- dense CSR tables with an occupancy bitmap,
 or open-addressing hashes into the same CSR arrays, and optionally the codes
 in table order ("inline codes").
@@ -43,12 +43,18 @@ RANDOM_COST = 32
 BATCH = 32
 # Rows per block of the fallback linear scan.
 SCAN_BLOCK = 512
+# Table kinds in meta[:, 0] (csrc/mih.h: HS_MIH_DENSE, HS_MIH_SPARSE; >= 0: hash).
+DENSE = -1
+SPARSE = -2
+# Suffix bytes of a sparse table scanned per work unit (MIH_SFX_PER_UNIT).
+SFX_PER_UNIT = 8
 
 __all__ = [
     "mih_counting_sort",
     "mih_hash_insert",
     "mih_key_counts",
     "mih_key_scatter",
+    "mih_key_scatter_sparse",
     "mih_knn",
     "mih_range_search",
 ]
@@ -114,6 +120,20 @@ def key_scatter(codes, start, length, row0, fill, pos):
         fill[key] += 1
 
 
+@numba.njit(cache=True, nogil=True)
+def key_scatter_sparse(codes, start, length, sb, row0, fill, pos, sfx):
+    """Sparse table: ``t = fill[key >> sb]++``, ``pos[t] = row0 + i``,
+    ``sfx[t] = key & (2**sb - 1)`` (twin of ``hs_mih_key_scatter_sparse``)."""
+    smask = (np.int64(1) << sb) - 1
+    for i in range(codes.shape[0]):
+        key = _sub_key(codes, i, start, length)
+        b = key >> sb
+        t = fill[b]
+        fill[b] = t + 1
+        pos[t] = row0 + i
+        sfx[t] = np.uint8(key & smask)
+
+
 @numba.njit(inline="always", nogil=True)
 def _hash(key, hmask):
     return np.int64(((np.uint64(key) * HASH_MUL) >> np.uint64(32)) & np.uint64(hmask))
@@ -146,6 +166,9 @@ def _sub_key(q, qi, start, length):
 @numba.njit(inline="always", nogil=True)
 def _bucket(meta, offs, hkeys, hvals, occ, j, key):
     hmask = meta[j, 0]
+    if hmask == SPARSE:
+        o = meta[j, 1] + (key >> meta[j, 2])
+        return np.int64(offs[o]), np.int64(offs[o + 1])
     if hmask < 0:
         word = occ[meta[j, 2] + (key >> 6)]
         if (word >> np.uint64(key & 63)) & np.uint64(1) == 0:
@@ -236,8 +259,8 @@ def _take(d, p, ids, k, skip, cd, ci, cnt, T):
 
 
 @numba.njit(inline="always", nogil=True)
-def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, flat, ids, q, qi, qkeys,
-                 sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work):
+def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, ids, q, qi,
+                 qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work):
     """Look up and verify keys[:nk] of table j in one segment."""
     seg_n = pos.shape[1]
     if seg_n == 0:
@@ -246,6 +269,38 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, flat, ids, q,
     n_rows = flat.shape[0] // w
     inline = tc.shape[0] > 0
     check = s > 0 or j > 0
+    if meta[j, 0] == SPARSE:
+        if sfx.shape[1] == 0:  # never built so (hamsearch.mih checks the layout)
+            return cnt, T, probes, verified, work
+        smask = (np.int64(1) << meta[j, 2]) - 1
+        for i in range(nk):
+            b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
+            want = np.uint8(keys[i] & smask)
+            nmatch = 0
+            for t in range(b0, b1):
+                if sfx[j, t] != want:
+                    continue
+                nmatch += 1
+                p = np.int64(pos[j, t])
+                if p < 0 or p >= n_rows:  # only a crafted table file: never read it
+                    continue
+                if inline:
+                    src = tc
+                    base = (j * seg_n + t) * w
+                else:
+                    src = flat
+                    base = p * w
+                d = _dist(src, base, q, qi, w)
+                if d <= T:
+                    if check and _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
+                        continue
+                    cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
+            probes += 1
+            verified += nmatch
+            work += PROBE_COST + nmatch * (w if inline else RANDOM_COST)
+            if b1 > b0:
+                work += (b1 - b0) // SFX_PER_UNIT
+        return cnt, T, probes, verified, work
     for i in range(nk):
         b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
         probes += 1
@@ -279,8 +334,8 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, flat, ids, q,
 
 @numba.njit(nogil=True)
 def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0,
-           pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I, counts,
-           stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total):
+           pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget, D, I,
+           counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total):
     """Search queries ``q0:q1``: k > 0 k-NN into rows of ``D``/``I``; k == 0
     radius search, appending to ``outd``/``outi`` from ``total`` (``counts``
     per query).  Returns ``(qi, need_c, need_out, total)``: ``qi == q1`` when
@@ -303,6 +358,7 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
     pos0 = _borrowed(pos0)
     occ0 = _borrowed(occ0)
     tc0 = _borrowed(tc0)
+    sfx0 = _borrowed(sfx0)
     meta1 = _borrowed(meta1)
     offs1 = _borrowed(offs1)
     hk1 = _borrowed(hk1)
@@ -310,6 +366,7 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
     pos1 = _borrowed(pos1)
     occ1 = _borrowed(occ1)
     tc1 = _borrowed(tc1)
+    sfx1 = _borrowed(sfx1)
     D = _borrowed(D)
     I = _borrowed(I)
     counts = _borrowed(counts)
@@ -359,13 +416,13 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
                                 r = mask + c
                                 mask = (((r ^ mask) >> 2) // c) | r
                             cnt, T, probes, verified, work = _probe_batch(
-                                keys, nk, j, s, meta0, offs0, hk0, hv0, pos0, occ0, tc0, flat,
-                                ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
-                                probes, verified, work)
+                                keys, nk, j, s, meta0, offs0, hk0, hv0, pos0, occ0, tc0, sfx0,
+                                flat, ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt,
+                                T, probes, verified, work)
                             cnt, T, probes, verified, work = _probe_batch(
-                                keys, nk, j, s, meta1, offs1, hk1, hv1, pos1, occ1, tc1, flat,
-                                ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
-                                probes, verified, work)
+                                keys, nk, j, s, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1,
+                                flat, ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt,
+                                T, probes, verified, work)
                             if work > budget:
                                 break
                         if work > budget:
@@ -421,8 +478,8 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
 
 @numba.njit(cache=True, nogil=True)
 def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, hk0, hv0,
-              pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I, stats,
-              skip):
+              pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget, D, I,
+              stats, skip):
     """Exact k-NN of queries ``q0:q1`` into rows of ``D``/``I``."""
     cd = np.empty(k, dtype=np.int32)
     ci = np.empty(k, dtype=np.int64)
@@ -433,14 +490,14 @@ def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, 
     outd = np.zeros(0, dtype=np.int32)
     outi = np.zeros(0, dtype=np.int64)
     _chunk(codes, ids, queries, q0, q1, k, 0, sub_start, sub_len, meta0, offs0, hk0, hv0,
-           pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I, counts,
-           stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, 0)
+           pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget, D, I,
+           counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, 0)
 
 
 @numba.njit(cache=True, nogil=True)
 def range_chunk(codes, ids, queries, q0, q1, radius, sub_start, sub_len, meta0, offs0, hk0,
-                hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, counts,
-                stats, skip):
+                hv0, pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget,
+                counts, stats, skip):
     """Radius search of queries ``q0:q1``; returns concatenated (D, I)."""
     cd = np.empty(256, dtype=np.int32)
     ci = np.empty(256, dtype=np.int64)
@@ -456,8 +513,8 @@ def range_chunk(codes, ids, queries, q0, q1, radius, sub_start, sub_len, meta0, 
     while True:
         qi, need_c, need_out, total = _chunk(
             codes, ids, queries, qi, q1, 0, radius, sub_start, sub_len, meta0, offs0, hk0,
-            hv0, pos0, occ0, tc0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, budget, D, I,
-            counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total)
+            hv0, pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget,
+            D, I, counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total)
         if qi >= q1:
             break
         if need_c > 0:
@@ -555,6 +612,12 @@ def _run(fn, nq: int, nthreads: int):
 def mih_counting_sort(keys, nbuckets, lo, offs, pos):
     """Stable grouping of positions ``lo + i`` by ``keys[i]`` (see module doc)."""
     counting_sort(keys, int(nbuckets), int(lo), offs, pos)
+
+
+def mih_key_scatter_sparse(codes, start, length, sb, row0, fill, pos, sfx):
+    """Sparse table: ``t = fill[key >> sb]++``, ``pos[t] = row0 + i``, ``sfx[t] = key & (2**sb - 1)``."""
+    if codes.shape[0]:
+        key_scatter_sparse(codes, int(start), int(length), int(sb), int(row0), fill, pos, sfx)
 
 
 def mih_hash_insert(uniq, hkeys, hvals, hmask):
