@@ -45,8 +45,11 @@ import numpy as np
 
 from bench import literature
 
+from hamsearch.encoders.registry import available_methods, get_method
+
 DEFAULT_EPOCHS = {"mnist-5k": 15, "fashion-mnist": 4, "digits": 10}
-ALL_METHODS = ("latent", "compact", "exploss", "ldh", "itq-cnn")
+#: the deep methods of the registry (hamsearch.encoders.registry), in its order
+ALL_METHODS = tuple(available_methods(kind="deep"))
 #: trained nets on the "small" backbone, whose F7 width --feature-dim sets
 SMALL_BACKBONE = ("latent", "exploss")
 
@@ -203,6 +206,7 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
     epochs = args.epochs or DEFAULT_EPOCHS.get(ds, 5)
     cnn = None
     cnn_path = os.path.join(args.cache_dir, f"{ds}_{bits}_latent_seed{args.seed}.pt")
+    on_cnn = {m for m in methods if get_method(m).cnn_features}  # need the latent CNN
     for method in methods:
         key = f"{ds}|{bits}|{method}"
         done = args.resume and key in results and not args.overwrite
@@ -210,15 +214,15 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
             print(f"skip {key} (in {args.results})", flush=True)
             continue
         if done and method == "latent":
-            if {"ldh", "itq-cnn"} & set(methods) and os.path.exists(cnn_path):
+            if on_cnn and os.path.exists(cnn_path):
                 cnn = load_model(cnn_path)
-            elif {"ldh", "itq-cnn"} & set(methods):
+            elif on_cnn:
                 done = False  # retrain below to provide the CNN features
-            if cnn is not None or not ({"ldh", "itq-cnn"} & set(methods)):
+            if cnn is not None or not on_cnn:
                 print(f"skip {key} (in {args.results})", flush=True)
                 continue
         ep = args.compact_epochs if (method == "compact" and args.compact_epochs) else epochs
-        if method in ("ldh", "itq-cnn"):
+        if get_method(method).cnn_features:
             if cnn is None:
                 print(f"{key}: needs the latent CNN; put 'latent' first in --methods", flush=True)
                 continue
@@ -302,7 +306,7 @@ def _fit_base(model, cnn_path, args, x, y, epochs, fit_kwargs):
 
 def trained_here(method) -> bool:
     """True for the nets trained by this script (LDH / ITQ-CNN reuse the latent CNN)."""
-    return method not in ("ldh", "itq-cnn")
+    return not get_method(method).cnn_features
 
 
 def _training(row) -> str:
@@ -339,8 +343,6 @@ def _epochs_cell(mrows, bits):
 
 
 def write_markdown(results, path, args_line):
-    from hamsearch.encoders.deep import METHODS
-
     lines = [
         "# Deep hashing results",
         "",
@@ -403,7 +405,8 @@ def write_markdown(results, path, args_line):
                 cells.append(f"{r['map']:.4f} | {r['p_at_1000']:.4f}" if r else "- | -")
             any_r = next(iter(mrows.values()))
             ips = any_r.get("train_images_per_s")
-            lines.append(f"| {m} ({METHODS[m][0]}) | " + " | ".join(cells)
+            cls = get_method(m).target.partition(":")[2]
+            lines.append(f"| {m} ({cls}) | " + " | ".join(cells)
                          + f" | {_epochs_cell(mrows, bits)} | {any_r['n_train']} | "
                          + (f"{ips:.0f}" if ips else "-") + " |")
         hier = [r for r in rows if "p_at_100_hierarchical" in r]

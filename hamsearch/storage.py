@@ -65,6 +65,8 @@ import zlib
 
 import numpy as np
 
+from .errors import FileFormatError
+
 try:
     import fcntl as _fcntl
 except ImportError:  # pragma: no cover - not POSIX
@@ -95,8 +97,11 @@ _MAX_ROWS = 1 << 62
 _MAX_NEXT_ID = 1 << 63
 
 
-class IndexFileError(ValueError):
-    """An index file is truncated, corrupted, crafted or of an unknown version."""
+class IndexFileError(FileFormatError):
+    """An index file is truncated, corrupted, crafted or of an unknown version.
+
+    A :class:`~hamsearch.errors.FileFormatError`, so a :class:`ValueError`.
+    """
 
 
 # --------------------------------------------------------------------- writing

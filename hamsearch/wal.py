@@ -48,6 +48,8 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from .errors import FileFormatError, ResourceBusyError
+
 __all__ = ["WriteAheadLog", "WalCorruptError", "WalLockedError", "POLICIES",
            "MAX_RECORD_BYTES", "DEFAULT_MAX_FILE_BYTES", "FORMAT_VERSION"]
 
@@ -77,11 +79,11 @@ _SCAN_CHUNK = 1 << 20  # offsets examined at a time when looking past damage
 _IOV_MAX = os.sysconf("SC_IOV_MAX")
 
 
-class WalCorruptError(ValueError):
+class WalCorruptError(FileFormatError):
     """A log file is damaged in a way that may have lost acknowledged records."""
 
 
-class WalLockedError(OSError):
+class WalLockedError(ResourceBusyError):
     """The log directory is already open for writing (by this or another process)."""
 
 

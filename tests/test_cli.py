@@ -32,3 +32,56 @@ def test_console_entry_point_runs():
     proc = subprocess.run([sys.executable, "-m", "hamsearch", "--version"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "hamsearch" in proc.stdout
+
+
+def test_expected_errors_are_one_line_and_bugs_keep_their_traceback(capsys, monkeypatch):
+    from hamsearch.cli import demo
+
+    def bug(args):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(demo, "run", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        main(["demo"])
+    monkeypatch.setattr(demo, "run", lambda args: (_ for _ in ()).throw(RuntimeError("x")))
+    with pytest.raises(RuntimeError):
+        main(["demo"])
+
+
+def test_debug_shows_the_traceback_of_expected_errors(capsys):
+    from hamsearch.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="must be positive"):
+        main(["--debug", "demo", "--n", "0"])
+    assert main(["demo", "--n", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_error_hierarchy_keeps_the_builtin_bases():
+    from hamsearch.errors import (DatasetError, FileFormatError, HamsearchError,
+                                  InvalidArgumentError, MissingDependencyError,
+                                  ResourceBusyError)
+    from hamsearch.storage import IndexFileError
+    from hamsearch.wal import WalCorruptError, WalLockedError
+
+    for cls, base in ((InvalidArgumentError, ValueError), (FileFormatError, ValueError),
+                      (DatasetError, ValueError), (MissingDependencyError, ImportError),
+                      (ResourceBusyError, OSError), (IndexFileError, ValueError),
+                      (WalCorruptError, ValueError), (WalLockedError, OSError)):
+        assert issubclass(cls, HamsearchError) and issubclass(cls, base), cls
+
+
+def test_missing_files_and_packages_are_expected_errors():
+    from hamsearch.cli import is_expected
+
+    assert is_expected(FileNotFoundError("x"))
+    assert is_expected(ModuleNotFoundError("no faiss", name="faiss"))
+    assert not is_expected(ModuleNotFoundError("typo", name="hamsearch.nope"))
+    assert not is_expected(ValueError("a bug"))
+    assert not is_expected(KeyError("a bug"))
+
+
+def test_unknown_dataset_is_one_line(capsys):
+    assert main(["eval", "--dataset", "nope", "--bits", "16"]) == 1
+    assert "unknown dataset" in capsys.readouterr().err

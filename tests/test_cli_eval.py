@@ -65,7 +65,7 @@ def test_list_methods(capsys):
 
 def test_registry_hook_for_new_methods():
     """A method registered from outside is evaluated like the built-in ones."""
-    from hamsearch.cli.eval import evaluate_method, prepare_data
+    from hamsearch.evaluation import evaluate_method, prepare_data
 
     class Oracle:
         """Supervised toy encoder: the code is the one-hot class (plus zeros)."""
@@ -129,3 +129,28 @@ def test_model_hook(tmp_path, capsys, monkeypatch):
     assert rc == 0 and seen == [str(path)]
     out = capsys.readouterr().out
     assert "model:m" in out and " 16 " in out
+
+
+def test_one_registry_for_shallow_and_deep_methods():
+    """Deep methods are lazy "module:Class" entries: listing them imports no torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from hamsearch.encoders import registry as r; "
+            "deep = r.available_methods(kind='deep'); "
+            "assert deep == ['latent', 'compact', 'exploss', 'ldh', 'itq-cnn'], deep; "
+            "assert r.get_method('latent').target.endswith(':LatentLayerHash'); "
+            "assert r.get_method('ldh').cnn_features; "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert registry.get_method("itq").kind == "shallow"
+    with pytest.raises(ValueError, match="unknown deep method"):
+        registry.get_method("itq", kind="deep")
+    with pytest.raises(ValueError, match="module:Class"):
+        registry.register_method("x", "no-colon")
+
+
+def test_list_methods_marks_deep_ones(capsys):
+    assert main(["eval", "--list-methods"]) == 0
+    out = capsys.readouterr().out
+    assert any(line.startswith("latent") and "(torch)" in line for line in out.splitlines())

@@ -98,3 +98,27 @@ def test_train_init_fine_tunes_a_model(tmp_path, capsys):
                      "--out", str(tmp_path / "x.pt")]) == 1
         assert msg in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_eval_method_latent(tmp_path, capsys):
+    """``hamsearch eval --method latent`` trains the deep model from the registry
+    (it was an unknown method before the registry held the deep ones)."""
+    rc = main(["eval", "--dataset", "digits", "--method", "latent", "--bits", "16",
+               "--epochs", "1", "--per-class", "10", "--limit", "500", "--no-plots",
+               "--out-dir", str(tmp_path)])
+    assert rc == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if line.startswith("latent")]
+    assert [(r[0], r[1]) for r in rows] == [("latent", "16")]
+    assert 0.0 <= float(rows[0][2]) <= 1.0
+
+
+def test_model_classes_come_from_the_registry():
+    from hamsearch.encoders import registry
+    from hamsearch.encoders.deep import METHODS, MODEL_CLASSES, make_model
+
+    deep = registry.available_methods(kind="deep")
+    assert list(METHODS) == deep
+    assert sorted(MODEL_CLASSES) == sorted(registry.get_method(m).load_class().__name__
+                                           for m in deep)
+    assert type(make_model("latent", 16)) is registry.get_method("latent").load_class()

@@ -48,3 +48,22 @@ def test_speedup_command_restores_the_thread_count(capsys):
     before = hamsearch.get_num_threads()
     _run(capsys)
     assert hamsearch.get_num_threads() == before
+
+
+def test_measurement_lives_in_bench():
+    """The command calls bench.speedup_971x; the corpus helpers keep their old names."""
+    import bench.speedup_971x as bench_speedup
+    from bench import speedup_corpus
+    from hamsearch.cli import speedup
+
+    assert speedup._bench_module() is bench_speedup
+    assert speedup._Corpus is speedup_corpus.Corpus and speedup.NBITS == 128
+    assert speedup._exact_l2_numpy is speedup_corpus.exact_l2_numpy
+
+
+def test_bench_module_runs_the_same_code(capsys):
+    from bench.speedup_971x import main as bench_main
+
+    assert bench_main(["--n", "2000", "--single", "2", "--batch", "4", "--pool-sizes", "20",
+                       "--no-faiss"]) == 0
+    assert "(b) per query" in capsys.readouterr().out

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+from ..errors import InvalidArgumentError, MissingDependencyError
+
 
 def register(sub):
     p = sub.add_parser(
@@ -96,7 +98,7 @@ def run(args) -> int:
     from hamsearch.synthetic import clustered_codes
 
     if args.n <= 0 or args.nq <= 0 or args.k <= 0:
-        raise ValueError("--n, --nq and --k must be positive")
+        raise InvalidArgumentError("--n, --nq and --k must be positive")
     if args.threads is not None:
         hamsearch.set_num_threads(args.threads)
     threads = hamsearch.get_num_threads()
@@ -121,11 +123,12 @@ def run(args) -> int:
     sharded_same = None
     if args.shards:
         if args.shards < 1 or args.replicas < 1:
-            raise ValueError("--shards and --replicas must be positive")
+            raise InvalidArgumentError("--shards and --replicas must be positive")
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ImportError("--shards needs Ray: pip install 'hamsearch[ray]'") from None
+            raise MissingDependencyError("--shards needs Ray: pip install ray (or, from a "
+                                         "source checkout, pip install -e \".[ray]\")") from None
         row, sharded_same = _sharded_row(args, db, queries, D, I, threads)
         rows.append(row)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import sys
 import time
 
+from ..errors import InvalidArgumentError
+
 
 def register(sub):
     p = sub.add_parser("encode", help="encode a dataset with a trained deep model",
@@ -55,8 +57,8 @@ def run(args) -> int:
     import numpy as np
 
     if args.out is None and args.index is None and args.features_out is None:
-        raise ValueError("give --out codes.npy, --features-out feats.npy and/or --index file")
-    from ..datasets import load
+        raise InvalidArgumentError("give --out codes.npy, --features-out feats.npy and/or --index file")
+    from ..evaluation import load_dataset as load
     from ..encoders.deep import load_model
 
     if args.threads is not None:

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import InvalidArgumentError, MissingDependencyError, ResourceBusyError
+from ._args import argument_errors
+
 
 def register(sub):
     p = sub.add_parser("serve", help="serve an index over HTTP (JSON API + a search page)",
@@ -66,8 +69,8 @@ def run(args) -> int:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        raise ImportError(f"hamsearch serve needs the serve extra: pip install "
-                          f"\"hamsearch[serve]\" ({exc})") from exc
+        raise MissingDependencyError(f"hamsearch serve needs the serve extra: pip install "
+                                     f"-e \".[serve]\" from a source checkout ({exc})") from exc
     import numpy as np
 
     from ..serve import IndexService, ServeConfig
@@ -75,11 +78,12 @@ def run(args) -> int:
     from ..serve.server import serve
 
     if args.index is None and args.demo is None:
-        raise ValueError("give --index DIR (or --demo fashion-mnist)")
-    token = load_token(args.token_file)
+        raise InvalidArgumentError("give --index DIR (or --demo fashion-mnist)")
+    with argument_errors():
+        token = load_token(args.token_file)
     public_read = bool(args.public_read or args.demo)
     if token is None and not public_read:
-        raise ValueError(f"give the bearer token with --token-file F or ${TOKEN_ENV}, or "
+        raise InvalidArgumentError(f"give the bearer token with --token-file F or ${TOKEN_ENV}, or "
                          "--public-read for a read-only service")
     if not _is_loopback(args.host):
         print(f"hamsearch serve: warning: binding {args.host}, reachable from other machines; "
@@ -96,8 +100,9 @@ def run(args) -> int:
         if directory is None:
             temp = tempfile.TemporaryDirectory(prefix="hamsearch-demo-")
             directory = temp.name
-        encoder, items = build_demo(args.demo, directory, nbits=args.nbits or 64,
-                                    model_path=args.model, limit=args.demo_limit)
+        with argument_errors():
+            encoder, items = build_demo(args.demo, directory, nbits=args.nbits or 64,
+                                        model_path=args.model, limit=args.demo_limit)
     elif args.model is not None:
         from ..serve.encoders import load_encoder
 
@@ -116,7 +121,7 @@ def run(args) -> int:
         service = IndexService(directory, nbits, config=config, fsync=args.fsync,
                                encoder=encoder, items=items, method=args.method)
     except WalLockedError as exc:
-        raise RuntimeError(f"{directory} is in use by another process (one server per index "
+        raise ResourceBusyError(f"{directory} is in use by another process (one server per index "
                            f"directory): {exc}") from None
     print(f"hamsearch serve: {len(service.index):,} {service.nbits}-bit codes in "
           f"{os.path.abspath(directory)}{' (temporary)' if temp else ''}; reads "

@@ -22,13 +22,16 @@ from __future__ import annotations
 import sys
 import time
 
-METHOD_NAMES = ("latent", "compact", "exploss", "ldh", "itq-cnn")
+from ..encoders.registry import available_methods
+from ..errors import InvalidArgumentError
+from ._args import argument_errors
 
 
 def register(sub):
     p = sub.add_parser("train", help="train a deep hashing model (PyTorch)",
                        description=__doc__.split("\n\n")[0])
-    p.add_argument("--method", required=True, choices=METHOD_NAMES)
+    p.add_argument("--method", required=True, choices=available_methods(kind="deep"),
+                   help="a deep method of the registry (hamsearch eval --list-methods)")
     p.add_argument("--dataset", required=True, help="name for hamsearch.datasets.load")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--bits", type=int, default=None, help="code length (default 48, or --init's)")
@@ -81,14 +84,14 @@ def training_indices(labels, split: str, max_train=None, seed: int = 0):
 def run(args) -> int:
     import numpy as np
 
-    from ..datasets import load
     from ..encoders.deep import make_model
+    from ..evaluation import load_dataset
 
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
-    images, labels = load(args.dataset, data_dir=args.data_dir)
+    images, labels = load_dataset(args.dataset, args.data_dir)
     idx = training_indices(labels, args.train_split, args.max_train, args.seed)
     if args.init is not None:
         model = _initial_model(args)
@@ -105,7 +108,8 @@ def run(args) -> int:
     if args.init is not None:
         kwargs["warm_start"] = True
     t0 = time.perf_counter()
-    model.fit(images[idx], labels[idx], **kwargs)
+    with argument_errors():  # fit validates the training options
+        model.fit(images[idx], labels[idx], **kwargs)
     dt = time.perf_counter() - t0
     model.save(args.out)
     last = _last_history(model)
@@ -117,20 +121,22 @@ def run(args) -> int:
 
 def _initial_model(args):
     """The --init model, checked against --method and the architecture options."""
-    from ..encoders.deep import METHODS, DeepHashModel, load_model
+    from ..encoders.deep import DeepHashModel, load_model
+    from ..encoders.registry import get_method
 
     model = load_model(args.init)
-    want = METHODS[args.method][0]
+    spec = get_method(args.method, kind="deep")
+    want = spec.target.partition(":")[2]
     if type(model).__name__ != want or not isinstance(model, DeepHashModel):
-        raise ValueError(f"--init {args.init} holds a {type(model).__name__}; --method "
+        raise InvalidArgumentError(f"--init {args.init} holds a {type(model).__name__}; --method "
                          f"{args.method} fine-tunes a {want}"
                          + (" (LDH / ITQ-CNN cannot be fine-tuned: fine-tune their CNN)"
-                            if args.method in ("ldh", "itq-cnn") else ""))
+                            if spec.cnn_features else ""))
     for opt, value, have in (("--bits", args.bits, model.nbits),
                              ("--backbone", args.backbone, model.backbone),
                              ("--feature-dim", args.feature_dim, model.feature_dim)):
         if value is not None and value != have:
-            raise ValueError(f"{opt} {value} differs from the --init model's ({have})")
+            raise InvalidArgumentError(f"{opt} {value} differs from the --init model's ({have})")
     model.verbose = not args.quiet
     return model
 

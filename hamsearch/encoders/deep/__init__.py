@@ -1,4 +1,4 @@
-"""Deep hashing front ends in PyTorch (optional: ``pip install hamsearch[torch]``).
+"""Deep hashing front ends in PyTorch (optional: ``pip install -e ".[torch]"`` from a source checkout).
 
 Importing this sub-package imports torch; ``import hamsearch`` and
 ``import hamsearch.encoders`` never do.
@@ -37,8 +37,11 @@ from __future__ import annotations
 try:  # the one place torch is required; give the install hint.
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "hamsearch.encoders.deep needs PyTorch: pip install hamsearch[torch]"
+    from ...errors import MissingDependencyError
+
+    raise MissingDependencyError(
+        "hamsearch.encoders.deep needs PyTorch: pip install -e \".[torch]\" from a source "
+        "checkout, or pip install torch --index-url https://download.pytorch.org/whl/cpu"
     ) from exc
 
 from .backbones import AlexNetBackbone, CifarCNN, SmallCNN, ZhongCNN, make_backbone

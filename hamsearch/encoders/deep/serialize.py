@@ -9,7 +9,8 @@ executed.  The shallow hashers inside :class:`LaplacianDeepHash` and
 ``*_`` attributes as tensors / numbers; a fitted scikit-learn
 ``NearestNeighbors`` is stored as its training matrix and refitted on load;
 a scipy sparse matrix as its CSR arrays.  Classes are re-created only from
-an allow-list (:data:`MODEL_CLASSES` and ``hamsearch.encoders``).
+an allow-list (:data:`MODEL_CLASSES`, the deep methods of
+:mod:`hamsearch.encoders.registry`, and ``hamsearch.encoders``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ import os
 import numpy as np
 import torch
 
+from ...errors import FileFormatError
 from .base import FORMAT, resolve_device
 
 
 def _model_classes():
-    from .feature_hash import DeepFeatureITQ, LaplacianDeepHash
-    from .models import CompactSigmoidHash, ExpCodeProductHash, LatentLayerHash
+    """Class name -> class of every deep method of the registry."""
+    from ..registry import available_methods, get_method
 
-    return {c.__name__: c for c in (LatentLayerHash, CompactSigmoidHash, ExpCodeProductHash,
-                                    LaplacianDeepHash, DeepFeatureITQ)}
+    classes = (get_method(name).load_class() for name in available_methods(kind="deep"))
+    return {c.__name__: c for c in classes}
 
 
 class _Lazy(dict):
@@ -63,10 +65,10 @@ MODEL_CLASSES = _Lazy()
 
 def model_from_blob(blob):
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError("not a hamsearch deep hashing model (missing format tag)")
+        raise FileFormatError("not a hamsearch deep hashing model (missing format tag)")
     name = blob.get("class")
     if name not in MODEL_CLASSES:
-        raise ValueError(f"unknown model class {name!r}; known: {sorted(MODEL_CLASSES.keys())}")
+        raise FileFormatError(f"unknown model class {name!r}; known: {sorted(MODEL_CLASSES.keys())}")
     return MODEL_CLASSES[name]._from_export(blob)
 
 
@@ -90,13 +92,13 @@ def load_model(path, device="cpu"):
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: cannot read a hamsearch model ({exc})") from exc
+        raise FileFormatError(f"{path}: cannot read a hamsearch model ({exc})") from exc
     if isinstance(blob, dict) and blob.get("format") == FORMAT + "-checkpoint":
         blob = blob["model"]
     try:
         model = model_from_blob(blob)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise FileFormatError(f"{path}: {exc}") from None
     return model.to(resolve_device(device))
 
 
