@@ -4,23 +4,24 @@ Generates (seeded) a clustered set of 1M x 128-bit codes, builds an index,
 runs 1000 queries and prints throughput and latency, with FAISS's
 ``IndexBinaryFlat`` beside it when faiss-cpu is installed.  ``--shards N``
 adds a :class:`hamsearch.distributed.ShardedIndex` of N shards on a local
-Ray cluster (``pip install 'hamsearch[ray]'``), checked identical to the
-single index.
+Ray cluster (``pip install -e ".[ray]"``), checked identical to the single
+index.  The measurements are :mod:`hamsearch.evaluation.throughput`.
 """
 
 from __future__ import annotations
 
-import time
+import argparse
 
-from ..errors import InvalidArgumentError, MissingDependencyError
+from ..errors import MissingDependencyError
+from ._args import require_positive
+
+__all__ = ["register", "run"]
 
 
-def register(sub):
-    p = sub.add_parser(
-        "demo",
-        help="search 1M synthetic 128-bit codes and compare with FAISS",
-        description=__doc__,
-    )
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` parser to ``sub``."""
+    p = sub.add_parser("demo", help="search 1M synthetic 128-bit codes and compare with FAISS",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1_000_000, help="database size (default 1M)")
     p.add_argument("--nbits", type=int, default=128, help="code length (default 128)")
     p.add_argument("--nq", type=int, default=1000, help="number of queries (default 1000)")
@@ -31,138 +32,67 @@ def register(sub):
     p.add_argument("--no-faiss", action="store_true", help="do not run FAISS beside hamsearch")
     p.add_argument("--shards", type=int, default=0,
                    help="also build a sharded index of this many shards on a local Ray "
-                        "cluster (needs hamsearch[ray])")
+                        "cluster (needs Ray)")
     p.add_argument("--replicas", type=int, default=1, help="replicas per shard (with --shards)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
 
-def _sharded_row(args, db, queries, D, I, threads):
-    """Build the sharded index in a temporary directory, time it like the
-    single one, check its results are identical; ``(row, identical)``."""
-    import tempfile
-
-    import numpy as np
-
-    import ray
-
-    from hamsearch.distributed import ShardedIndex
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
-    try:
-        with tempfile.TemporaryDirectory(prefix="hamsearch-demo-shards-") as root:
-            cpus = threads / (args.shards * args.replicas)
-            sx = ShardedIndex(args.nbits, args.shards, args.replicas, method=args.method,
-                              root=root, num_cpus=cpus, threads_per_shard=max(1, int(cpus)),
-                              fsync="never")
-            try:
-                _, t_build = _timed(lambda: (sx.add(db), sx.search(queries[:2], args.k)))
-                (sD, sI), t_batch = _timed(lambda: sx.search(queries, args.k))
-                lat = _median_latency_ms(lambda q: sx.search(q, args.k), queries,
-                                         args.latency_runs)
-            finally:
-                sx.close(save=False)
-    finally:
-        if started:
-            ray.shutdown()
-    same = bool(np.array_equal(sD, D) and np.array_equal(sI, I))
-    name = f"sharded {args.shards}x{args.replicas} (Ray)"
-    return (name, t_build, t_batch, lat), same
-
-
-def _median_latency_ms(fn, queries, runs: int) -> float:
-    import numpy as np
-
-    times = []
-    for i in range(runs):
-        q = queries[i % len(queries)][None, :]
-        t0 = time.perf_counter()
-        fn(q)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
-def run(args) -> int:
-    import numpy as np
-
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; 0 when every engine agrees with the single index."""
     import hamsearch
     from hamsearch._progress import Progress
+    from hamsearch.evaluation import throughput as tp
     from hamsearch.synthetic import clustered_codes
 
-    if args.n <= 0 or args.nq <= 0 or args.k <= 0:
-        raise InvalidArgumentError("--n, --nq and --k must be positive")
+    require_positive("--n, --nq and --k must be positive", args.n, args.nq, args.k)
     if args.threads is not None:
         hamsearch.set_num_threads(args.threads)
     threads = hamsearch.get_num_threads()
-    print(
-        f"hamsearch {hamsearch.__version__} demo: {args.n:,} clustered {args.nbits}-bit codes, "
-        f"{args.nq} queries, k={args.k}, backend {hamsearch.backend()}, {threads} threads"
-    )
-
+    print(f"hamsearch {hamsearch.__version__} demo: {args.n:,} clustered {args.nbits}-bit codes, "
+          f"{args.nq} queries, k={args.k}, backend {hamsearch.backend()}, {threads} threads")
     with Progress("generating codes", args.n) as bar:
         db, centres = clustered_codes(args.n, args.nbits, ncenters=1000, flip=(0.05, 0.15),
                                       seed=args.seed, progress=bar)
     queries, _ = clustered_codes(args.nq, args.nbits, centres=centres, flip=(0.05, 0.15),
                                  seed=args.seed + 1)
-
-    index = hamsearch.Index(args.nbits, method=args.method)
-    # build = add + the multi-index tables when auto picks them (built lazily)
-    used, t_build = _timed(lambda: (index.add(db), index.plan(k=args.k))[1])
-    index.search(queries[:2], args.k)  # warm-up (compiles the Numba kernels when they run)
-    (D, I), t_batch = _timed(lambda: index.search(queries, args.k))
-    lat = _median_latency_ms(lambda q: index.search(q, args.k), queries, args.latency_runs)
-    rows = [(f"hamsearch {index.method} ({used})", t_build, t_batch, lat)]
-    sharded_same = None
+    common = (db, queries, args.k, args.nbits)
+    runs = [tp.run_index(*common, args.method, args.latency_runs)]
+    sharded_same = agree = None
     if args.shards:
-        if args.shards < 1 or args.replicas < 1:
-            raise InvalidArgumentError("--shards and --replicas must be positive")
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise MissingDependencyError("--shards needs Ray: pip install ray (or, from a "
-                                         "source checkout, pip install -e \".[ray]\")") from None
-        row, sharded_same = _sharded_row(args, db, queries, D, I, threads)
-        rows.append(row)
-
-    faiss = None
-    if not args.no_faiss:
-        try:
-            import faiss
-        except ImportError:
-            print("(faiss-cpu not installed: pip install hamsearch[faiss] to compare)")
-    agree = None
+        require_positive("--shards and --replicas must be positive", args.shards, args.replicas)
+        if tp.optional_module("ray") is None:
+            raise MissingDependencyError('--shards needs Ray: pip install ray (or, from a '
+                                         'source checkout, pip install -e ".[ray]")')
+        runs.append(tp.run_sharded(*common, args.method, args.latency_runs, args.shards,
+                                   args.replicas, threads))
+        sharded_same = tp.same_results(runs[0], runs[-1])
+    faiss = None if args.no_faiss else tp.optional_module("faiss")
+    if faiss is None and not args.no_faiss:
+        print('(faiss-cpu not installed: pip install faiss-cpu, or pip install -e ".[faiss]" '
+              "from a source checkout, to compare)")
     if faiss is not None:
-        faiss.omp_set_num_threads(threads)
-        findex = faiss.IndexBinaryFlat(args.nbits)
-        _, f_build = _timed(lambda: findex.add(db))
-        findex.search(queries[:2], args.k)
-        (fD, fI), f_batch = _timed(lambda: findex.search(queries, args.k))
-        f_lat = _median_latency_ms(lambda q: findex.search(q, args.k), queries, args.latency_runs)
-        rows.append(("faiss IndexBinaryFlat", f_build, f_batch, f_lat))
-        agree = bool(np.array_equal(D, fD.astype(D.dtype)))
-
-    print()
-    header = f"{'engine':<24}{'build s':>9}{'batch ms':>11}{'queries/s':>12}{'1-query ms':>12}{'speed-up':>10}"
-    print(header)
-    print("-" * len(header))
-    base_qps = args.nq / (rows[-1] if agree is not None else rows[0])[2]  # FAISS, if it ran
-    for name, t_b, t_q, lat_ms in rows:
-        qps = args.nq / t_q
-        print(f"{name:<24}{t_b:>9.2f}{t_q * 1e3:>11.1f}{qps:>12,.0f}{lat_ms:>12.3f}{qps / base_qps:>9.2f}x")
-    print()
+        runs.append(tp.run_faiss(faiss, *common, args.latency_runs, threads))
+        agree = tp.same_results(runs[0], runs[-1], ids=False)
+    _print_table(runs, args.nq, base=runs[-1] if agree is not None else runs[0])
     if agree is not None:
         print(f"distances identical to FAISS: {'yes' if agree else 'NO'} "
               "(hamsearch breaks ties by ascending id)")
     if sharded_same is not None:
         print(f"sharded results identical to the single index (ids and distances): "
               f"{'yes' if sharded_same else 'NO'}")
+    D, I = runs[0].D, runs[0].I
     print(f"query 0: nearest ids {I[0, :5].tolist()} at Hamming distances {D[0, :5].tolist()}")
     return 0 if agree in (None, True) and sharded_same in (None, True) else 1
+
+
+def _print_table(runs: list, nq: int, base) -> None:
+    header = (f"{'engine':<24}{'build s':>9}{'batch ms':>11}{'queries/s':>12}"
+              f"{'1-query ms':>12}{'speed-up':>10}")
+    print("\n" + header + "\n" + "-" * len(header))
+    base_qps = nq / base.batch_s  # FAISS, if it ran
+    for r in runs:
+        qps = nq / r.batch_s
+        print(f"{r.name:<24}{r.build_s:>9.2f}{r.batch_s * 1e3:>11.1f}{qps:>12,.0f}"
+              f"{r.latency_ms:>12.3f}{qps / base_qps:>9.2f}x")
+    print()

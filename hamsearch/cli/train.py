@@ -2,14 +2,13 @@
 
 Example::
 
-    hamsearch train --method latent --dataset fashion-mnist --bits 48 \\
-        --epochs 5 --out model.pt
+    hamsearch train --method latent --dataset fashion-mnist --bits 48 --epochs 5 --out model.pt
 
 ``--init model.pt`` fine-tunes a trained model instead of starting afresh
 (``fit(..., warm_start=True)``), e.g. a few epochs on plain images with a
 low learning rate after an augmented run::
 
-    hamsearch train --method latent --dataset fashion-mnist --init model.pt \
+    hamsearch train --method latent --dataset fashion-mnist --init model.pt \\
         --epochs 5 --lr 5e-4 --weight-decay 0 --out tuned.pt
 
 By default the model trains on the database part of the papers' split (all
@@ -19,73 +18,64 @@ images but 100 queries per class, seeded), so that ``hamsearch encode`` /
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 from ..encoders.registry import available_methods
-from ..errors import InvalidArgumentError
 from ._args import argument_errors
 
+__all__ = ["register", "run"]
 
-def register(sub):
-    p = sub.add_parser("train", help="train a deep hashing model (PyTorch)",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--method", required=True, choices=available_methods(kind="deep"),
-                   help="a deep method of the registry (hamsearch eval --list-methods)")
-    p.add_argument("--dataset", required=True, help="name for hamsearch.datasets.load")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--bits", type=int, default=None, help="code length (default 48, or --init's)")
-    p.add_argument("--init", default=None, metavar="MODEL.pt",
-                   help="fine-tune this trained model of --method (fit's warm_start=True)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=None, help="default: the model's")
-    p.add_argument("--backbone", default=None, help="small | cifar | alexnet | zhong")
-    p.add_argument("--feature-dim", type=int, default=None,
-                   help="F7 width (default: the backbone's; fixed for alexnet and zhong)")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--augment", default=None, choices=("shift", "flip", "shift+flip"),
-                   help="random training augmentation (flips suit Fashion-MNIST and CIFAR-10, not digits)")
-    p.add_argument("--plain-final-epochs", type=int, default=0,
-                   help="with --augment: train the last N epochs on the plain images")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-split", choices=("database", "all"), default="database",
-                   help="train on the database part of the 100-per-class query split (default)"
-                        " or on every image")
-    p.add_argument("--max-train", type=int, default=None,
-                   help="train on a seeded random subset of this many images")
-    p.add_argument("--validation-fraction", type=float, default=0.0)
-    p.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
-    p.add_argument("--checkpoint", default=None)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--out", required=True, help="model file to write (.pt)")
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` parser to ``sub``."""
+    p = sub.add_parser("train", help="train a deep hashing model (PyTorch)", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--method", required=True, choices=available_methods(kind="deep"),
+      help="a deep method of the registry (hamsearch eval --list-methods)")
+    a("--dataset", required=True, help="name for hamsearch.datasets.load")
+    a("--data-dir", default=None, help="directory holding the dataset files")
+    a("--bits", type=int, default=None, help="code length (default 48, or --init's)")
+    a("--init", default=None, metavar="MODEL.pt",
+      help="fine-tune this trained model of --method (fit's warm_start=True)")
+    a("--epochs", type=int, default=10, help="training epochs (default 10)")
+    a("--batch-size", type=int, default=128, help="images per step (default 128)")
+    a("--lr", type=float, default=None, help="learning rate (default: the model's)")
+    a("--backbone", default=None, help="small | cifar | alexnet | zhong (default: the method's)")
+    a("--feature-dim", type=int, default=None,
+      help="F7 width (default: the backbone's; fixed for alexnet and zhong)")
+    a("--weight-decay", type=float, default=1e-4, help="L2 weight decay (default 1e-4)")
+    a("--augment", default=None, choices=("shift", "flip", "shift+flip"),
+      help="random training augmentation (flips suit Fashion-MNIST and CIFAR-10, not digits)")
+    a("--plain-final-epochs", type=int, default=0,
+      help="with --augment: train the last N epochs on the plain images (default 0)")
+    a("--device", default="auto", help="cpu, cuda or auto (default auto)")
+    a("--seed", type=int, default=0, help="seed of the split and the model (default 0)")
+    a("--train-split", choices=("database", "all"), default="database",
+      help="train on the database part of the 100-per-class query split (default) or on "
+           "every image")
+    a("--max-train", type=int, default=None,
+      help="train on a seeded random subset of this many images")
+    a("--validation-fraction", type=float, default=0.0,
+      help="share of the training images held out to validate each epoch (default 0)")
+    a("--early-stopping", type=int, default=None, metavar="PATIENCE",
+      help="stop after PATIENCE epochs without a better validation loss")
+    a("--checkpoint", default=None, help="checkpoint file written after every epoch")
+    a("--resume", action="store_true", help="continue from --checkpoint")
+    a("--threads", type=int, default=None, help="torch CPU threads")
+    a("--quiet", action="store_true", help="no progress output")
+    a("--out", required=True, help="model file to write (.pt)")
     p.set_defaults(func=run)
 
 
-def training_indices(labels, split: str, max_train=None, seed: int = 0):
-    """Indices of the training images for ``--train-split`` / ``--max-train``."""
-    import numpy as np
-
-    from ..datasets import query_split
-
-    if split == "database":
-        _, idx = query_split(labels, per_class=100, random_state=seed)
-    else:
-        idx = np.arange(len(labels))
-    if max_train is not None and max_train < len(idx):
-        rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(idx, max_train, replace=False))
-    return idx
-
-
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Train, save and print a one-line summary; returns the exit status."""
     import numpy as np
 
     from ..encoders.deep import make_model
-    from ..evaluation import load_dataset
+    from ..encoders.deep.warm_start import load_for_fine_tuning
+    from ..evaluation import load_dataset, training_indices
 
     if args.threads is not None:
         import torch
@@ -94,14 +84,16 @@ def run(args) -> int:
     images, labels = load_dataset(args.dataset, args.data_dir)
     idx = training_indices(labels, args.train_split, args.max_train, args.seed)
     if args.init is not None:
-        model = _initial_model(args)
+        model = load_for_fine_tuning(args.init, args.method, nbits=args.bits,
+                                     backbone=args.backbone, feature_dim=args.feature_dim,
+                                     verbose=not args.quiet)
     else:
         model = make_model(args.method, 48 if args.bits is None else args.bits,
                            backbone=args.backbone, feature_dim=args.feature_dim,
                            random_state=args.seed, verbose=not args.quiet)
     kwargs = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                  weight_decay=args.weight_decay,
-                  device=args.device, validation_fraction=args.validation_fraction,
+                  weight_decay=args.weight_decay, device=args.device,
+                  validation_fraction=args.validation_fraction,
                   early_stopping=args.early_stopping, checkpoint=args.checkpoint,
                   resume=args.resume, n_classes=int(np.max(labels)) + 1, augment=args.augment,
                   plain_final_epochs=args.plain_final_epochs)
@@ -112,39 +104,16 @@ def run(args) -> int:
         model.fit(images[idx], labels[idx], **kwargs)
     dt = time.perf_counter() - t0
     model.save(args.out)
-    last = _last_history(model)
     print(f"trained {args.method} ({type(model).__name__}, {model.nbits} bits) on "
-          f"{len(idx)} images of {args.dataset} in {dt:.1f} s; {last}; wrote {args.out}",
-          file=sys.stdout)
+          f"{len(idx)} images of {args.dataset} in {dt:.1f} s; {_last_epoch(model)}; "
+          f"wrote {args.out}")
     return 0
 
 
-def _initial_model(args):
-    """The --init model, checked against --method and the architecture options."""
-    from ..encoders.deep import DeepHashModel, load_model
-    from ..encoders.registry import get_method
-
-    model = load_model(args.init)
-    spec = get_method(args.method, kind="deep")
-    want = spec.target.partition(":")[2]
-    if type(model).__name__ != want or not isinstance(model, DeepHashModel):
-        raise InvalidArgumentError(f"--init {args.init} holds a {type(model).__name__}; --method "
-                         f"{args.method} fine-tunes a {want}"
-                         + (" (LDH / ITQ-CNN cannot be fine-tuned: fine-tune their CNN)"
-                            if spec.cnn_features else ""))
-    for opt, value, have in (("--bits", args.bits, model.nbits),
-                             ("--backbone", args.backbone, model.backbone),
-                             ("--feature-dim", args.feature_dim, model.feature_dim)):
-        if value is not None and value != have:
-            raise InvalidArgumentError(f"{opt} {value} differs from the --init model's ({have})")
-    model.verbose = not args.quiet
-    return model
-
-
-def _last_history(model) -> str:
+def _last_epoch(model) -> str:
     fm = getattr(model, "feature_model_", model)
     hist = getattr(fm, "history_", [])
     if not hist:
         return "no epochs run"
-    h = hist[-1]
-    return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in h.items())
+    return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in hist[-1].items())

@@ -17,9 +17,9 @@ Examples
 
 from .plots import plot_curves
 from .protocol import (KS, evaluate_method, evaluate_model, load_dataset, method_inputs,
-                       prepare_data, run_eval, score)
+                       prepare_data, run_eval, score, training_indices)
 from .report import HEADER, format_row, format_table, write_json
 
 __all__ = ["KS", "load_dataset", "prepare_data", "method_inputs", "score", "evaluate_method",
-           "evaluate_model", "run_eval", "HEADER", "format_row", "format_table", "write_json",
+           "evaluate_model", "run_eval", "training_indices", "HEADER", "format_row", "format_table", "write_json",
            "plot_curves"]

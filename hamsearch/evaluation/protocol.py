@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import DatasetError, InvalidArgumentError, MissingDependencyError
 
-__all__ = ["KS", "load_dataset", "prepare_data", "method_inputs", "score", "evaluate_method", "evaluate_model",
-           "run_eval"]
+__all__ = ["KS", "load_dataset", "prepare_data", "method_inputs", "score", "evaluate_method",
+           "evaluate_model", "run_eval", "training_indices"]
 
 #: The k of the precision@k curve.
 KS = (1, 10, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -240,3 +240,33 @@ def run_eval(dataset: str, methods: Iterable[str], bits: Iterable[int], *,
     info = {"n_query": int(data["query"].size), "n_database": int(data["database"].size),
             "per_class": data["per_class"]}
     return info, results
+
+
+def training_indices(labels: np.ndarray, split: str, max_train: Optional[int] = None,
+                     seed: int = 0) -> np.ndarray:
+    """Indices of the training images of ``hamsearch train``.
+
+    Parameters
+    ----------
+    labels : ndarray
+    split : {"database", "all"}
+        ``"database"``: the database part of the 100-per-class query split
+        (seeded), so that the held-out queries can score the model.
+    max_train : int, optional
+        A seeded random subset of at most this many of them.
+    seed : int
+
+    Returns
+    -------
+    ndarray of int64, sorted
+    """
+    from ..datasets import query_split
+
+    if split == "database":
+        _, idx = query_split(labels, per_class=100, random_state=seed)
+    else:
+        idx = np.arange(len(labels))
+    if max_train is not None and max_train < len(idx):
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.choice(idx, max_train, replace=False))
+    return idx

@@ -1,0 +1,115 @@
+"""Search throughput and latency of an index, a sharded index and FAISS on one
+code set (``hamsearch demo``): build time, batch time, median single-query
+latency, and whether the results agree."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, NamedTuple, Optional
+
+import numpy as np
+
+__all__ = ["EngineRun", "timed", "median_latency_ms", "run_index", "run_sharded", "run_faiss",
+           "same_results", "optional_module"]
+
+
+class EngineRun(NamedTuple):
+    """One engine's figures: name, build s, batch s, median 1-query ms, results (D, I)."""
+
+    name: str
+    build_s: float
+    batch_s: float
+    latency_ms: float
+    D: np.ndarray
+    I: np.ndarray
+
+
+def timed(fn: Callable[[], Any]) -> tuple:
+    """``(fn(), seconds)``."""
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def median_latency_ms(fn: Callable[[np.ndarray], Any], queries: np.ndarray, runs: int) -> float:
+    """Median wall time of ``fn(one query)`` over ``runs`` queries, in ms."""
+    times = []
+    for i in range(runs):
+        q = queries[i % len(queries)][None, :]
+        t0 = time.perf_counter()
+        fn(q)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def run_index(db: np.ndarray, queries: np.ndarray, k: int, nbits: int, method: str,
+              latency_runs: int) -> EngineRun:
+    """Build a :class:`hamsearch.Index` (with the tables ``auto`` picks) and time it."""
+    import hamsearch
+
+    index = hamsearch.Index(nbits, method=method)
+    # build = add + the multi-index tables when auto picks them (built lazily)
+    used, t_build = timed(lambda: (index.add(db), index.plan(k=k))[1])
+    index.search(queries[:2], k)  # warm-up (compiles the Numba kernels when they run)
+    (D, I), t_batch = timed(lambda: index.search(queries, k))
+    lat = median_latency_ms(lambda q: index.search(q, k), queries, latency_runs)
+    return EngineRun(f"hamsearch {index.method} ({used})", t_build, t_batch, lat, D, I)
+
+
+def run_sharded(db: np.ndarray, queries: np.ndarray, k: int, nbits: int, method: str,
+                latency_runs: int, shards: int, replicas: int, threads: int) -> EngineRun:
+    """The same on a :class:`~hamsearch.distributed.ShardedIndex` of a local Ray
+    cluster, in a temporary directory."""
+    import tempfile
+
+    import ray
+
+    from hamsearch.distributed import ShardedIndex
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="hamsearch-demo-shards-") as root:
+            cpus = threads / (shards * replicas)
+            sx = ShardedIndex(nbits, shards, replicas, method=method, root=root,
+                              num_cpus=cpus, threads_per_shard=max(1, int(cpus)),
+                              fsync="never")
+            try:
+                _, t_build = timed(lambda: (sx.add(db), sx.search(queries[:2], k)))
+                (D, I), t_batch = timed(lambda: sx.search(queries, k))
+                lat = median_latency_ms(lambda q: sx.search(q, k), queries, latency_runs)
+            finally:
+                sx.close(save=False)
+    finally:
+        if started:
+            ray.shutdown()
+    return EngineRun(f"sharded {shards}x{replicas} (Ray)", t_build, t_batch, lat, D, I)
+
+
+def run_faiss(faiss: Any, db: np.ndarray, queries: np.ndarray, k: int, nbits: int,
+              latency_runs: int, threads: int) -> EngineRun:
+    """``faiss.IndexBinaryFlat`` on the same codes, ``threads`` OpenMP threads."""
+    faiss.omp_set_num_threads(threads)
+    findex = faiss.IndexBinaryFlat(nbits)
+    _, t_build = timed(lambda: findex.add(db))
+    findex.search(queries[:2], k)
+    (D, I), t_batch = timed(lambda: findex.search(queries, k))
+    lat = median_latency_ms(lambda q: findex.search(q, k), queries, latency_runs)
+    return EngineRun("faiss IndexBinaryFlat", t_build, t_batch, lat, D, I)
+
+
+def same_results(a: EngineRun, b: EngineRun, ids: bool = True) -> bool:
+    """Whether two runs returned the same distances (and ids)."""
+    same = bool(np.array_equal(a.D, b.D.astype(a.D.dtype)))
+    return same and (not ids or bool(np.array_equal(a.I, b.I)))
+
+
+def optional_module(name: str) -> Optional[Any]:
+    """``import name``, or None when it is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
