@@ -62,6 +62,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def run(args) -> int:
+    """Start the service; returns when it stops (SIGTERM / SIGINT)."""
     import os
     import tempfile
 
@@ -83,8 +84,8 @@ def run(args) -> int:
         token = load_token(args.token_file)
     public_read = bool(args.public_read or args.demo)
     if token is None and not public_read:
-        raise InvalidArgumentError(f"give the bearer token with --token-file F or ${TOKEN_ENV}, or "
-                         "--public-read for a read-only service")
+        raise InvalidArgumentError(f"give the bearer token with --token-file F or ${TOKEN_ENV}, "
+                                   "or --public-read for a read-only service")
     if not _is_loopback(args.host):
         print(f"hamsearch serve: warning: binding {args.host}, reachable from other machines; "
               "use TLS in front of it", file=sys.stderr)
@@ -118,11 +119,12 @@ def run(args) -> int:
     from ..wal import WalLockedError
 
     try:
-        service = IndexService(directory, nbits, config=config, fsync=args.fsync,
-                               encoder=encoder, items=items, method=args.method)
+        with argument_errors():  # e.g. no --nbits for a new index
+            service = IndexService(directory, nbits, config=config, fsync=args.fsync,
+                                   encoder=encoder, items=items, method=args.method)
     except WalLockedError as exc:
-        raise ResourceBusyError(f"{directory} is in use by another process (one server per index "
-                           f"directory): {exc}") from None
+        raise ResourceBusyError(f"{directory} is in use by another process (one server per "
+                                f"index directory): {exc}") from None
     print(f"hamsearch serve: {len(service.index):,} {service.nbits}-bit codes in "
           f"{os.path.abspath(directory)}{' (temporary)' if temp else ''}; reads "
           f"{'public' if public_read else 'need the token'}; writes "
