@@ -33,6 +33,7 @@ import time
 
 from hamsearch.errors import InvalidArgumentError
 
+from bench._common import best_time
 from bench.speedup_corpus import (D_FEAT, NBITS, Corpus, exact_l2_numpy, exact_l2_numpy_batch,
                                   mmap_index)
 from bench.speedup_corpus import norms as norms_of
@@ -95,12 +96,7 @@ def _median(fn, items, runs, reps=3):
 
 
 def _best(fn, repeats=3):
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = _clock()
-        fn()
-        best = min(best, _clock() - t0)
-    return best
+    return best_time(fn, repeats, clock=_clock)
 
 
 # ---------------------------------------------------------------------- run

@@ -1,6 +1,9 @@
 """pytest-benchmark: the 971x comparison -- 128-bit Hamming vs exhaustive 4096-d L2,
 and hierarchical search (``bench.speedup_971x`` / ``hamsearch speedup``, part b).
 
+The corpus and the numpy L2 search are ``bench.speedup_corpus``'s, as in the
+script.
+
 Lin et al. (CVPRW 2015) report 128-bit Hamming search 971.3x faster than
 exhaustive Euclidean search over 4096-d float features.  On the seeded corpus
 of ``hamsearch speedup`` (``HAMSEARCH_BENCH_RERANK_N`` items: 4096-d float32
@@ -47,12 +50,15 @@ BASELINE = list(L2.values())  # the fastest of them
 class Corpus:
     def __init__(self, n):
         import hamsearch
-        from hamsearch.cli.speedup import NBITS, _Corpus, _norms
 
-        c = _Corpus(n, NQ, 0, np.float32)
+        from .speedup_corpus import NBITS
+        from .speedup_corpus import Corpus as SpeedupCorpus
+        from .speedup_corpus import norms
+
+        c = SpeedupCorpus(n, NQ, 0, np.float32)
         self.X, self.codes, self.qX, self.qcodes = c.X, c.codes, c.qX, c.qcodes
         self.nbits = NBITS
-        self.norms = _norms(self.X)
+        self.norms = norms(self.X)
         self.index = hamsearch.Index(NBITS, features_dtype="float32")  # auto
         self.index.add(self.codes, features=self.X)
         self.flat = hamsearch.Index(NBITS, method="flat")
@@ -69,12 +75,12 @@ class Corpus:
 
     def engine(self, key):
         """``(one(i) -> ids of query i, batch() -> ids (NQ, K))``."""
-        from hamsearch.cli.speedup import _exact_l2_numpy, _exact_l2_numpy_batch
+        from .speedup_corpus import exact_l2_numpy, exact_l2_numpy_batch
 
         X, qX, codes, qc = self.X, self.qX, self.codes, self.qcodes
         if key == "l2-numpy":
-            return (lambda i: _exact_l2_numpy(X, self.norms, qX[i], K),
-                    lambda: _exact_l2_numpy_batch(X, self.norms, qX, K).T)
+            return (lambda i: exact_l2_numpy(X, self.norms, qX[i], K),
+                    lambda: exact_l2_numpy_batch(X, self.norms, qX, K).T)
         if key in ("l2-faiss", "ham-faiss"):
             faiss = need("faiss")
             if key not in self.peers:
