@@ -34,31 +34,12 @@ import time
 
 import numpy as np
 
-from ._common import machine_line, print_table, set_threads
+from ._common import best_time, machine_line, median_latency, print_table, set_threads
 
 
 HEADERS = ["n", "engine", "add codes/s", "batch ms", "1-query ms", "vs Index batch ms",
            "vs Index 1-query ms", "slowest shard in-actor batch ms", "Ray batch overhead ms",
            "Ray 1-query overhead ms", "recover s", "recover+replay s", "identical"]
-
-
-def _best(fn, repeats=3):
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def _median_ms(fn, queries, runs):
-    times = []
-    for i in range(runs):
-        q = queries[i % len(queries)][None, :]
-        t0 = time.perf_counter()
-        fn(q)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
 
 
 def _adds(index, codes, batch):
@@ -123,8 +104,8 @@ def main(argv=None) -> int:
             t_add = _adds(single, db, args.batch)
             single.search(queries[:2], 10)  # tables built
             D, I = single.search(queries, 10)
-            t_batch = _best(lambda: single.search(queries, 10))
-            lat = _median_ms(lambda q: single.search(q, 10), queries, args.runs)
+            t_batch = best_time(lambda: single.search(queries, 10))
+            lat = median_latency(lambda q: single.search(q, 10), queries, args.runs) * 1e3
             rows.append([f"{n:,}", "Index", f"{n / t_add:,.0f}", f"{t_batch * 1e3:.1f}",
                          f"{lat:.3f}", "-", "-", "-", "-", "-", "-", "-", "yes"])
             for S in shard_counts:
@@ -137,8 +118,8 @@ def main(argv=None) -> int:
                         sx.search(queries[:2], 10)
                         sD, sI = sx.search(queries, 10)
                         same = np.array_equal(sD, D) and np.array_equal(sI, I)
-                        s_batch = _best(lambda: sx.search(queries, 10))
-                        s_lat = _median_ms(lambda q: sx.search(q, 10), queries, args.runs)
+                        s_batch = best_time(lambda: sx.search(queries, 10))
+                        s_lat = median_latency(lambda q: sx.search(q, 10), queries, args.runs) * 1e3
                         # the slowest shard's own search time, measured inside its actor
                         inner = max(ray.get([a[0].time_search.remote(queries, 10, 3)
                                              for a in sx.actors]))

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from ._common import machine_line, print_table
+from ._common import bench_env, machine_line, print_table
 
 
 def _callers(fn, queries, callers: int, seconds: float):
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--no-faiss", action="store_true")
     args = p.parse_args(argv)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    bench_env()  # OMP_WAIT_POLICY=PASSIVE before FAISS starts
     import hamsearch
     from hamsearch.synthetic import clustered_codes
 
