@@ -154,3 +154,11 @@ def test_list_methods_marks_deep_ones(capsys):
     assert main(["eval", "--list-methods"]) == 0
     out = capsys.readouterr().out
     assert any(line.startswith("latent") and "(torch)" in line for line in out.splitlines())
+
+
+def test_eval_model_with_method_is_an_error(tmp_path, capsys):
+    """--model evaluates the saved model: a --method beside it is refused, not ignored."""
+    path = tmp_path / "m.pt"
+    path.write_bytes(b"stub")
+    assert main(["eval", "--dataset", "digits", "--model", str(path), "--method", "itq"]) == 1
+    assert "drop --method" in capsys.readouterr().err

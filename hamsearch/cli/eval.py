@@ -33,9 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default=None,
                    help="fashion-mnist, mnist-5k, digits, mnist, cifar10 or synthetic "
                         "(required)")
-    p.add_argument("--method", default="itq",
+    p.add_argument("--method", default=None,
                    help="method name(s), comma-separated (default: itq); shallow or deep "
-                        "(deep ones need torch); see --list-methods")
+                        "(deep ones need torch); see --list-methods; not with --model")
     p.add_argument("--bits", default="16,32,48,64",
                    help="code lengths, comma-separated (default: 16,32,48,64)")
     p.add_argument("--model", default=None, metavar="PATH",
@@ -83,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
     if args.per_class < 1:
         raise InvalidArgumentError(f"--per-class must be positive, got {args.per_class}")
     bits = parse_bits(args.bits)
-    methods = parse_list(args.method)
+    methods = parse_list(args.method or "itq")
+    if args.model is not None and args.method is not None:
+        raise InvalidArgumentError("--model evaluates the saved model; drop --method "
+                                   f"{args.method} (or drop --model)")
     if args.model is None:
         for m in methods:
             get_method(m)  # fail early on a typo

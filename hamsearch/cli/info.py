@@ -7,7 +7,11 @@ import platform
 
 
 def register(sub):
-    p = sub.add_parser("info", help="print version, backend, CPU features and threads")
+    p = sub.add_parser("info", help="print version, backend, CPU features and threads",
+                       description="Print the hamsearch version, the kernel backend in use, "
+                                   "the CPU features the kernels use, the thread count, the "
+                                   "cost model of method='auto' and the optional packages "
+                                   "installed.")
     p.set_defaults(func=run)
 
 

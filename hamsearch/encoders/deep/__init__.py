@@ -41,7 +41,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
     raise MissingDependencyError(
         "hamsearch.encoders.deep needs PyTorch: pip install -e \".[torch]\" from a source "
-        "checkout, or pip install torch --index-url https://download.pytorch.org/whl/cpu"
+        "checkout (pip install hamsearch[torch] where a package index has hamsearch), or "
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu"
     ) from exc
 
 from .backbones import AlexNetBackbone, CifarCNN, SmallCNN, ZhongCNN, make_backbone
