@@ -232,6 +232,11 @@ def variant_tables(index, spec: str):
         st = seg.mih
         return spec, st, None, f"m={st.m} {'/'.join(mih.kind_names(st.main[0]))}"
     m, _, kind = spec[1:].partition("-")
+    own = seg.mih
+    if own is not None and int(m) == own.m and (not kind or mih.kind_names(own.main[0])
+                                                 == [kind] * own.m):
+        # the index's own tables already (no second copy in memory)
+        return spec, own, None, f"m={own.m} {'/'.join(mih.kind_names(own.main[0]))} (= auto)"
     t = mih.MultiIndexTables(index.nbits, m=int(m), inline_codes=False,
                              table_kind=kind or None)
     t0 = time.perf_counter()

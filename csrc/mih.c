@@ -154,6 +154,9 @@ typedef struct {
     int64_t next;
     int failed;
     const uint64_t *skip; /* rows never offered (may be NULL) */
+    /* per table: its suffix bits when it is sparse in every segment (the
+     * grouped enumeration), else 0 */
+    const int8_t *grouped;
 } mih_ctx;
 
 struct hs_mih_range {
@@ -447,6 +450,33 @@ static int mih_threads(int64_t nq, int nthreads)
     return t < nthreads ? (int)(t > 0 ? t : 1) : nthreads;
 }
 
+/* c->grouped (malloc'ed; the caller frees it): per table, its suffix bits
+ * when the table is sparse in every non-empty segment with the same suffix
+ * bits, else 0.  Returns -1 out of memory. */
+static int mih_grouped(mih_ctx *c)
+{
+    int8_t *g = (int8_t *)malloc((size_t)c->m);
+    if (!g)
+        return -1;
+    for (int j = 0; j < c->m; j++) {
+        int sb = -1;
+        for (int t = 0; t < c->nseg && sb != 0; t++) {
+            const hs_mih_segment *sg = &c->segs[t];
+            if (sg->seg_n == 0)
+                continue;
+            const int64_t *meta = sg->meta + 3 * (int64_t)j;
+            if (meta[0] != HS_MIH_SPARSE || !sg->sfx || meta[2] < 1 || meta[2] > 8 ||
+                meta[2] >= c->sub_len[j] || (sb > 0 && meta[2] != sb))
+                sb = 0;
+            else
+                sb = (int)meta[2];
+        }
+        g[j] = (int8_t)(sb > 0 ? sb : 0);
+    }
+    c->grouped = g;
+    return 0;
+}
+
 int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
                const uint64_t *queries, int64_t nq, int64_t k,
                const int32_t *sub_start, const int32_t *sub_len, int m,
@@ -476,7 +506,10 @@ int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
     c.D = D;
     c.I = I;
     c.skip = skip;
+    if (mih_grouped(&c))
+        return HS_ENOMEM;
     hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
+    free((void *)c.grouped);
     return c.failed ? HS_ENOMEM : 0;
 }
 
@@ -550,7 +583,12 @@ hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
     c.kern = hs_active();
     c.res = res;
     c.skip = skip;
+    if (mih_grouped(&c)) {
+        hs_mih_range_free(res);
+        return 0;
+    }
     hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
+    free((void *)c.grouped);
     if (c.failed) {
         hs_mih_range_free(res);
         return 0;

@@ -14,8 +14,12 @@
  *           offsets: aux = sb, the suffix bits (1 .. 8); the offsets are
  *           over the key's top len - sb bits (bucket of key = offs[off_start
  *           + (key >> sb) .. + 1], rows ascending within it) and sfx[j][t]
- *           holds the low sb bits of entry t's key: a probe scans its
- *           bucket's suffix bytes for the key's and verifies the matches;
+ *           holds the low sb bits of entry t's key.  A table sparse in
+ *           every segment is enumerated by prefix bucket ("grouped"): at
+ *           radius s each bucket whose prefix is at distance h from the
+ *           query's (s - sb <= h <= s) is visited once and its entries
+ *           whose suffix is at distance s - h are verified; otherwise each
+ *           key's bucket is scanned for the key's suffix;
  *         kind >= 0: an open-addressing hash of capacity kind + 1 (a power
  *           of two) at hkeys/hvals[aux ..] (hvals -1 = empty slot, else the
  *           bucket number).
@@ -43,7 +47,8 @@
  * is p; see hamsearch.h).
  *
  * Results are sorted by (distance, id).  stats (nq, 3) int64, may be NULL:
- * probes, codes verified (for a sparse table: the suffix matches), 1 if the
+ * probes (keys looked up; a grouped sparse table: buckets visited), codes
+ * verified (for a sparse table: the suffix matches), 1 if the
  * query fell back to the linear scan.
  */
 #ifndef HAMSEARCH_MIH_H

@@ -90,6 +90,27 @@ static inline int MIH_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint6
     return 0;
 }
 
+/* A suffix match at entry tt (in probe_sparse / probe_grouped). */
+#define MIH_SPARSE_MATCH(tt)                                                            \
+    do {                                                                                \
+        const int64_t t_ = (tt);                                                        \
+        const int64_t p_ = pos[t_];                                                     \
+        nmatch++;                                                                       \
+        /* rows out of range come only from a crafted table file */                     \
+        if ((uint64_t)p_ < (uint64_t)n) {                                               \
+            __builtin_prefetch(tc ? (const void *)(tc + t_ * w)                         \
+                                  : (const void *)(c->codes + p_ * w));                 \
+            cand_t[ncand] = t_;                                                         \
+            cand_p[ncand] = p_;                                                         \
+            if (++ncand == MIH_CAND) {                                                  \
+                if (MIH_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, \
+                                         j, k, T))                                      \
+                    return -1;                                                          \
+                ncand = 0;                                                              \
+            }                                                                           \
+        }                                                                               \
+    } while (0)
+
 /* Probe keys[0..nk) in sparse table j of segment sg, in three overlapped
  * stages: the prefix buckets' offsets (prefetched for every key), their
  * suffix bytes and row numbers (prefetched), then the suffix scan (8 bytes
@@ -125,25 +146,6 @@ static int MIH_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segme
         const int64_t b0 = bb0[i], b1 = bb1[i];
         const uint8_t want = (uint8_t)(keys[i] & smask);
         int64_t nmatch = 0, t = b0;
-#define MIH_SPARSE_MATCH(tt)                                                            \
-    do {                                                                                \
-        const int64_t t_ = (tt);                                                        \
-        const int64_t p_ = pos[t_];                                                     \
-        nmatch++;                                                                       \
-        /* rows out of range come only from a crafted table file */                     \
-        if ((uint64_t)p_ < (uint64_t)n) {                                               \
-            __builtin_prefetch(tc ? (const void *)(tc + t_ * w)                         \
-                                  : (const void *)(c->codes + p_ * w));                 \
-            cand_t[ncand] = t_;                                                         \
-            cand_p[ncand] = p_;                                                         \
-            if (++ncand == MIH_CAND) {                                                  \
-                if (MIH_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, \
-                                         j, k, T))                                      \
-                    return -1;                                                          \
-                ncand = 0;                                                              \
-            }                                                                           \
-        }                                                                               \
-    } while (0)
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         {
             const uint64_t lo7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
@@ -166,7 +168,83 @@ static int MIH_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segme
             if (sf[t] == want)
                 MIH_SPARSE_MATCH(t);
         }
-#undef MIH_SPARSE_MATCH
+        (*probes)++;
+        *verified += nmatch;
+        *work += MIH_PROBE_COST + nmatch * (tc ? w : MIH_RANDOM_COST) +
+                 (b1 > b0 ? (b1 - b0) / MIH_SFX_PER_UNIT : 0);
+    }
+    if (ncand && MIH_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, j, k, T))
+        return -1;
+    return 0;
+}
+
+/* Probe the prefix buckets pre[0..nk) of sparse table j of segment sg
+ * for the "grouped" enumeration: at radius s, bucket pre[i] (prefix at
+ * distance h from the query's) holds the codes whose substring j is at
+ * distance exactly s from the query's when their suffix is at distance
+ * tgt[i] = s - h from the query's suffix qs.  One visit per prefix bucket
+ * instead of one probe per key: C(len, s) keys become sum_h C(len - sb, h)
+ * buckets.  Stages as probe_sparse; the suffix test is a SWAR per-byte
+ * popcount compared with tgt[i].  Returns -1 when memory ran out. */
+static int MIH_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
+                                 int j, const uint32_t *pre, const uint8_t *tgt, int nk,
+                                 uint32_t qs, const uint64_t *q, const uint32_t *qkeys,
+                                 int s, int64_t k, int32_t *T, int64_t *probes,
+                                 int64_t *verified, int64_t *work)
+{
+    const int w = c->w;
+    const int64_t n = c->n;
+    const int32_t *pos = sg->pos + (int64_t)j * sg->seg_n;
+    const uint8_t *sf = sg->sfx ? sg->sfx + (int64_t)j * sg->seg_n : 0;
+    const uint64_t *tc = sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
+    const int32_t *offs = sg->offs + sg->meta[3 * (int64_t)j + 1];
+    int64_t bb0[MIH_BATCH], bb1[MIH_BATCH];
+    int64_t cand_t[MIH_CAND], cand_p[MIH_CAND];
+    int ncand = 0;
+    if (!sf)
+        return 0; /* never built so (hamsearch.mih checks the layout) */
+    for (int i = 0; i < nk; i++)
+        __builtin_prefetch(offs + pre[i]);
+    for (int i = 0; i < nk; i++) {
+        bb0[i] = offs[pre[i]];
+        bb1[i] = offs[pre[i] + 1];
+        if (bb1[i] > bb0[i]) {
+            __builtin_prefetch(sf + bb0[i]);
+            __builtin_prefetch(pos + bb0[i]);
+        }
+    }
+    for (int i = 0; i < nk; i++) {
+        const int64_t b0 = bb0[i], b1 = bb1[i];
+        const int want = tgt[i];
+        int64_t nmatch = 0, t = b0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        {
+            const uint64_t ones = UINT64_C(0x0101010101010101);
+            const uint64_t lo7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
+            const uint64_t bq = ones * (uint8_t)qs, bw = ones * (uint8_t)want;
+            for (; t + 8 <= b1; t += 8) {
+                uint64_t v;
+                memcpy(&v, sf + t, 8);
+                v ^= bq;
+                /* per-byte popcounts, then 0x80 in each byte equal to want */
+                v = v - ((v >> 1) & UINT64_C(0x5555555555555555));
+                v = (v & UINT64_C(0x3333333333333333)) +
+                    ((v >> 2) & UINT64_C(0x3333333333333333));
+                v = (v + (v >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+                v ^= bw;
+                uint64_t z = ~(((v & lo7) + lo7) | v | lo7);
+                while (z) {
+                    const int64_t tt = t + (__builtin_ctzll(z) >> 3);
+                    z &= z - 1;
+                    MIH_SPARSE_MATCH(tt);
+                }
+            }
+        }
+#endif
+        for (; t < b1; t++) {
+            if (MIH_POP64((uint64_t)(sf[t] ^ (uint8_t)qs)) == want)
+                MIH_SPARSE_MATCH(t);
+        }
         (*probes)++;
         *verified += nmatch;
         *work += MIH_PROBE_COST + nmatch * (tc ? w : MIH_RANDOM_COST) +
@@ -207,7 +285,53 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
     for (int s = 0; s <= maxlen && !done && !fallback; s++) {
         for (int j = 0; j < m; j++) {
             const int len = c->sub_len[j];
-            if (s <= len) {
+            const int sb = c->grouped[j];
+            if (s <= len && sb > 0) {
+                /* sparse in every segment: enumerate prefix buckets at
+                 * distance h (s - sb <= h <= s), each with the suffix
+                 * distance s - h its codes need */
+                const int P = len - sb;
+                const uint32_t qp = qkeys[j] >> sb;
+                const uint32_t qs = qkeys[j] & ((UINT32_C(1) << sb) - 1);
+                int h = s > sb ? s - sb : 0;
+                const int hmax = s < P ? s : P;
+                const uint64_t plim = UINT64_C(1) << P;
+                uint64_t pm = (UINT64_C(1) << h) - 1;
+                while (h <= hmax) {
+                    uint32_t pre[MIH_BATCH];
+                    uint8_t tgt[MIH_BATCH];
+                    int nk = 0;
+                    while (h <= hmax && nk < MIH_BATCH) {
+                        pre[nk] = qp ^ (uint32_t)pm;
+                        tgt[nk++] = (uint8_t)(s - h);
+                        if (h == 0) {
+                            pm = plim;
+                        } else {
+                            const uint64_t lo = pm & (~pm + 1);
+                            const uint64_t r = pm + lo;
+                            pm = (((r ^ pm) >> 2) / lo) | r;
+                        }
+                        if (pm >= plim) {
+                            h++;
+                            pm = (UINT64_C(1) << h) - 1;
+                        }
+                    }
+                    for (int g = 0; g < c->nseg; g++) {
+                        const hs_mih_segment *sg = &c->segs[g];
+                        if (sg->seg_n == 0)
+                            continue;
+                        if (MIH_FN(probe_grouped)(c, ws, sg, j, pre, tgt, nk, qs, q, qkeys, s,
+                                                  k, &T, &probes, &verified, &work))
+                            return -1;
+                    }
+                    if (work > c->budget)
+                        break;
+                }
+                if (work > c->budget) {
+                    fallback = 1;
+                    break;
+                }
+            } else if (s <= len) {
                 uint64_t mask = (s == 0) ? 0 : ((UINT64_C(1) << s) - 1);
                 const uint64_t lim = UINT64_C(1) << len;
                 while (mask < lim) {
@@ -330,3 +454,5 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
     *T_out = T;
     return 0;
 }
+
+#undef MIH_SPARSE_MATCH

@@ -23,9 +23,14 @@ Table layout
       *suffix* byte per entry (the key's low 8 bits) beside its row number
       -- 5 bytes per code instead of 4, for substrings too wide for dense
       offsets (32-bit substrings of 10^8 to 10^9 codes: the paper's
-      ``m = 2`` for 64-bit codes).  A probe reads the key's prefix bucket,
-      scans its suffix bytes for the key's (8 at a time) and verifies the
-      matches;
+      ``m = 2`` for 64-bit codes).  The search enumerates prefix buckets
+      rather than keys: at substring radius ``s``, each bucket whose prefix
+      is at distance ``h`` from the query's (``s - 8 <= h <= s``) is read
+      once and its entries whose suffix is at distance exactly ``s - h``
+      are verified (8 suffix bytes at a time), ``sum_h C(b - 8, h)``
+      bucket visits instead of ``C(b, s)`` key probes.  (A table sparse in
+      the main part only is probed key by key: its bucket scanned for the
+      key's suffix.)  The delta part of a sparse table is built sparse;
     * otherwise an open-addressing hash of the distinct keys (load factor
       <= 1/2) pointing into the same CSR arrays, so memory stays ``O(n)``
       whatever ``b``.
@@ -280,7 +285,8 @@ def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: 
     Returns the tuple ``(meta, offs, hkeys, hvals, pos, occ, tcodes, sfx)``
     described in ``csrc/mih.h``; ``tcodes`` is empty unless ``inline``,
     ``sfx`` (uint8 ``(m, hi - lo)``) unless a table is sparse.  ``kind``
-    forces the kind of every table (see :func:`table_kind`).
+    forces the kind of every table (see :func:`table_kind`), or of each
+    (a list; None entries: the default rule).
     """
     m = len(lengths)
     seg_n = hi - lo
@@ -292,7 +298,8 @@ def build_segment(codes: np.ndarray, lo: int, hi: int, starts, lengths, inline: 
     meta = np.zeros((m, 3), dtype=np.int64)
     pos = np.empty((m, seg_n), dtype=np.int32)
     tcodes = np.empty((m, seg_n, w), dtype=np.uint64) if inline else np.zeros(0, np.uint64)
-    kinds = [table_kind(int(b), seg_n, kind) for b in lengths]
+    per = kind if isinstance(kind, (list, tuple)) else [kind] * m
+    kinds = [table_kind(int(b), seg_n, k) for b, k in zip(lengths, per)]
     # (zeroed, so a saved table file is deterministic: rows of non-sparse tables stay 0)
     sfx = np.zeros((m, seg_n if "sparse" in kinds else 0), dtype=np.uint8)
     offs_parts, hk_parts, hv_parts, occ_parts = [], [], [], []
@@ -486,8 +493,12 @@ class MultiIndexTables:
                                      self.table_kind)
                 new = _State(codes, ids, m, starts, lengths, main, _empty_segment(m), n)
             elif n > st.n:
+                # sparse where the main part is, so that both parts of a
+                # table are probed by the grouped enumeration (csrc/mih_impl.h)
+                kinds = self.table_kind or [k if k == "sparse" else None
+                                            for k in kind_names(st.main[0])]
                 delta = build_segment(codes, st.n_main, n, st.starts, st.lengths,
-                                      self._inline(m, codes), self.table_kind)
+                                      self._inline(m, codes), kinds)
                 new = _State(codes, ids, m, st.starts, st.lengths, st.main, delta, st.n_main)
             else:
                 new = _State(codes, ids, m, st.starts, st.lengths, st.main, st.delta, st.n_main)
@@ -580,9 +591,10 @@ AUTO_MIN_N = 20_000
 #: kernels (see ``docs/benchmarks.md``).
 COST_PROBE = 16.0  # dense offsets small enough for L2 (<= CACHED_TABLE_BITS)
 COST_PROBE_UNCACHED = 63.0
-#: A probe of a sparse table: prefix offsets, suffix bytes and row numbers,
-#: each a random access (measured: see docs/benchmarks.md, billion section).
-COST_PROBE_SPARSE = 100.0
+#: A bucket visit of a sparse table: prefix offsets, suffix bytes and row
+#: numbers, each a random access, overlapped 32 at a time (measured 45-50
+#: on 10^7 LSH-like 64-bit codes at m = 2, k = 1 and 10, avx512-vpopcntdq).
+COST_PROBE_SPARSE = 50.0
 #: ``k`` of the query :meth:`AutoRule.pick_m` weighs m for.
 PICK_M_K = 10
 CACHED_TABLE_BITS = 17
@@ -653,8 +665,10 @@ class AutoRule:
        within ``s``), ``cost = p P + c V + 394 m H`` with ``p = 16`` while
        the dense offsets fit in L2 (``b <= 17``) else 63, ``c = 8.7 w``
        (inline codes) or 40 (random access); sparse tables (the 32-bit
-       substrings of 10^7+ codes): ``p = 100`` and ``V`` grows by the
-       suffix matches of other keys, ``P n / 2**b``.  Flat cost: ``f n w + 2000 H``
+       substrings of 10^7+ codes): ``P`` counts prefix-bucket visits
+       (``sum_{s' <= s} sum_h C(b - 8, h)``, ``s' - 8 <= h <= s'``), ``p =
+       50``, and ``V`` grows by the suffix matches of other keys,
+       ``P n / 2**b``.  Flat cost: ``f n w + 2000 H``
        with ``f`` the kernel's cost per word (:data:`FLAT_WORD_COST`: 0.4
        for avx512-vpopcntdq, 1 for avx2).
     4. MIH when its predicted cost is below 0.8 times the flat cost.
@@ -721,8 +735,15 @@ class AutoRule:
             hits = float(k)
         s = d // m
         kinds = [table_kind(int(b), n) for b in lengths]
-        probes = sum(sum(math.comb(int(b), i) for i in range(min(s, int(b)) + 1))
-                     for b in lengths)
+        probes = 0
+        for b, kind in zip(lengths, kinds):
+            b = int(b)
+            if kind == "sparse":  # bucket visits of the grouped enumeration
+                sb = suffix_bits(b)
+                probes += sum(math.comb(b - sb, h) for r in range(min(s, b) + 1)
+                              for h in range(max(0, r - sb), min(r, b - sb) + 1))
+            else:
+                probes += sum(math.comb(b, i) for i in range(min(s, b) + 1))
         frac = float(cdf[min(s, len(cdf) - 1)])
         verified = n * m * frac
         if "sparse" in kinds:

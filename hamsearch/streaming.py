@@ -12,15 +12,20 @@ multi-index tables, with bounded extra memory:
   only committed when written);
 * the ids are the range ``0 .. n-1`` (stored as ``id_base``, no ids array);
 * the tables are built by a two-pass counting sort per substring over
-  chunks of the codes (:func:`hamsearch.mih.dense_offsets`): the only
-  memory besides the tables' int32 row numbers (4 bytes per code per
-  table) and bucket offsets is one copy of the offsets.
+  chunks of the codes (:func:`hamsearch.mih.dense_offsets`; a sparse table
+  counts the substrings' top bits, then scatters rows and suffix bytes):
+  the only memory besides the tables' int32 row numbers (4 bytes per code
+  per table), suffix bytes and bucket offsets is one copy of the offsets.
 
 Memory per code of the result, ``w = ceil(nbits / 64)`` words and ``m``
 substrings: ``8 w`` (codes) ``+ 4 m`` (row numbers) ``[+ 8 w m`` with
-inline codes``]``, plus ``m`` offset arrays of ``2**(nbits/m)`` int32.  For
-10^9 x 64-bit codes (m = 3, 21/22-bit substrings) that is 20 bytes per code
-with ``inline_codes=False`` (the default here), about 20 GB.  Saving it to a
+inline codes``]``, plus ``m`` offset arrays of ``2**(nbits/m)`` int32 (dense
+tables), or one suffix byte per code and ``2**(nbits/m - 8)`` int32 offsets
+per table (sparse tables: see :mod:`hamsearch.mih`).  For 10^8 to 10^9 x
+64-bit codes the cost model picks the paper's m = 2 (two sparse 32-bit
+tables): ``8 + 2 x 5`` bytes per code plus 2 x 64 MB of offsets, 18.1 bytes
+per code at 10^9 with ``inline_codes=False`` (the default here), about 18 GB
+(m = 3 dense: 20 bytes per code).  Saving it to a
 directory writes the tables too (see :data:`hamsearch.directory.TABLES_MIN_ROWS`),
 so ``hamsearch.load(dir, mmap=True)`` maps them instead of rebuilding.
 """

@@ -332,6 +332,75 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
     return cnt, T, probes, verified, work
 
 
+@numba.njit(inline="always", nogil=True)
+def _grouped(meta0, pos0, sfx0, meta1, pos1, sfx1, sub_len):
+    """Per table: its suffix bits when it is sparse in every non-empty
+    segment with the same suffix bits, else 0 (``mih_grouped`` in C)."""
+    m = sub_len.shape[0]
+    out = np.zeros(m, dtype=np.int64)
+    for j in range(m):
+        sb = -1
+        for g in range(2):
+            meta = meta0 if g == 0 else meta1
+            seg_n = pos0.shape[1] if g == 0 else pos1.shape[1]
+            has_sfx = (sfx0.shape[1] if g == 0 else sfx1.shape[1]) > 0
+            if seg_n == 0 or sb == 0:
+                continue
+            v = meta[j, 2]
+            if meta[j, 0] != SPARSE or not has_sfx or v < 1 or v > 8 or v >= sub_len[j] \
+                    or (sb > 0 and v != sb):
+                sb = 0
+            else:
+                sb = v
+        out[j] = sb if sb > 0 else 0
+    return out
+
+
+@numba.njit(inline="always", nogil=True)
+def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, q, qi, qkeys,
+                   sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work):
+    """Visit prefix buckets pre[:nk] of sparse table j in one segment: its
+    entries whose suffix is at distance tgt[i] from the query's (qs) are
+    at distance exactly s on substring j (twin of ``probe_grouped``)."""
+    seg_n = pos.shape[1]
+    if seg_n == 0:
+        return cnt, T, probes, verified, work
+    w = q.shape[1]
+    n_rows = flat.shape[0] // w
+    inline = tc.shape[0] > 0
+    check = s > 0 or j > 0
+    base_o = meta[j, 1]
+    for i in range(nk):
+        b0 = np.int64(offs[base_o + pre[i]])
+        b1 = np.int64(offs[base_o + pre[i] + 1])
+        want = tgt[i]
+        nmatch = 0
+        for t in range(b0, b1):
+            if popcount64(np.uint64(np.int64(sfx[j, t]) ^ qs)) != want:
+                continue
+            nmatch += 1
+            p = np.int64(pos[j, t])
+            if p < 0 or p >= n_rows:  # only a crafted table file: never read it
+                continue
+            if inline:
+                src = tc
+                base = (j * seg_n + t) * w
+            else:
+                src = flat
+                base = p * w
+            d = _dist(src, base, q, qi, w)
+            if d <= T:
+                if check and _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
+                    continue
+                cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
+        probes += 1
+        verified += nmatch
+        work += PROBE_COST + nmatch * (w if inline else RANDOM_COST)
+        if b1 > b0:
+            work += (b1 - b0) // SFX_PER_UNIT
+    return cnt, T, probes, verified, work
+
+
 @numba.njit(nogil=True)
 def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0,
            pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget, D, I,
@@ -385,6 +454,9 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
     maxlen = 0
     for j in range(m):
         maxlen = max(maxlen, sub_len[j])
+    gsb = _grouped(meta0, pos0, sfx0, meta1, pos1, sfx1, sub_len)
+    pre = np.empty(BATCH, dtype=np.int64)
+    tgt = np.empty(BATCH, dtype=np.int64)
     for qi in range(q0, q1):
         T = np.int64(BIG) if k > 0 else np.int64(radius)
         cnt = 0
@@ -399,7 +471,47 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
             for s in range(maxlen + 1):
                 for j in range(m):
                     length = sub_len[j]
-                    if s <= length:
+                    sb = gsb[j]
+                    if s <= length and sb > 0:
+                        # sparse in every segment: prefix buckets at distance h
+                        # (s - sb <= h <= s), each with the suffix distance s - h
+                        # its codes need (as the C kernel's grouped enumeration)
+                        P = length - sb
+                        qp = qkeys[j] >> sb
+                        qs = qkeys[j] & ((np.int64(1) << sb) - 1)
+                        h = max(0, s - sb)
+                        hmax = min(s, P)
+                        plim = np.int64(1) << P
+                        pm = (np.int64(1) << h) - 1
+                        while h <= hmax:
+                            nk = 0
+                            while h <= hmax and nk < BATCH:
+                                pre[nk] = qp ^ pm
+                                tgt[nk] = s - h
+                                nk += 1
+                                if h == 0:
+                                    pm = plim
+                                else:
+                                    c = pm & -pm
+                                    r = pm + c
+                                    pm = (((r ^ pm) >> 2) // c) | r
+                                if pm >= plim:
+                                    h += 1
+                                    pm = (np.int64(1) << h) - 1
+                            cnt, T, probes, verified, work = _probe_grouped(
+                                pre, tgt, nk, qs, j, s, meta0, offs0, pos0, tc0, sfx0, flat,
+                                ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
+                                probes, verified, work)
+                            cnt, T, probes, verified, work = _probe_grouped(
+                                pre, tgt, nk, qs, j, s, meta1, offs1, pos1, tc1, sfx1, flat,
+                                ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
+                                probes, verified, work)
+                            if work > budget:
+                                break
+                        if work > budget:
+                            fallback = True
+                            break
+                    elif s <= length:
                         mask = (np.int64(1) << s) - 1
                         lim = np.int64(1) << length
                         qk = qkeys[j]
