@@ -50,15 +50,14 @@ def test_speedup_command_restores_the_thread_count(capsys):
     assert hamsearch.get_num_threads() == before
 
 
-def test_measurement_lives_in_bench():
-    """The command calls bench.speedup_971x; the corpus helpers keep their old names."""
+def test_measurement_lives_in_bench(monkeypatch):
+    """The command parses the options and calls bench.speedup_971x.run."""
     import bench.speedup_971x as bench_speedup
-    from bench import speedup_corpus
-    from hamsearch.cli import speedup
 
-    assert speedup._bench_module() is bench_speedup
-    assert speedup._Corpus is speedup_corpus.Corpus and speedup.NBITS == 128
-    assert speedup._exact_l2_numpy is speedup_corpus.exact_l2_numpy
+    seen = []
+    monkeypatch.setattr(bench_speedup, "run", lambda args: seen.append(args) or 0)
+    assert main(["speedup", "--n", "5000", "--no-faiss"]) == 0
+    assert [(a.n, a.no_faiss, a.k) for a in seen] == [(5000, True, 10)]
 
 
 def test_bench_module_runs_the_same_code(capsys):

@@ -13,20 +13,13 @@ import importlib
 import os
 import sys
 from types import ModuleType
-from typing import Any, Optional
+from typing import Optional
 
 from ..errors import MissingDependencyError
 
 __all__ = ["register", "run"]
 
 _BENCH = "bench.speedup_971x"
-#: Names this module had before the measurement moved to bench/ (read by older callers).
-_MOVED = {"NBITS": ("bench.speedup_corpus", "NBITS"),
-          "D_FEAT": ("bench.speedup_corpus", "D_FEAT"),
-          "_Corpus": ("bench.speedup_corpus", "Corpus"),
-          "_norms": ("bench.speedup_corpus", "norms"),
-          "_exact_l2_numpy": ("bench.speedup_corpus", "exact_l2_numpy"),
-          "_exact_l2_numpy_batch": ("bench.speedup_corpus", "exact_l2_numpy_batch")}
 
 
 def _bench_module(name: str = _BENCH) -> Optional[ModuleType]:
@@ -65,11 +58,3 @@ def run(args: argparse.Namespace) -> int:
         raise MissingDependencyError("hamsearch speedup runs bench/speedup_971x.py of a source "
                                      "checkout; run it from the repository root")
     return int(bench.run(args) or 0)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        module = _bench_module(_MOVED[name][0])
-        if module is not None:
-            return getattr(module, _MOVED[name][1])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
