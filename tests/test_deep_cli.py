@@ -122,3 +122,16 @@ def test_model_classes_come_from_the_registry():
     assert sorted(MODEL_CLASSES) == sorted(registry.get_method(m).load_class().__name__
                                            for m in deep)
     assert type(make_model("latent", 16)) is registry.get_method("latent").load_class()
+
+
+def test_model_files_hold_only_registered_shallow_hashers():
+    from hamsearch.encoders import ITQ
+    from hamsearch.encoders.deep.serialize import export_estimator, import_estimator
+
+    X = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+    itq = ITQ(nbits=8, random_state=0).fit(X)
+    blob = export_estimator(itq)
+    assert blob["module"] == "hamsearch.encoders.itq"
+    np.testing.assert_array_equal(import_estimator(blob).transform(X), itq.transform(X))
+    with pytest.raises(ValueError, match="refusing"):
+        import_estimator({**blob, "module": "hamsearch.encoders._base", "class": "BaseHasher"})

@@ -9,8 +9,8 @@ executed.  The shallow hashers inside :class:`LaplacianDeepHash` and
 ``*_`` attributes as tensors / numbers; a fitted scikit-learn
 ``NearestNeighbors`` is stored as its training matrix and refitted on load;
 a scipy sparse matrix as its CSR arrays.  Classes are re-created only from
-an allow-list (:data:`MODEL_CLASSES`, the deep methods of
-:mod:`hamsearch.encoders.registry`, and ``hamsearch.encoders``).
+an allow-list: the methods of :mod:`hamsearch.encoders.registry` (deep ones
+in :data:`MODEL_CLASSES`, shallow ones inside LDH and ITQ-CNN).
 """
 
 from __future__ import annotations
@@ -103,13 +103,18 @@ def load_model(path, device="cpu"):
 
 
 # ------------------------------------------------------------ shallow hashers
-_ALLOWED_HASHER_MODULE = "hamsearch.encoders"
+def _shallow_targets() -> set:
+    """``"module:Class"`` of every shallow method of the registry: the classes a
+    model file may hold inside it."""
+    from ..registry import available_methods, get_method
+
+    return {get_method(m).target for m in available_methods(kind="shallow")}
 
 
 def export_estimator(est) -> dict:
     """Parameters + fitted attributes of a shallow hasher as plain data."""
     cls = type(est)
-    if not cls.__module__.startswith(_ALLOWED_HASHER_MODULE):
+    if f"{cls.__module__}:{cls.__name__}" not in _shallow_targets():
         raise ValueError(f"cannot store a {cls.__module__}.{cls.__name__}")
     params = {k: v for k, v in est.get_params(deep=False).items()}
     for k, v in params.items():
@@ -123,10 +128,11 @@ def export_estimator(est) -> dict:
 
 def import_estimator(blob: dict):
     """Inverse of :func:`export_estimator`."""
-    module = blob["module"]
-    if module != _ALLOWED_HASHER_MODULE and not module.startswith(_ALLOWED_HASHER_MODULE + "."):
-        raise ValueError(f"refusing to import estimator class from {module!r}")
-    cls = getattr(importlib.import_module(module), blob["class"])
+    module, name = blob["module"], blob["class"]
+    if f"{module}:{name}" not in _shallow_targets():
+        raise FileFormatError(f"refusing to import estimator class {module}.{name}: not a "
+                              "shallow method of hamsearch.encoders.registry")
+    cls = getattr(importlib.import_module(module), name)
     est = cls(**{k: _unplain(v) for k, v in blob["params"].items()})
     for k, v in blob["state"].items():
         setattr(est, k, _unplain(v))
