@@ -4,11 +4,25 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Iterator
 
 from ..errors import HamsearchError, InvalidArgumentError
 
-__all__ = ["parse_bits", "parse_list", "require_positive", "argument_errors"]
+__all__ = ["parse_bits", "parse_list", "require_positive", "argument_errors", "plain_text"]
+
+
+def plain_text(doc: str) -> str:
+    """A module docstring as ``--help`` text: reST roles and literals as plain words.
+
+    Examples
+    --------
+    >>> plain_text("Uses :class:`hamsearch.Index`; ``--n`` sets it::")
+    'Uses hamsearch.Index; --n sets it:'
+    """
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", doc or "")
+    text = text.replace("``", "")
+    return re.sub(r"::$", ":", text, flags=re.M)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import MissingDependencyError
-from ._args import require_positive
+from ._args import plain_text, require_positive
 
 __all__ = ["register", "run"]
 
@@ -21,7 +21,8 @@ __all__ = ["register", "run"]
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` parser to ``sub``."""
     p = sub.add_parser("demo", help="search 1M synthetic 128-bit codes and compare with FAISS",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain_text(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1_000_000, help="database size (default 1M)")
     p.add_argument("--nbits", type=int, default=128, help="code length (default 128)")
     p.add_argument("--nq", type=int, default=1000, help="number of queries (default 1000)")

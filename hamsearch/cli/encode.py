@@ -17,11 +17,12 @@ import sys
 import time
 
 from ..errors import InvalidArgumentError
+from ._args import plain_text
 
 
 def register(sub):
     p = sub.add_parser("encode", help="encode a dataset with a trained deep model",
-                       description=__doc__.split("\n\n")[0])
+                       description=plain_text(__doc__.split("\n\n")[0]))
     p.add_argument("--model", required=True, help="file written by `hamsearch train`")
     p.add_argument("--dataset", required=True)
     p.add_argument("--data-dir", default=None)

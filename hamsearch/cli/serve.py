@@ -17,12 +17,12 @@ from __future__ import annotations
 import sys
 
 from ..errors import InvalidArgumentError, MissingDependencyError, ResourceBusyError
-from ._args import argument_errors
+from ._args import argument_errors, plain_text
 
 
 def register(sub):
     p = sub.add_parser("serve", help="serve an index over HTTP (JSON API + a search page)",
-                       description=__doc__.split("\n\n")[0])
+                       description=plain_text(__doc__.split("\n\n")[0]))
     p.add_argument("--index", default=None,
                    help="index directory (created if missing; write-ahead log on)")
     p.add_argument("--nbits", type=int, default=None, help="code length of a new index")

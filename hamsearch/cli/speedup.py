@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Optional
 
 from ..errors import MissingDependencyError
+from ._args import plain_text
 
 __all__ = ["register", "run"]
 
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench = _bench_module()
     p = sub.add_parser("speedup",
                        help="reproduce the paper's 971x Hamming-vs-L2 speed-up measurement",
-                       description=(bench.__doc__ if bench else __doc__),
+                       description=plain_text(bench.__doc__ if bench else __doc__),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     if bench is not None:
         bench.add_arguments(p)

@@ -22,14 +22,15 @@ import argparse
 import time
 
 from ..encoders.registry import available_methods
-from ._args import argument_errors
+from ._args import argument_errors, plain_text
 
 __all__ = ["register", "run"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` parser to ``sub``."""
-    p = sub.add_parser("train", help="train a deep hashing model (PyTorch)", description=__doc__,
+    p = sub.add_parser("train", help="train a deep hashing model (PyTorch)",
+                       description=plain_text(__doc__),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     a("--method", required=True, choices=available_methods(kind="deep"),
