@@ -22,6 +22,8 @@ scan, so a query never costs much more than a flat scan.
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 from numba.core import types
@@ -658,10 +660,20 @@ _POOL = None
 _POOL_LOCK = None
 
 
+def _forget_pool() -> None:
+    """In a forked child: the parent's worker threads do not exist there."""
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _pool(nthreads: int):
     """The module's worker threads (started once, grown when a call wants
     more): starting threads per call cost ~0.3-0.5 ms, more than a whole
-    small batch of queries."""
+    small batch of queries.  A forked child starts a pool of its own."""
     global _POOL, _POOL_LOCK
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -716,7 +728,8 @@ def _run(fn, nq: int, nthreads: int):
     futures = [pool.submit(worker) for _ in range(nthreads - 1)]
     out.extend(worker())
     for f in futures:
-        out.extend(f.result())
+        if not f.cancel():  # a worker that never started has nothing left to do
+            out.extend(f.result())
     out.sort(key=lambda r: r[0])
     return out
 
