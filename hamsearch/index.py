@@ -46,6 +46,49 @@ def _id_keys(ids, name: str = "ids") -> tuple[np.ndarray, np.ndarray]:
     return keys, arr
 
 
+def default_ids(next_id: int, n: int) -> np.ndarray:
+    """The default ids of an add of ``n`` codes: ``next_id, next_id + 1, ...``
+    (OverflowError past the int64 maximum)."""
+    if next_id + n - 1 > MAX_ID:
+        raise OverflowError(
+            f"cannot number {n} new codes: default ids continue from {next_id} "
+            f"(one past the largest id ever added) and would pass the int64 maximum "
+            f"{MAX_ID}; pass ids= explicitly"
+        )
+    return np.arange(next_id, next_id + n, dtype=np.int64)
+
+
+def check_new_ids(ids, n: int) -> np.ndarray:
+    """The checks of explicit ids for an add of ``n`` codes that need no
+    index state (shape, integer dtype, int64 range, non-negative, no
+    duplicates); returns them as a new int64 array."""
+    arr = np.asarray(ids)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"ids must have shape ({n},) to match codes, got {arr.shape}")
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and n and arr.max() > np.uint64(MAX_ID):
+        raise ValueError(f"ids must fit in int64 (at most {MAX_ID}), got {int(arr.max())}")
+    arr = arr.astype(np.int64, copy=True)
+    if n == 0:
+        return arr
+    if arr.min() < 0:
+        raise ValueError(f"ids must be non-negative, got {int(arr.min())}")
+    srt = np.sort(arr)
+    dup = srt[1:] == srt[:-1]
+    if dup.any():
+        raise ValueError(f"ids contains duplicates, e.g. {int(srt[1:][dup][0])}")
+    return arr
+
+
+def is_id(value) -> bool:
+    """Whether ``value`` can be a stored id: an integer (not a bool) in
+    ``0 .. MAX_ID``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return False
+    return 0 <= int(value) <= MAX_ID
+
+
 def _padded(nq: int, k: int, n: int, dtype, fill):
     """An ``(nq, k)`` result array filled with ``fill``; a clear error when
     ``k`` makes it impossible to allocate."""
@@ -351,30 +394,9 @@ class Index:
         """Ids for an add of ``n`` codes (call under the lock)."""
         snap = self._snap
         if ids is None:
-            if self._next_id + n - 1 > MAX_ID:
-                raise OverflowError(
-                    f"cannot number {n} new codes: default ids continue from {self._next_id} "
-                    f"(one past the largest id ever added) and would pass the int64 maximum "
-                    f"{MAX_ID}; pass ids= explicitly"
-                )
-            return np.arange(self._next_id, self._next_id + n, dtype=np.int64)
-        arr = np.asarray(ids)
-        if arr.ndim != 1 or arr.shape[0] != n:
-            raise ValueError(f"ids must have shape ({n},) to match codes, got {arr.shape}")
-        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
-        if arr.dtype == np.uint64 and n and arr.max() > np.uint64(MAX_ID):
-            raise ValueError(f"ids must fit in int64 (at most {MAX_ID}), got {int(arr.max())}")
-        arr = arr.astype(np.int64, copy=True)
-        if n == 0:
-            return arr
-        if arr.min() < 0:
-            raise ValueError(f"ids must be non-negative, got {int(arr.min())}")
-        srt = np.sort(arr)
-        dup = srt[1:] == srt[:-1]
-        if dup.any():
-            raise ValueError(f"ids contains duplicates, e.g. {int(srt[1:][dup][0])}")
-        if not allow_present and snap.live and srt[0] <= snap.max_id():
+            return default_ids(self._next_id, n)
+        arr = check_new_ids(ids, n)
+        if not allow_present and n and snap.live and arr.min() <= snap.max_id():
             which, _ = snap.locate(arr)
             if (which >= 0).any():
                 raise ValueError(
@@ -722,9 +744,7 @@ class Index:
         Only integers match (``int``, numpy integers); ``62.5``, ``"62"`` or
         ``True`` are never ids.
         """
-        if isinstance(id_, (bool, np.bool_)) or not isinstance(id_, (int, np.integer)):
-            return False
-        if not 0 <= int(id_) <= MAX_ID:
+        if not is_id(id_):
             return False
         snap = self._view()
         return bool(snap.locate(np.array([int(id_)], dtype=np.int64))[0][0] >= 0)

@@ -9,20 +9,18 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import threading
 import time
 
 import numpy as np
 
-from .._backend import PAD_DISTANCE
 from .._checks import check_k, check_radius
 from ..codes import as_words, check_nbits, n_words, words_to_bytes
 from ..features import FeatureStore
 from ..filters import IdFilter, check_filter
-from ..index import MAX_ID, METHODS, _id_keys, _padded, pad_knn
+from ..index import METHODS, _id_keys, check_new_ids, default_ids, is_id, pad_knn
 from ..segment import merge_knn, merge_range
 from .locks import ReadWriteLock
-from .routing import ROUTING, shard_of, split_rows
+from .routing import ROUTING, split_rows
 from .shard import ShardServer
 
 __all__ = ["ShardedIndex", "ShardUnavailableError", "load", "CONFIG_FILE", "FORMAT"]
@@ -440,15 +438,8 @@ class ShardedIndex:
         """The checks of :meth:`hamsearch.Index.add`, with ``present``
         asked of the shards (call under the write lock)."""
         if ids is None:
-            if self._next_id + n - 1 > MAX_ID:
-                raise OverflowError(
-                    f"cannot number {n} new codes: default ids continue from {self._next_id} "
-                    f"(one past the largest id ever added) and would pass the int64 maximum "
-                    f"{MAX_ID}; pass ids= explicitly")
-            return np.arange(self._next_id, self._next_id + n, dtype=np.int64)
-        from ..index import Index
-
-        arr = Index._check_ids(_NoState, ids, n, allow_present=True)
+            return default_ids(self._next_id, n)
+        arr = check_new_ids(ids, n)
         if allow_present or n == 0:
             return arr
         found = self._present(arr)
@@ -593,7 +584,6 @@ class ShardedIndex:
         q = self._queries(queries)
         k = check_k(k)
         flt = check_filter(filter)
-        nq = q.shape[0]
         with self._lock.reading():
             self._open()
             live = None
@@ -695,9 +685,7 @@ class ShardedIndex:
         return (D, I, H) if return_hamming else (D, I)
 
     def __contains__(self, id_) -> bool:
-        if isinstance(id_, (bool, np.bool_)) or not isinstance(id_, (int, np.integer)):
-            return False
-        if not 0 <= int(id_) <= MAX_ID:
+        if not is_id(id_):
             return False
         with self._lock.reading():
             return bool(self._present(np.array([int(id_)], dtype=np.int64))[0])
@@ -764,12 +752,6 @@ class ShardedIndex:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class _NoState:
-    """Stand-in ``self`` for :meth:`Index._check_ids`' state-free checks."""
-    _next_id = 0
-    _snap = type("_Empty", (), {"live": 0})()
 
 
 def load(root, **options) -> ShardedIndex:
