@@ -176,20 +176,32 @@ while True:
 
 
 def test_kill_during_save_leaves_the_file_intact_and_temp_files_are_cleaned(tmp_path):
+    # Each trial kills the saver once its temporary file exists (plus a random
+    # 0-30 ms, to land in the write, the fsync or the rename), so every kill
+    # lands mid-save whatever the speed of the machine's disk; a random sleep
+    # alone missed every save on a fast CI machine.
     target = tmp_path / "idx.hsx"
     small = _index(n=10)
     small.save(target)
     rng = np.random.default_rng(0)
     left = 0
     for trial in range(6):
-        proc = subprocess.Popen([sys.executable, "-c", _SAVER.format(n=2_000_000), str(target)],
-                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        err = tmp_path / f"saver-{trial}.err"
+        with open(err, "w") as stderr:
+            proc = subprocess.Popen([sys.executable, "-c", _SAVER.format(n=2_000_000), str(target)],
+                                    cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
         try:
-            assert proc.stdout.readline().strip() == "ready"
-            time.sleep(float(rng.uniform(0.05, 0.6)))
+            assert proc.stdout.readline().strip() == "ready", err.read_text()
+            deadline = time.monotonic() + 60
+            while not any(f".{proc.pid}." in name for name in _temp_files(tmp_path)):
+                assert proc.poll() is None, f"the saver exited: {err.read_text()}"
+                assert time.monotonic() < deadline, "the saver wrote no temporary file in 60 s"
+                time.sleep(0.0005)
+            time.sleep(float(rng.uniform(0.0, 0.03)))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
+        assert proc.returncode == -signal.SIGKILL, err.read_text()
         left += len(_temp_files(tmp_path))
         loaded = hamsearch.load(target)  # old or new, never half
         assert len(loaded) in (10, 2_000_000)
