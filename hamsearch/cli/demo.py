@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when every engine agrees with the single index."""
     import hamsearch
-    from hamsearch._progress import Progress
+    from hamsearch._progress import ProgressBar
     from hamsearch.evaluation import throughput as tp
     from hamsearch.synthetic import clustered_codes
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     threads = hamsearch.get_num_threads()
     print(f"hamsearch {hamsearch.__version__} demo: {args.n:,} clustered {args.nbits}-bit codes, "
           f"{args.nq} queries, k={args.k}, backend {hamsearch.backend()}, {threads} threads")
-    with Progress("generating codes", args.n) as bar:
+    with ProgressBar("generating codes", args.n, enabled=None) as bar:
         db, centres = clustered_codes(args.n, args.nbits, ncenters=1000, flip=(0.05, 0.15),
                                       seed=args.seed, progress=bar)
     queries, _ = clustered_codes(args.nq, args.nbits, centres=centres, flip=(0.05, 0.15),
