@@ -39,11 +39,11 @@ def main(argv=None):
     ap.add_argument("--nbits", type=int, default=64)
     args = ap.parse_args(argv)
 
-    from hamsearch.datasets import make_clustered_codes
     from hamsearch.metrics import mean_average_precision
+    from hamsearch.synthetic import clustered_codes
 
-    codes, y = make_clustered_codes(args.nq + args.ndb, args.nbits, n_clusters=10,
-                                    flip_prob=0.3, random_state=0)
+    codes, _, y = clustered_codes(args.nq + args.ndb, args.nbits, ncenters=10, flip=0.3,
+                                  seed=0, labels="balanced", return_labels=True)
     q, db, ql, dl = codes[: args.nq], codes[args.nq:], y[: args.nq], y[args.nq:]
     mean_average_precision(q[:10], db, ql[:10], dl)  # warm-up (kernel load)
     ours, t_ours = timed(lambda: mean_average_precision(q, db, ql, dl))

@@ -39,10 +39,9 @@ def _data():
         X, name = images.reshape(len(images), -1).astype(np.float32) / np.float32(255), \
             "fashion-mnist"
     except (FileNotFoundError, ImportError, OSError):
-        from hamsearch.datasets import make_clustered_features
+        from hamsearch.synthetic import clustered_features
 
-        X, _ = make_clustered_features(n_samples=ENC_N * 7 // 6, n_features=784,
-                                       n_clusters=10, random_state=0)
+        X, _ = clustered_features(ENC_N * 7 // 6, 784, ncenters=10, seed=0)
         X, name = np.asarray(X, np.float32), "synthetic 784-d"
     need_rows = ENC_N * 7 // 6
     if len(X) < need_rows:

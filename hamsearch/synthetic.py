@@ -1,22 +1,31 @@
-"""Seeded synthetic code sets: uniform and clustered binary codes.
+"""Seeded synthetic data: uniform and clustered binary codes, clustered features.
 
 Learned hash codes are far from uniform: images of one kind land near each
 other.  :func:`clustered_codes` imitates that with random centre codes and
-per-bit flips, the model used by the benchmarks and ``hamsearch demo``.
+per-bit flips, the model used by the benchmarks and ``hamsearch demo``;
+:func:`clustered_features` draws Gaussian clusters of feature vectors (the
+``synthetic`` dataset of :func:`hamsearch.datasets.load`) for the hashers.
+
+Every function takes the same names: ``n`` items, ``nbits`` (codes) or
+``dim`` (features), ``ncenters`` clusters, ``seed``.
 """
 
 from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .codes import check_nbits
 
-__all__ = ["uniform_codes", "clustered_codes"]
+__all__ = ["uniform_codes", "clustered_codes", "clustered_features"]
+
+Seed = Union[int, np.random.Generator, None]
 
 _CHUNK = 65536
 
 
-def uniform_codes(n: int, nbits: int, seed=0) -> np.ndarray:
+def uniform_codes(n: int, nbits: int, seed: Seed = 0) -> np.ndarray:
     """Uniformly random codes, packed uint8 ``(n, nbits // 8)``.
 
     Parameters
@@ -37,13 +46,13 @@ def clustered_codes(
     n: int,
     nbits: int,
     ncenters: int = 1000,
-    flip=0.1,
-    seed=0,
-    centres: np.ndarray | None = None,
-    progress=None,
+    flip: Union[float, Tuple[float, float]] = 0.1,
+    seed: Seed = 0,
+    centres: Optional[np.ndarray] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
     return_labels: bool = False,
-    labels: np.ndarray | None = None,
-):
+    labels: Union[Sequence[int], np.ndarray, str, None] = None,
+) -> Tuple[np.ndarray, ...]:
     """Codes drawn around random centre codes with independent bit flips.
 
     Parameters
@@ -67,8 +76,10 @@ def clustered_codes(
         Called as ``progress(done, total)`` after each chunk.
     return_labels : bool, default False
         Also return the centre index of each code.
-    labels : array_like of int, optional
-        Centre index of each code (length ``n``); drawn uniformly when omitted.
+    labels : array_like of int or "balanced", optional
+        Centre index of each code (length ``n``); drawn uniformly when
+        omitted; ``"balanced"``: a random permutation of ``i % ncenters``
+        (every centre gets ``n // ncenters`` or one more codes).
 
     Returns
     -------
@@ -79,6 +90,12 @@ def clustered_codes(
     """
     nbits = check_nbits(nbits)
     rng = np.random.default_rng(seed)
+    n = int(n)
+    if isinstance(labels, str):
+        if labels != "balanced":
+            raise ValueError(f"labels must be integers or 'balanced', got {labels!r}")
+        count = _positive(ncenters, "ncenters") if centres is None else len(centres)
+        labels = rng.permutation(np.arange(n) % count).astype(np.int64)
     if centres is None:
         centres = rng.integers(0, 256, size=(int(ncenters), nbits // 8), dtype=np.uint8)
     centres = np.ascontiguousarray(centres, dtype=np.uint8)
@@ -90,7 +107,6 @@ def clustered_codes(
         probs = np.random.default_rng(rng.integers(2**63)).uniform(lo, hi, size=ncentres)
     if (probs < 0).any() or (probs > 1).any():
         raise ValueError(f"flip probabilities must lie in [0, 1], got {flip!r}")
-    n = int(n)
     if labels is None:
         labels = rng.integers(0, ncentres, size=n)
     else:
@@ -111,3 +127,51 @@ def clustered_codes(
     if return_labels:
         return out, centres, labels
     return out, centres
+
+
+def clustered_features(n: int = 2000, dim: int = 64, ncenters: int = 10, std: float = 1.0,
+                       centre_scale: float = 3.0, seed: Seed = 0
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """Gaussian clusters in ``dim`` dimensions, one class per cluster.
+
+    Parameters
+    ----------
+    n : int, default 2000
+        Number of vectors.
+    dim : int, default 64
+        Their dimension.
+    ncenters : int, default 10
+        Number of clusters (classes).
+    std : float, default 1.0
+        Standard deviation of every coordinate inside a cluster.
+    centre_scale : float, default 3.0
+        Standard deviation of the cluster centres' coordinates.
+    seed : int, numpy.random.Generator or None
+        Seed or generator.
+
+    Returns
+    -------
+    X : ndarray of float32, shape (n, dim)
+    labels : ndarray of int64, shape (n,)
+        Balanced: vector ``i`` belongs to cluster ``i % ncenters`` before shuffling.
+
+    Examples
+    --------
+    >>> X, y = clustered_features(100, 8, ncenters=5, seed=3)
+    >>> X.shape, X.dtype, np.bincount(y).tolist()
+    ((100, 8), dtype('float32'), [20, 20, 20, 20, 20])
+    """
+    n = _positive(n, "n")
+    d = _positive(dim, "dim")
+    c = _positive(ncenters, "ncenters")
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=centre_scale, size=(c, d))
+    labels = rng.permutation(np.arange(n) % c).astype(np.int64)
+    X = centres[labels] + rng.normal(scale=std, size=(n, d))
+    return X.astype(np.float32), labels
+
+
+def _positive(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)

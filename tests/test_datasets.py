@@ -9,6 +9,7 @@ import pytest
 
 from hamsearch import datasets
 from hamsearch.datasets import read_idx, write_idx
+from hamsearch.synthetic import clustered_codes, clustered_features
 
 
 def _write_mnist_dir(path, n_train=30, n_test=10, gz=False, sep="-", seed=0):
@@ -167,17 +168,42 @@ def test_query_split():
 
 
 def test_synthetic_is_seeded():
-    a, ya = datasets.load("synthetic", n_samples=100, n_features=8, random_state=3)
-    b, yb = datasets.make_clustered_features(100, 8, random_state=3)
+    a, ya = datasets.load("synthetic", n=100, dim=8, seed=3)
+    b, yb = clustered_features(100, 8, seed=3)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ya, yb)
     assert a.dtype == np.float32 and np.bincount(ya).tolist() == [10] * 10
-    c, yc = datasets.make_clustered_codes(50, 24, n_clusters=5, flip_prob=0.0, random_state=1)
+    c, _, yc = clustered_codes(50, 24, ncenters=5, flip=0.0, seed=1, labels="balanced",
+                               return_labels=True)
     assert c.shape == (50, 3) and c.dtype == np.uint8
+    assert np.bincount(yc).tolist() == [10] * 5
     # with no flips, codes of one cluster are identical
     for k in range(5):
         assert len(np.unique(c[yc == k], axis=0)) == 1
-    with pytest.raises(ValueError, match="flip_prob"):
-        datasets.make_clustered_codes(10, 8, flip_prob=2)
+    with pytest.raises(ValueError, match="flip"):
+        clustered_codes(10, 8, flip=2)
+    for bad in ({"n": 0}, {"dim": 2.5}, {"ncenters": True}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            clustered_features(**bad)
+    with pytest.raises(ValueError, match="balanced"):
+        clustered_codes(10, 8, labels="even")
     with pytest.raises(TypeError, match="no options"):
         datasets.load("digits", n_samples=3)
+
+
+def test_old_synthetic_names_are_deprecated_aliases():
+    """The scikit-learn style make_clustered_* give the same data, with a warning."""
+    with pytest.warns(DeprecationWarning, match="n_samples -> n"):
+        a, ya = datasets.load("synthetic", n_samples=100, n_features=8, random_state=3)
+    with pytest.warns(DeprecationWarning, match="clustered_features"):
+        b, yb = datasets.make_clustered_features(100, 8, random_state=3)
+    c, yc = clustered_features(100, 8, seed=3)
+    for x, y in ((a, c), (ya, yc), (b, c), (yb, yc)):
+        np.testing.assert_array_equal(x, y)
+    with pytest.warns(DeprecationWarning, match="clustered_codes"):
+        d, yd = datasets.make_clustered_codes(50, 24, n_clusters=5, flip_prob=0.2,
+                                              random_state=1)
+    e, _, ye = clustered_codes(50, 24, ncenters=5, flip=0.2, seed=1, labels="balanced",
+                               return_labels=True)
+    np.testing.assert_array_equal(d, e)
+    np.testing.assert_array_equal(yd, ye)

@@ -14,7 +14,7 @@ name               source
 ``mnist``          the four standard IDX files in ``data_dir``
 ``cifar10``        the python pickle batches (``cifar-10-batches-py``) in ``data_dir``
 ``synthetic``      seeded Gaussian clusters (float32 features, not images),
-                   see :func:`make_clustered_features`
+                   see :func:`hamsearch.synthetic.clustered_features`
 =================  ==========================================================
 
 A missing dataset raises :class:`FileNotFoundError` (files) or
@@ -30,8 +30,12 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
 
+from .. import synthetic as _synthetic
 from ._idx import read_idx, write_idx
 from ._loaders import (
     FASHION_MNIST_DIR,
@@ -41,7 +45,6 @@ from ._loaders import (
     load_mnist,
     load_mnist_5k,
 )
-from .synthetic import make_clustered_codes, make_clustered_features
 
 __all__ = [
     "load",
@@ -80,7 +83,9 @@ def load(name, data_dir=None, **options):
         Directory holding the files (for ``fashion-mnist``, ``mnist``,
         ``cifar10``).
     **options
-        Keyword arguments of :func:`make_clustered_features` for ``synthetic``.
+        Keyword arguments of :func:`hamsearch.synthetic.clustered_features`
+        for ``synthetic`` (``n``, ``dim``, ``ncenters``, ``std``,
+        ``centre_scale``, ``seed``).
 
     Returns
     -------
@@ -101,7 +106,7 @@ def load(name, data_dir=None, **options):
     key = {"cifar-10": "cifar10", "fashion": "fashion-mnist", "fmnist": "fashion-mnist",
            "mnist5k": "mnist-5k"}.get(key, key)
     if key == "synthetic":
-        return make_clustered_features(**options)
+        return _synthetic.clustered_features(**_renamed("load('synthetic')", options))
     if options:
         raise TypeError(f"dataset {name!r} takes no options, got {sorted(options)}")
     if key not in _LOADERS:
@@ -153,3 +158,40 @@ def query_split(labels, per_class=100, random_state=0):
     mask = np.ones(y.shape[0], dtype=bool)
     mask[query] = False
     return query, np.flatnonzero(mask).astype(np.int64)
+
+
+# ------------------------------------------------- deprecated (old names)
+#: The scikit-learn style names of the old ``make_clustered_*`` functions.
+_OLD_NAMES = {"n_samples": "n", "n_features": "dim", "n_clusters": "ncenters",
+              "cluster_std": "std", "center_scale": "centre_scale", "flip_prob": "flip",
+              "random_state": "seed"}
+
+
+def _renamed(where: str, options: dict) -> dict:
+    old = [k for k in options if k in _OLD_NAMES]
+    if old:
+        new = ", ".join(f"{k} -> {_OLD_NAMES[k]}" for k in old)
+        warnings.warn(f"{where}: renamed arguments ({new}), as in hamsearch.synthetic",
+                      DeprecationWarning, stacklevel=3)
+    return {_OLD_NAMES.get(k, k): v for k, v in options.items()}
+
+
+def make_clustered_features(*args: Any, **options: Any):
+    """Deprecated: :func:`hamsearch.synthetic.clustered_features` (same order,
+    ``n, dim, ncenters, std, centre_scale, seed``)."""
+    warnings.warn("hamsearch.datasets.make_clustered_features is deprecated: use "
+                  "hamsearch.synthetic.clustered_features", DeprecationWarning, stacklevel=2)
+    return _synthetic.clustered_features(*args, **_renamed("make_clustered_features", options))
+
+
+def make_clustered_codes(n_samples: int = 2000, nbits: int = 64, n_clusters: int = 10,
+                         flip_prob: float = 0.1, random_state: Any = 0):
+    """Deprecated: ``hamsearch.synthetic.clustered_codes(n, nbits, ncenters, flip,
+    seed=..., labels="balanced", return_labels=True)`` without the centres."""
+    warnings.warn("hamsearch.datasets.make_clustered_codes is deprecated: use "
+                  "hamsearch.synthetic.clustered_codes(..., labels='balanced', "
+                  "return_labels=True)", DeprecationWarning, stacklevel=2)
+    codes, _, labels = _synthetic.clustered_codes(
+        n_samples, nbits, ncenters=n_clusters, flip=flip_prob, seed=random_state,
+        labels="balanced", return_labels=True)
+    return codes, labels
