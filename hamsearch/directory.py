@@ -48,9 +48,9 @@ import zlib
 import numpy as np
 
 from . import rowbits
+from ._atomic import TEMP_SUFFIX, atomic_write
 from .segment import Segment, SegmentView
-from .storage import (IndexFileError, TEMP_SUFFIX, FileCheck, fsync_directory, read_sections,
-                      save_sections)
+from .storage import IndexFileError, FileCheck, read_sections, save_sections
 
 __all__ = ["save_directory", "load_directory", "MANIFEST", "DirectoryCheck"]
 
@@ -69,16 +69,8 @@ _SEGMENT_FILE = re.compile(r"seg-[0-9a-f]+-\d+(\.hsx|\.mih|\.\d+\.del)(\.\d+\.ha
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.{os.getpid()}{TEMP_SUFFIX}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    with atomic_write(path, temp=f"{path}.{os.getpid()}{TEMP_SUFFIX}", what="index") as fh:
+        fh.write(data)
 
 
 def _segment_meta(index_meta: dict, seg: Segment) -> tuple[dict, dict]:
@@ -228,9 +220,8 @@ def save_directory(index, directory, wal_seq=None) -> dict:
            "segments": entries}
     doc["crc32"] = _manifest_crc(doc)
     blob = json.dumps(doc, sort_keys=True, indent=1).encode("utf-8")
-    fsync_directory(directory)  # the segment files' names are durable before the manifest
+    # every file above was fsynced with its directory before the manifest names it
     _write_atomic(os.path.join(directory, MANIFEST), blob)
-    fsync_directory(directory)
     nbytes += len(blob)
     keep = {MANIFEST} | {e["file"] for e in entries} | {e["deleted_file"] for e in entries} \
         | {e.get("tables_file") for e in entries}

@@ -56,7 +56,6 @@ import io
 import json
 import mmap as _mmap
 import os
-import secrets
 import stat
 import struct
 import threading
@@ -65,6 +64,7 @@ import zlib
 
 import numpy as np
 
+from ._atomic import TEMP_SUFFIX, atomic_write, fsync_directory
 from .errors import FileFormatError
 
 try:
@@ -82,8 +82,6 @@ _ALIGN = 64
 _CHUNK = 1 << 24
 #: Largest header :func:`load` accepts (the writer's is a few KiB).
 MAX_HEADER_BYTES = 1 << 20
-#: Suffix of the temporary files :func:`save_sections` writes beside the target.
-TEMP_SUFFIX = ".hamsearch-tmp"
 #: An unlocked temporary file older than this is stale even if its pid lives.
 STALE_AFTER_S = 3600.0
 
@@ -165,24 +163,6 @@ def _write(fh, meta: dict, arrays: dict) -> None:
         for start in range(0, len(data), _CHUNK):
             fh.write(data[start : start + _CHUNK])
         pos = offset + len(data)
-
-
-_umask_lock = threading.Lock()
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where the OS allows."""
-    try:
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    with _umask_lock:  # pragma: no cover - no /proc
-        old = os.umask(0o022)
-        os.umask(old)
-        return old
 
 
 def _temp_parts(name: str, base: str):
@@ -286,58 +266,9 @@ def save_sections(path, meta: dict, arrays: dict) -> None:
     IsADirectoryError
         The target is a directory.
     """
-    target = os.path.realpath(os.fspath(path))
-    directory, base = os.path.split(target)
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(
-            f"cannot save index to {os.fspath(path)!r}: directory {directory!r} does not exist")
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        st = None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(f"cannot save index to {target!r}: it is a directory")
-    mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
-    tmp = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        if _fcntl is not None:
-            _fcntl.flock(fd, _fcntl.LOCK_EX)
-        remove_stale_temp_files(target)
-        with os.fdopen(fd, "wb", closefd=False) as fh:
-            _write(fh, meta, arrays)
-            fh.flush()
-        os.fsync(fd)
-        os.fchmod(fd, mode)
-        if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-            try:
-                os.fchown(fd, st.st_uid, st.st_gid)
-            except OSError:
-                pass
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    finally:
-        os.close(fd)
-    fsync_directory(directory)
-
-
-def fsync_directory(directory: str) -> None:
-    """Make the names created, renamed or removed in ``directory`` durable."""
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(dfd)
+    with atomic_write(path, what="index") as fh:
+        remove_stale_temp_files(os.path.realpath(os.fspath(path)))
+        _write(fh, meta, arrays)
 
 
 def dumps_sections(meta: dict, arrays: dict) -> bytes:

@@ -48,6 +48,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from ._atomic import atomic_write, fsync_directory
 from .errors import FileFormatError, ResourceBusyError
 
 __all__ = ["WriteAheadLog", "WalCorruptError", "WalLockedError", "POLICIES",
@@ -164,26 +165,11 @@ def _write_all(fd: int, parts: list) -> None:
             views[0] = views[0][done:]
 
 
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _create_segment(directory: str, first_seq: int) -> str:
     """Create an empty log file (header only) atomically; return its path."""
     path = os.path.join(directory, _segment_name(first_seq))
-    temp = path + _TEMP_SUFFIX
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-    try:
-        _write_all(fd, [_file_header(first_seq)])
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
-    _fsync_dir(directory)
+    with atomic_write(path, temp=path + _TEMP_SUFFIX, what="log file") as fh:
+        fh.write(_file_header(first_seq))
     return path
 
 
@@ -773,7 +759,7 @@ class WriteAheadLog:
                     os.unlink(self._segments.pop(0)[1])
                 deleted += 1
             if deleted:
-                _fsync_dir(self._directory)
+                fsync_directory(self._directory)
         return deleted
 
     def replay(self, after_seq: int | None = None) -> Iterator[tuple[int, str, dict]]:

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .._atomic import atomic_write
 from .._checks import check_k, check_radius
 from ..codes import as_words, check_nbits, n_words, words_to_bytes
 from ..features import FeatureStore
@@ -245,12 +246,8 @@ class ShardedIndex:
             raise ValueError(f"{self._root} is not empty and holds no sharded index "
                              f"(no {CONFIG_FILE}): refusing to write there")
         os.makedirs(self._root, exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
+        with atomic_write(path, "w", what="sharded index configuration") as f:
             json.dump(self._config, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
 
     # ------------------------------------------------------------ calls
     def _errors(self):
