@@ -4,8 +4,9 @@
   FAISS starts its OpenMP runtime, FAISS imported on request, thread counts
   of hamsearch and FAISS), :func:`set_threads`, :func:`machine_line` and
   :func:`omp_line` (what the run was measured on).
-* **Timing**: :func:`timed` (result and best wall time of a call),
-  :func:`best_time`, :func:`median_latency`.
+* **Timing** (from :mod:`hamsearch.evaluation.throughput`): :func:`timed`
+  (result and best wall time of a call), :func:`best_time`,
+  :func:`median_time`, :func:`median_latency`.
 * **Tables**: :func:`format_table` / :func:`print_table` (plain text for the
   terminal, or markdown).
 """
@@ -15,10 +16,15 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 import warnings
 
 import numpy as np
+
+# the timing helpers are the library's (``hamsearch demo`` uses them too)
+from hamsearch.evaluation.throughput import best_time, median_latency, median_time, timed
+
+__all__ = ["bench_env", "set_threads", "import_faiss", "cpu_mhz", "machine_line", "omp_line",
+           "timed", "best_time", "median_time", "median_latency", "format_table", "print_table"]
 
 # ----------------------------------------------------------------- environment
 OMP_POLICY = "OMP_WAIT_POLICY"
@@ -117,39 +123,6 @@ def machine_line() -> str:
 
 def omp_line() -> str:
     return f"{OMP_POLICY}={os.environ.get(OMP_POLICY, '(default)')}"
-
-
-# ---------------------------------------------------------------------- timing
-def timed(fn, repeats: int = 1, *, warmup: bool = False, clock=time.perf_counter):
-    """Call ``fn()`` ``repeats`` times; return ``(its last result, best seconds)``.
-
-    ``warmup`` makes one untimed call first (Numba compilation, lazily built
-    tables, caches).
-    """
-    if warmup:
-        fn()
-    best, out = float("inf"), None
-    for _ in range(max(1, repeats)):
-        t0 = clock()
-        out = fn()
-        best = min(best, clock() - t0)
-    return out, best
-
-
-def best_time(fn, repeats: int = 3, *, warmup: bool = False, clock=time.perf_counter) -> float:
-    """Best wall time of ``fn()`` over ``repeats`` runs (seconds)."""
-    return timed(fn, repeats, warmup=warmup, clock=clock)[1]
-
-
-def median_latency(fn, queries: np.ndarray, runs: int = 200) -> float:
-    """Median wall time (seconds) of ``fn(one_query)`` over ``runs`` queries."""
-    times = np.empty(runs)
-    for i in range(runs):
-        q = queries[i % len(queries)][None, :]
-        t0 = time.perf_counter()
-        fn(q)
-        times[i] = time.perf_counter() - t0
-    return float(np.median(times))
 
 
 # ---------------------------------------------------------------------- tables

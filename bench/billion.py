@@ -56,7 +56,7 @@ import time
 
 import numpy as np
 
-from ._common import machine_line, print_table
+from ._common import machine_line, print_table, timed
 
 #: Rows drawn per seeded block (chunk boundaries never change the codes).
 BLOCK = 1 << 16
@@ -169,10 +169,9 @@ def chunks(source, n: int, chunk: int = 1 << 20, stream: int = _DB_STREAM, timer
     ``timer`` (a one-element list) accumulates the generation seconds."""
     chunk = max(BLOCK, chunk // BLOCK * BLOCK)  # whole blocks: each drawn once
     for a in range(0, n, chunk):
-        t0 = time.perf_counter()
-        part = rows(source, a, min(n, a + chunk), stream)
+        part, seconds = timed(lambda a=a: rows(source, a, min(n, a + chunk), stream))
         if timer is not None:
-            timer[0] += time.perf_counter() - t0
+            timer[0] += seconds
         yield part
 
 
@@ -197,10 +196,8 @@ def build(kind: str, n: int, nbits: int, chunk: int, seed: int):
     src = SOURCES[kind](nbits, seed)
     gen_s = [0.0]
     rss0 = _rss()
-    t0 = time.perf_counter()
-    index = hamsearch.Index.from_chunks(chunks(src, n, chunk, timer=gen_s), nbits, n=n,
-                                        method="mih", inline_codes=False)
-    total = time.perf_counter() - t0
+    index, total = timed(lambda: hamsearch.Index.from_chunks(
+        chunks(src, n, chunk, timer=gen_s), nbits, n=n, method="mih", inline_codes=False))
     info = {"build_s": total - gen_s[0], "gen_s": gen_s[0], "bytes_per_code": index.nbytes / n,
             "rss_per_code": (_rss() - rss0) / n, "m": index.m}
     return src, index, info
@@ -239,9 +236,7 @@ def variant_tables(index, spec: str):
         return spec, own, None, f"m={own.m} {'/'.join(mih.kind_names(own.main[0]))} (= auto)"
     t = mih.MultiIndexTables(index.nbits, m=int(m), inline_codes=False,
                              table_kind=kind or None)
-    t0 = time.perf_counter()
-    t.sync(seg.codes, None)
-    build_s = time.perf_counter() - t0
+    build_s = timed(lambda: t.sync(seg.codes, None))[1]
     st = t._state
     return spec, st, build_s, f"m={st.m} {'/'.join(mih.kind_names(st.main[0]))}"
 
@@ -259,14 +254,11 @@ def table(index, src, ks, nq: int, flat_nq: int):
     _mih_knn(index, q[:nq], ks[0])  # warm the tables and the codes
     for k in ks:
         _mih_knn(index, q[:1], k)
-        t0 = time.perf_counter()
-        D, I = _mih_knn(index, q[:nq], k)
-        mih_s = (time.perf_counter() - t0) / nq
+        mih_s = timed(lambda: _mih_knn(index, q[:nq], k))[1] / nq
         stats = index.planner.last_mih_stats
         fb = float(stats[:, 2].mean()) if stats is not None else float("nan")
-        t0 = time.perf_counter()
-        Df, If = _flat_knn(index, q[:flat_nq], k)
-        flat_s = (time.perf_counter() - t0) / flat_nq
+        (Df, If), flat_s = timed(lambda: _flat_knn(index, q[:flat_nq], k))
+        flat_s /= flat_nq
         Dm, Im = _mih_knn(index, q[:flat_nq], k)
         exact = bool(np.array_equal(Dm, Df) and np.array_equal(Im, If))
         exact_all &= exact
@@ -287,15 +279,12 @@ def variants_table(index, src, variants, ks, nq: int, flat_nq: int):
     for _, st, _, _ in variants:
         _mih_knn(index, q[:nq], ks[0], st)  # warm the tables and the codes
     for k in ks:
-        t0 = time.perf_counter()
-        Df, If = _flat_knn(index, q[:flat_nq], k)
-        flat_s = (time.perf_counter() - t0) / flat_nq
+        (Df, If), flat_s = timed(lambda: _flat_knn(index, q[:flat_nq], k))
+        flat_s /= flat_nq
         row = [k, f"{flat_s * 1e3:.1f}"]
         for _, st, _, _ in variants:
             _mih_knn(index, q[:1], k, st)
-            t0 = time.perf_counter()
-            _mih_knn(index, q[:nq], k, st)
-            mih_s = (time.perf_counter() - t0) / nq
+            mih_s = timed(lambda: _mih_knn(index, q[:nq], k, st))[1] / nq
             stats = index.planner.last_mih_stats
             Dm, Im = _mih_knn(index, q[:flat_nq], k, st)
             exact = bool(np.array_equal(Dm, Df) and np.array_equal(Im, If))
@@ -320,25 +309,18 @@ def reopen(holder: list, directory: str, src, k: int = 10, nq: int = 20):
     import hamsearch
 
     index = holder.pop()
-    t0 = time.perf_counter()
-    index.save(directory, directory=True)
-    save_s = time.perf_counter() - t0
+    save_s = timed(lambda: index.save(directory, directory=True))[1]
     q = queries(src, nq)
     ref = _mih_knn(index, q, k)
     del index
     gc.collect()
-    t0 = time.perf_counter()
-    idx = hamsearch.load(directory, mmap=True)
-    open_s = time.perf_counter() - t0
+    idx, open_s = timed(lambda: hamsearch.load(directory, mmap=True))
     tables_mapped = idx.snapshot().views[0].seg.mih is not None
-    t0 = time.perf_counter()
-    idx.search(q[:1], k)
-    first_s = time.perf_counter() - t0
+    first_s = timed(lambda: idx.search(q[:1], k))[1]
     for _ in range(2):
         idx.search(q, k)
-    t0 = time.perf_counter()
-    D, I = idx.search(q, k)
-    warm_s = (time.perf_counter() - t0) / nq
+    (D, I), warm_s = timed(lambda: idx.search(q, k))
+    warm_s /= nq
     same = bool(np.array_equal(D, ref[0]) and np.array_equal(I, ref[1]))
     idx.verify()
     return {"save_s": save_s, "open_s": open_s, "first_s": first_s, "warm_s": warm_s,

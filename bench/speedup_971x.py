@@ -29,11 +29,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import textwrap
 import time
 
 from hamsearch.errors import InvalidArgumentError
 
-from bench._common import best_time
+from bench._common import best_time, format_table, median_time
 from bench.speedup_corpus import (D_FEAT, NBITS, Corpus, exact_l2_numpy, exact_l2_numpy_batch,
                                   mmap_index)
 from bench.speedup_corpus import norms as norms_of
@@ -81,18 +82,7 @@ _clock = time.thread_time
 
 def _median(fn, items, runs, reps=3):
     """Median over ``runs`` items of the best of ``reps`` timings of ``fn(item)``."""
-    import numpy as np
-
-    times = np.empty(runs)
-    for i in range(runs):
-        x = items[i % len(items)]
-        best = float("inf")
-        for _ in range(reps):
-            t0 = _clock()
-            fn(x)
-            best = min(best, _clock() - t0)
-        times[i] = best
-    return float(np.median(times))
+    return median_time(fn, items, runs, reps=reps, clock=_clock)
 
 
 def _best(fn, repeats=3):
@@ -314,18 +304,14 @@ def _measure(args, np, hamsearch, faiss, use_mmap, workdir, pool_sizes) -> int:
     ref = (None, ref1[1], refb[2])
     print(f"(b) per query, exhaustive over N={n:,}, 1 thread; ratio = fastest exhaustive L2 / row")
     print(f"    (fastest L2: single query '{ref1[0]}', batched '{refb[0]}')")
-    hdr = (f"    {'':54}{'1 query ms':>11}{'ratio':>9}   {'batch of ' + str(args.batch):>14}"
-           f"{'ratio':>9}")
-    print(hdr)
-    print("    " + "-" * (len(hdr) - 4))
-    for name, t1, tb in rows:
-        line = (f"    {name:54}{t1 * 1e3:11.3f}{_ratio(ref[1] / t1):>9}" if t1 is not None
-                else f"    {name:54}{'-':>11}{'':9}")
-        if tb is not None:
-            line += f"   {tb * 1e3:11.3f} ms{_ratio(ref[2] / tb):>9}"
-        print(line)
-    print(f"    {'paper (Lin et al. 2015, their machine)':54}{PAPER['hamming_ms']:11.3f}"
-          f"{_ratio(PAPER['ratio']):>9}   (L2: {PAPER['l2_ms']} ms)")
+    table = [[name,
+              "-" if t1 is None else f"{t1 * 1e3:.3f}", "" if t1 is None else _ratio(ref[1] / t1),
+              "" if tb is None else f"{tb * 1e3:.3f}", "" if tb is None else _ratio(ref[2] / tb)]
+             for name, t1, tb in rows]
+    table.append(["paper (Lin et al. 2015, their machine)", f"{PAPER['hamming_ms']:.3f}",
+                  _ratio(PAPER["ratio"]), f"(L2: {PAPER['l2_ms']} ms)", ""])
+    print(textwrap.indent(format_table(["", "1 query ms", "ratio", f"batch of {args.batch}, ms/q",
+                                        "ratio"], table, align="lrrrr"), "    "))
     print()
     ham = rows[ham_row]
     auto = rows[ham_row + 1]

@@ -5,12 +5,12 @@ latency, and whether the results agree."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
-__all__ = ["EngineRun", "timed", "median_latency_ms", "run_index", "run_sharded", "run_faiss",
-           "same_results", "optional_module"]
+__all__ = ["EngineRun", "timed", "best_time", "median_time", "median_latency", "run_index",
+           "run_sharded", "run_faiss", "same_results", "optional_module"]
 
 
 class EngineRun(NamedTuple):
@@ -24,22 +24,65 @@ class EngineRun(NamedTuple):
     I: np.ndarray
 
 
-def timed(fn: Callable[[], Any]) -> tuple:
-    """``(fn(), seconds)``."""
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
+T = TypeVar("T")
+Item = TypeVar("Item")
 
 
-def median_latency_ms(fn: Callable[[np.ndarray], Any], queries: np.ndarray, runs: int) -> float:
-    """Median wall time of ``fn(one query)`` over ``runs`` queries, in ms."""
-    times = []
+def timed(fn: Callable[[], T], repeats: int = 1, *, warmup: bool = False,
+          clock: Callable[[], float] = time.perf_counter) -> Tuple[T, float]:
+    """Call ``fn()`` ``repeats`` times; return ``(its last result, best seconds)``.
+
+    The one timing helper of hamsearch and ``bench/``.
+
+    Parameters
+    ----------
+    fn : callable
+        What to time, called without arguments.
+    repeats : int, default 1
+        Calls timed (at least one).
+    warmup : bool, default False
+        One untimed call first (Numba compilation, lazily built tables, caches).
+    clock : callable, default time.perf_counter
+        The clock (``time.thread_time`` for CPU time).
+    """
+    if warmup:
+        fn()
+    best, out = float("inf"), None
+    for _ in range(max(1, repeats)):
+        t0 = clock()
+        out = fn()
+        best = min(best, clock() - t0)
+    return out, best  # type: ignore[return-value]
+
+
+def best_time(fn: Callable[[], Any], repeats: int = 3, *, warmup: bool = False,
+              clock: Callable[[], float] = time.perf_counter) -> float:
+    """Best wall time of ``fn()`` over ``repeats`` runs (seconds); see :func:`timed`."""
+    return timed(fn, repeats, warmup=warmup, clock=clock)[1]
+
+
+def median_time(fn: Callable[[Item], Any], items: Sequence[Item], runs: int, *, reps: int = 1,
+                clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median over ``runs`` calls ``fn(items[i % len(items)])`` of the best of
+    ``reps`` timings of each (seconds)."""
+    times = np.empty(runs)
     for i in range(runs):
-        q = queries[i % len(queries)][None, :]
-        t0 = time.perf_counter()
-        fn(q)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
+        x = items[i % len(items)]
+        best = float("inf")
+        for _ in range(max(1, reps)):
+            t0 = clock()
+            fn(x)
+            best = min(best, clock() - t0)
+        times[i] = best
+    return float(np.median(times))
+
+
+def median_latency(fn: Callable[[np.ndarray], Any], queries: np.ndarray, runs: int = 200, *,
+                   reps: int = 1, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median wall time (seconds) of ``fn(one query)`` (a batch of one row of
+    ``queries``) over ``runs`` queries; see :func:`median_time`."""
+    singles = [queries[i][None, :] for i in range(min(runs, len(queries)))]
+    return median_time(fn, singles, runs, reps=reps, clock=clock)
 
 
 def run_index(db: np.ndarray, queries: np.ndarray, k: int, nbits: int, method: str,
@@ -52,7 +95,7 @@ def run_index(db: np.ndarray, queries: np.ndarray, k: int, nbits: int, method: s
     used, t_build = timed(lambda: (index.add(db), index.plan(k=k))[1])
     index.search(queries[:2], k)  # warm-up (compiles the Numba kernels when they run)
     (D, I), t_batch = timed(lambda: index.search(queries, k))
-    lat = median_latency_ms(lambda q: index.search(q, k), queries, latency_runs)
+    lat = median_latency(lambda q: index.search(q, k), queries, latency_runs) * 1e3
     return EngineRun(f"hamsearch {index.method} ({used})", t_build, t_batch, lat, D, I)
 
 
@@ -78,7 +121,7 @@ def run_sharded(db: np.ndarray, queries: np.ndarray, k: int, nbits: int, method:
             try:
                 _, t_build = timed(lambda: (sx.add(db), sx.search(queries[:2], k)))
                 (D, I), t_batch = timed(lambda: sx.search(queries, k))
-                lat = median_latency_ms(lambda q: sx.search(q, k), queries, latency_runs)
+                lat = median_latency(lambda q: sx.search(q, k), queries, latency_runs) * 1e3
             finally:
                 sx.close(save=False)
     finally:
@@ -95,7 +138,7 @@ def run_faiss(faiss: Any, db: np.ndarray, queries: np.ndarray, k: int, nbits: in
     _, t_build = timed(lambda: findex.add(db))
     findex.search(queries[:2], k)
     (D, I), t_batch = timed(lambda: findex.search(queries, k))
-    lat = median_latency_ms(lambda q: findex.search(q, k), queries, latency_runs)
+    lat = median_latency(lambda q: findex.search(q, k), queries, latency_runs) * 1e3
     return EngineRun("faiss IndexBinaryFlat", t_build, t_batch, lat, D, I)
 
 
