@@ -85,3 +85,16 @@ def test_missing_files_and_packages_are_expected_errors():
 def test_unknown_dataset_is_one_line(capsys):
     assert main(["eval", "--dataset", "nope", "--bits", "16"]) == 1
     assert "unknown dataset" in capsys.readouterr().err
+
+
+def test_info_reports_the_kernels_cpu_features(capsys):
+    """CPU features come from the C extension's detector, not /proc/cpuinfo."""
+    from hamsearch import _native
+
+    if not _native.available():
+        pytest.skip("C extension not built")
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    line = next(v for v in out.splitlines() if v.startswith("CPU features (kernels)"))
+    assert line.split(None, 3)[3] == (", ".join(_native.cpu_features()) or "-")
+    assert "/proc/cpuinfo" not in out

@@ -15,19 +15,6 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def _cpu_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    wanted = ["popcnt", "avx2", "avx512f", "avx512bw", "avx512_vpopcntdq", "f16c", "fma"]
-                    return [f for f in wanted if f in flags]
-    except OSError:
-        pass
-    return []
-
-
 def _version(name: str) -> str:
     if importlib.util.find_spec(name) is None:
         return "not installed"
@@ -74,8 +61,8 @@ def run(args) -> int:
         ("backend", name),
         ("C extension", "built" if features is not None else "not built (Numba kernels)"),
         ("CPU", platform.processor() or platform.machine()),
+        # the C kernels' own CPUID detection (csrc/dispatch.c), not /proc/cpuinfo
         ("CPU features (kernels)", ", ".join(features) if features else "-"),
-        ("CPU flags (/proc/cpuinfo)", ", ".join(_cpu_flags()) or "-"),
         ("threads", str(_backend.get_num_threads())),
         ("auto cost model", _cost_line()),
         ("python", platform.python_version()),
