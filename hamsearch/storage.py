@@ -248,23 +248,15 @@ def save_sections(path, meta: dict, arrays: dict) -> None:
 
     * The index is written from one snapshot (concurrent adds and removes
       are neither blocked nor half-saved).
-    * The bytes go to a temporary file beside the target, named
-      ``.<name>.<pid>.<random>.hamsearch-tmp`` and locked (``flock``) while
-      written; it is fsynced, then renamed over the target, and the
-      directory is fsynced: a crash at any point leaves the previous file
-      intact.  Temporary files left by killed saves are removed by the next
-      save to the same path (see :func:`remove_stale_temp_files`).
-    * A symlink is written through: the file it points to is replaced, the
-      link stays.
-    * An existing file keeps its permission bits (and owner, where allowed);
-      a new file gets ``0o666`` less the umask, as ``open()`` would.
-
-    Raises
-    ------
-    FileNotFoundError
-        The target's directory does not exist.
-    IsADirectoryError
-        The target is a directory.
+    * The file is replaced by :func:`hamsearch._atomic.atomic_write`
+      (temporary file ``.<name>.<pid>.<random>.hamsearch-tmp`` beside the
+      target, locked while written, fsynced, renamed, directory fsynced; a
+      crash at any point leaves the previous file intact; symlinks written
+      through; permission bits and owner kept), which also names the errors
+      (:class:`FileNotFoundError` when the directory does not exist,
+      :class:`IsADirectoryError` when the target is a directory).
+    * Temporary files left by killed saves are removed by the next save to
+      the same path (see :func:`remove_stale_temp_files`).
     """
     with atomic_write(path, what="index") as fh:
         remove_stale_temp_files(os.path.realpath(os.fspath(path)))
