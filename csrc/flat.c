@@ -4,7 +4,7 @@
  *
  * Loop order (k-NN and range): queries are taken in tiles of up to
  * HS_QTILE; the database is cut into blocks of about HS_BLOCK_BYTES, and
- * every query of the tile scans a block while it is in L2, so each block
+ * every query of the tile scans a block while it is in L1, so each block
  * comes from memory once per tile rather than once per query (the tile's
  * first query uses the prefetching variant of the scan, filter_stream).
  * The scan kernel only reports codes within the query's running threshold;
@@ -25,7 +25,7 @@
 #include "topk.h"
 
 #define HS_QTILE 32
-#define HS_BLOCK_BYTES (96 * 1024)
+#define HS_BLOCK_BYTES (24 * 1024) /* fits a 32 KiB L1D with the query */
 #define HS_QUERY_SPLIT_FACTOR 4      /* queries per thread to split queries */
 /* Candidates per filter call: small, so that early in a scan (when many
  * codes pass) the kernel comes back often for a fresher threshold. */

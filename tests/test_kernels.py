@@ -26,7 +26,10 @@ from tests.reference import (
     words_to_bits,
 )
 
-NBITS = [8, 16, 24, 56, 64, 72, 128, 200, 256, 512, 1024, 4096]
+# 192-3072 bits: the unrolled wide-code widths of the AVX-512 kernels (3-48
+# words) and their neighbours; 4096 (64 words) the widest unrolled one
+NBITS = [8, 16, 24, 56, 64, 72, 128, 192, 200, 256, 320, 384, 448, 512, 640, 768,
+         1024, 1536, 2048, 3072, 4096]
 KERNELS = ("hamming_matrix", "hamming_rows", "knn", "range_search")
 
 
@@ -292,6 +295,23 @@ def test_knn_heavy_ties(backend, nbits):
             D, I = backend.knn(db, ids, q, k, nthreads)
             np.testing.assert_array_equal(D, Dr)
             np.testing.assert_array_equal(I, Ir)
+
+
+@pytest.mark.parametrize("nbits", [320, 768, 5000, 65536])
+def test_very_wide_codes(backend, nbits):
+    """Codes up to 65,536 bits (1,024 words): odd word counts, a run-time
+    width past every unrolled one, clustered codes with many ties."""
+    rng = np.random.default_rng(nbits)
+    n = 301 if nbits > 5000 else 1003
+    db = _codes(rng, n, nbits, "clustered")
+    ids = _ids(rng, n, "arbitrary")
+    q = _queries(rng, db, 5, nbits)
+    np.testing.assert_array_equal(backend.hamming_matrix(q, db, 2), hamming_matrix(q, db))
+    np.testing.assert_array_equal(backend.hamming_rows(db[:len(q)], q),
+                                  (words_to_bits(db[:len(q)]) != words_to_bits(q)).sum(axis=1))
+    for nthreads in (1, 3):
+        _check_knn(backend, db, ids, q, 7, nthreads)
+        _check_range(backend, db, ids, q, int(0.1 * nbits), nthreads)
 
 
 def test_knn_padding(backend):
