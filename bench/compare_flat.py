@@ -32,6 +32,10 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--latency-nbits", type=int, default=128)
     p.add_argument("--data", choices=["clustered", "uniform"], default="clustered")
+    p.add_argument("--flip", type=float, default=0.1,
+                   help="clustered data: probability of flipping each bit of a centre "
+                        "(0.02: near-duplicates)")
+    p.add_argument("--centres", type=int, default=1000, help="clustered data: number of centres")
     p.add_argument("--omp-active", dest="omp_passive", action="store_false",
                    help="leave OpenMP spin-waiting on (faster for FAISS on an idle machine)")
     args = p.parse_args(argv)
@@ -42,14 +46,17 @@ def main(argv=None) -> int:
     faiss = bench_env(omp_passive=args.omp_passive, faiss_required=True)
     print(machine_line())
     print(omp_line())
-    print(f"database {args.n:,} {args.data} codes, {args.nq} queries, best of {args.repeats}\n")
+    what = (f"clustered codes ({args.centres} centres, flip {args.flip})"
+            if args.data == "clustered" else "uniform codes")
+    print(f"database {args.n:,} {what}, {args.nq} queries, best of {args.repeats}\n")
     rows = []
     mhz = cpu_mhz()
     latency_rows = []
     for nbits in [int(b) for b in args.nbits.split(",")]:
         if args.data == "clustered":
-            db, centres = clustered_codes(args.n, nbits, ncenters=1000, flip=0.1, seed=1)
-            q, _ = clustered_codes(args.nq, nbits, centres=centres, flip=0.1, seed=2)
+            db, centres = clustered_codes(args.n, nbits, ncenters=args.centres,
+                                          flip=args.flip, seed=1)
+            q, _ = clustered_codes(args.nq, nbits, centres=centres, flip=args.flip, seed=2)
         else:
             db, q = uniform_codes(args.n, nbits, seed=1), uniform_codes(args.nq, nbits, seed=2)
         index = hamsearch.Index(nbits, method="flat")

@@ -6,8 +6,9 @@
  * vectors) + VPADDQ, so every code ends in its own 64-bit lane, in code
  * order.  The threshold test is VPCMPUQ into a mask register; masks of the
  * unrolled group are OR-ed (KORW) and tested once.  Other word counts sum
- * masked 8-word loads (VMOVDQU64 with a tail mask) per code in groups of 8
- * codes, folded into one vector of 8 distances (hs512_group8).
+ * masked 8-word loads (VMOVDQU64 with a tail mask) per code in groups of 16
+ * codes (8 from 32 words up), folded into one vector of distances
+ * (hs512_group16 / hs512_group8).
  * Compiled for target("avx512f,avx512vpopcntdq,popcnt"); selected only when
  * CPUID.07H:ECX.AVX512_VPOPCNTDQ[bit 14] and AVX512F are set and XGETBV says
  * the OS saves ZMM state.
@@ -105,36 +106,69 @@ static __m512i hs512_query(const uint64_t *q, int w)
                              (long long)q[2], (long long)q[3]);
 }
 
-/* ---- codes of any other width: groups of 8 codes -------------------- */
+/* ---- codes of any other width: groups of 16 codes ------------------- */
 
-/* Distances of the 8 codes c, c + w, ..., c + 7 w (w words each) to q + k
- * qstride (qstride 0: one query; w: row k of a second matrix), as 64-bit
- * lanes in code order.  Each code sums its 8-word blocks (the last one
- * masked) in its own vector; three levels of in-lane and 128-bit-lane
- * shuffles (VPUNPCK{L,H}QDQ, then VSHUFI64X2 twice) + VPADDQ fold the 8
- * vectors into one: 21 instructions per 8 codes instead of a horizontal
- * reduction per code (measured as fast as a VPERMT2Q tree on Zen 5).  Always inlined: with a constant w the
- * block loop unrolls and the query blocks stay in registers. */
+/* Popcount of (q ^ c) over w words as 8 per-lane partial sums: the 8-word
+ * blocks of the code, the last one masked. */
+static inline __attribute__((always_inline)) __m512i
+hs512_code_sums(const uint64_t *q, const uint64_t *c, int w)
+{
+    const int full = w / 8, tail = w % 8;
+    __m512i s = _mm512_setzero_si512();
+    for (int j = 0; j < full; j++)
+        s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    _mm512_loadu_si512(c + 8 * j),
+                                    _mm512_loadu_si512(q + 8 * j))));
+    if (tail) {
+        const __mmask8 tm = (__mmask8)((1u << tail) - 1u);
+        s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    _mm512_maskz_loadu_epi64(tm, c + 8 * full),
+                                    _mm512_maskz_loadu_epi64(tm, q + 8 * full))));
+    }
+    return s;
+}
+
+/* Distances of the 16 codes c, c + w, ..., c + 15 w (w words each) to q + k
+ * qstride (qstride 0: one query; w: row k of a second matrix), as 32-bit
+ * lanes in code order.  Codes 2j and 2j+1 share one vector of partial sums
+ * (the odd code's shifted into the high halves: every partial sum is below
+ * 2^32), and three levels of in-lane and 128-bit-lane shuffles
+ * (VPUNPCK{L,H}QDQ, then VSHUFI64X2 twice) + VPADDQ fold the 8 vectors into
+ * one: 37 instructions per 16 codes for the packing and the fold, instead
+ * of a horizontal reduction per code.  Always inlined: with a constant w
+ * the block loop unrolls and the query blocks stay in registers. */
+static inline __attribute__((always_inline)) __m512i
+hs512_group16(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
+{
+    __m512i p[8];
+    for (int k = 0; k < 8; k++) {
+        const int64_t e = 2 * k, o = 2 * k + 1;
+        const __m512i se = hs512_code_sums(q + e * qstride, c + e * w, w);
+        const __m512i so = hs512_code_sums(q + o * qstride, c + o * w, w);
+        p[k] = _mm512_add_epi64(se, _mm512_slli_epi64(so, 32));
+    }
+    __m512i t[4];
+    for (int k = 0; k < 4; k++)
+        t[k] = _mm512_add_epi64(_mm512_unpacklo_epi64(p[2 * k], p[2 * k + 1]),
+                                _mm512_unpackhi_epi64(p[2 * k], p[2 * k + 1]));
+    __m512i u[2];
+    for (int k = 0; k < 2; k++)
+        u[k] = _mm512_add_epi64(
+            _mm512_shuffle_i64x2(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+            _mm512_shuffle_i64x2(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_epi64(_mm512_shuffle_i64x2(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i64x2(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* The same for 8 codes, one per vector, as 64-bit lanes in code order:
+ * faster than hs512_group16 from 32 words (2048 bits) up on Zen 5, where
+ * the packing no longer pays for the extra live registers. */
 static inline __attribute__((always_inline)) __m512i
 hs512_group8(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
 {
-    const int full = w / 8, tail = w % 8;
-    const __mmask8 tm = (__mmask8)((1u << tail) - 1u);
     __m512i a[8];
-    for (int k = 0; k < 8; k++) {
-        const uint64_t *ck = c + (int64_t)k * w, *qk = q + k * qstride;
-        __m512i s = _mm512_setzero_si512();
-        for (int j = 0; j < full; j++)
-            s = _mm512_add_epi64(
-                s, _mm512_popcnt_epi64(_mm512_xor_si512(
-                       _mm512_loadu_si512(ck + 8 * j), _mm512_loadu_si512(qk + 8 * j))));
-        if (tail)
-            s = _mm512_add_epi64(
-                s, _mm512_popcnt_epi64(_mm512_xor_si512(
-                       _mm512_maskz_loadu_epi64(tm, ck + 8 * full),
-                       _mm512_maskz_loadu_epi64(tm, qk + 8 * full))));
-        a[k] = s;
-    }
+    for (int k = 0; k < 8; k++)
+        a[k] = hs512_code_sums(q + k * qstride, c + (int64_t)k * w, w);
     __m512i t[4];
     for (int k = 0; k < 4; k++)
         t[k] = _mm512_add_epi64(_mm512_unpacklo_epi64(a[2 * k], a[2 * k + 1]),
@@ -147,6 +181,9 @@ hs512_group8(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
     return _mm512_add_epi64(_mm512_shuffle_i64x2(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
                             _mm512_shuffle_i64x2(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
+
+/* Codes per group for width w (a compile-time constant after inlining). */
+#define HS512_GROUP(w) ((w) < 32 ? 16 : 8)
 
 /* The widths that get their own unrolled copy of the group loops (3-64
  * words: 192-4096 bits, the common embedding and descriptor sizes); any
@@ -173,10 +210,15 @@ hs512_wide_pairs(const uint64_t *q, int64_t qstride, const uint64_t *db,
                  int64_t n, int w, int32_t *out)
 {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m512i s = hs512_group8(q + i * qstride, qstride,
-                                       db + i * (int64_t)w, w);
-        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi64_epi32(s));
+    if (HS512_GROUP(w) == 16) {
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_si512(out + i, hs512_group16(q + i * qstride, qstride,
+                                                       db + i * (int64_t)w, w));
+    } else {
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_si256((__m256i *)(out + i),
+                                _mm512_cvtepi64_epi32(hs512_group8(
+                                    q + i * qstride, qstride, db + i * (int64_t)w, w)));
     }
     for (; i < n; i++)
         out[i] = hs512_dist(q + i * qstride, db + i * (int64_t)w, w);
@@ -198,26 +240,37 @@ static void hs512_wide_rows(const uint64_t *a, const uint64_t *b, int64_t n,
 #undef HS512_CALL_
 }
 
-/* filter for the group-of-8 widths (see kernels.h for the contract). */
+/* filter for the grouped widths (see kernels.h for the contract). */
 static inline __attribute__((always_inline)) int
 hs512_wide_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
                   int32_t thr, int64_t *start, int32_t *cand_d,
                   int64_t *cand_i, int cap, int stream)
 {
-    const __m512i thrv = _mm512_set1_epi64((long long)thr);
+    const int G = HS512_GROUP(w);
+    const __m512i thr32 = _mm512_set1_epi32(thr);
+    const __m512i thr64 = _mm512_set1_epi64((long long)thr);
     const int limit = cap - HS_FILTER_SLACK;
     int cnt = 0;
     int64_t i = *start;
-    for (; i + 8 <= n; i += 8) {
+    for (; i + G <= n; i += G) {
         const uint64_t *c = db + i * (int64_t)w;
         if (stream)
-            for (int l = 0; l < 8 * w; l += 8)
+            for (int l = 0; l < G * w; l += 8)
                 HS_PREFETCH(c + l);
-        const __m512i s = hs512_group8(q, 0, c, w);
-        uint32_t m = (uint32_t)_mm512_cmple_epu64_mask(s, thrv);
+        uint32_t t[16];
+        uint32_t m;
+        if (G == 16) {
+            const __m512i s = hs512_group16(q, 0, c, w);
+            m = (uint32_t)_mm512_cmple_epu32_mask(s, thr32);
+            if (m)
+                _mm512_storeu_si512(t, s);
+        } else {
+            const __m512i s = hs512_group8(q, 0, c, w);
+            m = (uint32_t)_mm512_cmple_epu64_mask(s, thr64);
+            if (m)
+                _mm256_storeu_si256((__m256i *)t, _mm512_cvtepi64_epi32(s));
+        }
         if (m) {
-            uint64_t t[8];
-            _mm512_storeu_si512(t, s);
             while (m) {
                 const int b = __builtin_ctz(m);
                 m &= m - 1;
@@ -226,7 +279,7 @@ hs512_wide_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
                 cnt++;
             }
             if (cnt > limit) {
-                i += 8;
+                i += G;
                 goto done;
             }
         }
