@@ -9,7 +9,9 @@
  * VPSADBW yields one distance per 64-bit lane.  The threshold test is one
  * VPCMPGTQ per 4 codes, OR-ed over the unrolled group and tested once
  * (VPTEST); only groups with a passing code reach the scalar emit path.
- * Word counts other than 1, 2 and 4 use the scalar POPCNT loops.
+ * Other word counts sum the byte counts of each code's 4-word blocks (the
+ * last one masked) byte-wise, fold them with one VPSADBW per code, and fold
+ * 4 codes into one vector of distances (hs2_group4).
  * Compiled for target("avx2,popcnt"); selected when CPUID says AVX2 and
  * POPCNT and XGETBV says the OS saves YMM state.
  */
@@ -92,11 +94,178 @@ static inline __m256i hs_w4(const uint64_t *c, __m256i qv, __m256i lut,
     return _mm256_sad_epu8(s, zero);
 }
 
+/* ---- codes of any other width: groups of 4 codes --------------------- */
+
+/* The 64-bit lane sums of popcount(q ^ c) over w words: per-byte counts of
+ * the 4-word blocks (the last one masked with VPMASKMOVQ) are summed
+ * byte-wise (at most 31 blocks, 248 per byte) and folded by VPSADBW. */
+static inline __attribute__((always_inline)) __m256i
+hs2_code_sums(const uint64_t *q, const uint64_t *c, int w, __m256i lut,
+              __m256i low4, __m256i zero)
+{
+    const int full = w / 4, tail = w % 4;
+    __m256i acc = zero, bytes = zero;
+    int pending = 0;
+    for (int j = 0; j < full; j++) {
+        const __m256i x = _mm256_xor_si256(
+            _mm256_loadu_si256((const __m256i *)(c + 4 * j)),
+            _mm256_loadu_si256((const __m256i *)(q + 4 * j)));
+        bytes = _mm256_add_epi8(bytes, hs_popcnt_bytes(x, lut, low4));
+        if (++pending == 31) {
+            acc = _mm256_add_epi64(acc, _mm256_sad_epu8(bytes, zero));
+            bytes = zero;
+            pending = 0;
+        }
+    }
+    if (tail) {
+        const __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(tail),
+                                             _mm256_setr_epi64x(0, 1, 2, 3));
+        const __m256i x = _mm256_xor_si256(
+            _mm256_maskload_epi64((const long long *)(c + 4 * full), m),
+            _mm256_maskload_epi64((const long long *)(q + 4 * full), m));
+        bytes = _mm256_add_epi8(bytes, hs_popcnt_bytes(x, lut, low4));
+    }
+    return _mm256_add_epi64(acc, _mm256_sad_epu8(bytes, zero));
+}
+
+/* Distances of the 4 codes c, c + w, c + 2 w, c + 3 w to q + k qstride
+ * (qstride 0: one query; w: row k of a second matrix), as 64-bit lanes in
+ * code order (VPUNPCK{L,H}QDQ + VPERM2I128 + VPADDQ fold the 4 vectors of
+ * lane sums into one). */
+static inline __attribute__((always_inline)) __m256i
+hs2_group4(const uint64_t *q, int64_t qstride, const uint64_t *c, int w,
+           __m256i lut, __m256i low4, __m256i zero)
+{
+    __m256i a[4];
+    for (int k = 0; k < 4; k++)
+        a[k] = hs2_code_sums(q + k * qstride, c + (int64_t)k * w, w, lut, low4, zero);
+    const __m256i t0 = _mm256_add_epi64(_mm256_unpacklo_epi64(a[0], a[1]),
+                                        _mm256_unpackhi_epi64(a[0], a[1]));
+    const __m256i t1 = _mm256_add_epi64(_mm256_unpacklo_epi64(a[2], a[3]),
+                                        _mm256_unpackhi_epi64(a[2], a[3]));
+    return _mm256_add_epi64(_mm256_permute2x128_si256(t0, t1, 0x20),
+                            _mm256_permute2x128_si256(t0, t1, 0x31));
+}
+
+/* Widths with their own unrolled copy (3-64 words); others run with a
+ * run-time w. */
+#define HS2_WIDE_DISPATCH(w, CALL)                                           \
+    switch (w) {                                                            \
+    case 3: return CALL(3);                                                 \
+    case 5: return CALL(5);                                                 \
+    case 6: return CALL(6);                                                 \
+    case 7: return CALL(7);                                                 \
+    case 8: return CALL(8);                                                 \
+    case 12: return CALL(12);                                               \
+    case 16: return CALL(16);                                               \
+    case 24: return CALL(24);                                               \
+    case 32: return CALL(32);                                               \
+    case 48: return CALL(48);                                               \
+    case 64: return CALL(64);                                               \
+    default: return CALL(w);                                                \
+    }
+
+static inline __attribute__((always_inline)) void
+hs2_wide_pairs(const uint64_t *q, int64_t qstride, const uint64_t *db,
+               int64_t n, int w, int32_t *out)
+{
+    HS_AVX2_CONSTS;
+    const __m256i pack = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256i s = hs2_group4(q + i * qstride, qstride, db + i * (int64_t)w,
+                                     w, lut, low4, zero);
+        _mm_storeu_si128((__m128i *)(out + i),
+                         _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(s, pack)));
+    }
+    for (; i < n; i++)
+        out[i] = avx2s_dist(q + i * qstride, db + i * (int64_t)w, w);
+}
+
+static void hs2_wide_distances(const uint64_t *q, const uint64_t *db, int64_t n,
+                               int w, int32_t *out)
+{
+#define HS2_CALL_(W) hs2_wide_pairs(q, 0, db, n, W, out)
+    HS2_WIDE_DISPATCH(w, HS2_CALL_)
+#undef HS2_CALL_
+}
+
+static void hs2_wide_rows(const uint64_t *a, const uint64_t *b, int64_t n, int w,
+                          int32_t *out)
+{
+#define HS2_CALL_(W) hs2_wide_pairs(a, W, b, n, W, out)
+    HS2_WIDE_DISPATCH(w, HS2_CALL_)
+#undef HS2_CALL_
+}
+
+/* filter for the grouped widths (see kernels.h for the contract). */
+static inline __attribute__((always_inline)) int
+hs2_wide_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
+                int32_t thr, int64_t *start, int32_t *cand_d, int64_t *cand_i,
+                int cap, int stream)
+{
+    HS_AVX2_CONSTS;
+    const __m256i thr1 = _mm256_set1_epi64x((long long)thr + 1);
+    const int limit = cap - HS_FILTER_SLACK;
+    int cnt = 0;
+    int64_t i = *start;
+    for (; i + 4 <= n; i += 4) {
+        const uint64_t *c = db + i * (int64_t)w;
+        if (stream)
+            for (int l = 0; l < 4 * w; l += 8)
+                HS_PREFETCH(c + l);
+        const __m256i s = hs2_group4(q, 0, c, w, lut, low4, zero);
+        unsigned m = (unsigned)_mm256_movemask_pd(
+            _mm256_castsi256_pd(_mm256_cmpgt_epi64(thr1, s)));
+        if (m) {
+            uint64_t t[4];
+            _mm256_storeu_si256((__m256i *)t, s);
+            while (m) {
+                const int b = __builtin_ctz(m);
+                m &= m - 1;
+                cand_d[cnt] = (int32_t)t[b];
+                cand_i[cnt] = i + b;
+                cnt++;
+            }
+            if (cnt > limit) {
+                i += 4;
+                goto done;
+            }
+        }
+    }
+    for (; i < n; i++) {
+        const int32_t d = avx2s_dist(q, db + i * (int64_t)w, w);
+        if (d <= thr) {
+            cand_d[cnt] = d;
+            cand_i[cnt] = i;
+            if (++cnt > limit) {
+                i++;
+                break;
+            }
+        }
+    }
+done:
+    *start = i;
+    return cnt;
+}
+
+static int hs2_wide_filter_any(const uint64_t *q, const uint64_t *db, int64_t n,
+                               int w, int32_t thr, int64_t *start,
+                               int32_t *cand_d, int64_t *cand_i, int cap,
+                               int stream)
+{
+#define HS2_CALL_(W)                                                         \
+    (stream ? hs2_wide_filter(q, db, n, W, thr, start, cand_d, cand_i, cap, 1) \
+            : hs2_wide_filter(q, db, n, W, thr, start, cand_d, cand_i, cap, 0))
+    HS2_WIDE_DISPATCH(w, HS2_CALL_)
+#undef HS2_CALL_
+}
+
 static void avx2_distances(const uint64_t *q, const uint64_t *db, int64_t n,
                            int w, int32_t *out)
 {
     if (w != 1 && w != 2 && w != 4) {
-        avx2s_distances(q, db, n, w, out);
+        hs2_wide_distances(q, db, n, w, out);
         return;
     }
     HS_AVX2_CONSTS;
@@ -175,10 +344,8 @@ avx2_filter_impl(const uint64_t *q, const uint64_t *db, int64_t n, int w,
     static const int order_id[4] = {0, 1, 2, 3};
     static const int order_w2[4] = {0, 2, 1, 3};
     if (w != 1 && w != 2 && w != 4)
-        return stream ? avx2s_filter_stream(q, db, n, w, thr, start, cand_d,
-                                          cand_i, cap)
-                      : avx2s_filter(q, db, n, w, thr, start, cand_d, cand_i,
-                                   cap);
+        return hs2_wide_filter_any(q, db, n, w, thr, start, cand_d, cand_i, cap,
+                                   stream);
     HS_AVX2_CONSTS;
     const int limit = cap - HS_FILTER_SLACK;
     const __m256i thr1 = _mm256_set1_epi64x((long long)thr + 1);
@@ -253,7 +420,10 @@ done:
 static void avx2_rows(const uint64_t *a, const uint64_t *b, int64_t n, int w,
                       int32_t *out)
 {
-    avx2s_rows(a, b, n, w, out);
+    if (w == 1 || w == 2 || w == 4)
+        avx2s_rows(a, b, n, w, out);
+    else
+        hs2_wide_rows(a, b, n, w, out);
 }
 
 static int avx2_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
