@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Optional, Union, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._backend import PAD_DISTANCE, get_num_threads
 from .codes import as_words, check_nbits, n_words, words_to_bytes
@@ -14,7 +17,11 @@ from .features import FeatureStore
 from .filters import check_filter
 from .mih import rebased, state_nbytes
 from .searchers import Planner, segment_knn, segment_range
+from .results import Fill, Method, Metric, RangeResult, RerankMode, RerankResult, SearchResult, Ties
 from .segment import Segment, SegmentView, Snapshot, merge_knn, merge_range
+
+if TYPE_CHECKING:
+    from .filters import IdFilter
 
 __all__ = ["Index", "PAD_DISTANCE", "METHODS", "MAX_ID"]
 
@@ -213,9 +220,10 @@ class Index:
     (0, 0)
     """
 
-    def __init__(self, nbits: int, method: str = "auto", features_dtype="float32", m=None,
+    def __init__(self, nbits: int, method: Method = "auto",
+                 features_dtype: Union[str, np.dtype, type] = "float32", m: Optional[int] = None,
                  *, segment_rows: int = SEGMENT_ROWS, background_merges: bool = True,
-                 inline_codes: bool | None = None):
+                 inline_codes: bool | None = None) -> None:
         self._nbits = check_nbits(nbits)
         if not isinstance(method, str) or method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -342,7 +350,7 @@ class Index:
         return self._view().live
 
     @property
-    def codes(self) -> np.ndarray:
+    def codes(self) -> NDArray[np.uint64]:
         """Stored codes as read-only packed uint64 words ``(ntotal, ceil(nbits/64))``,
         in storage order (segment by segment; a copy unless the index is one
         segment without deleted rows)."""
@@ -354,7 +362,7 @@ class Index:
         return view
 
     @property
-    def ids(self) -> np.ndarray:
+    def ids(self) -> NDArray[np.int64]:
         """Stored ids in storage order, read-only ``int64 (ntotal,)`` (aligned with :attr:`codes`)."""
         view = self._view().concat("ids")
         if view is None:
@@ -417,7 +425,8 @@ class Index:
     #: Fraction of deleted rows past which a segment is rewritten (see :meth:`remove`).
     compact_fraction = COMPACT_FRACTION
 
-    def add(self, codes, ids=None, features=None) -> None:
+    def add(self, codes: ArrayLike, ids: Optional[ArrayLike] = None,
+            features: Optional[ArrayLike] = None) -> None:
         """Add codes to the index.
 
         Parameters
@@ -541,7 +550,7 @@ class Index:
                 self._publish()
                 self._merges.request()
 
-    def remove(self, ids) -> int:
+    def remove(self, ids: ArrayLike) -> int:
         """Remove codes by id.
 
         Parameters
@@ -655,7 +664,8 @@ class Index:
         """Wait until no background merge is running; True when none is."""
         return self._merges.wait(timeout)
 
-    def upsert(self, codes, ids, features=None) -> int:
+    def upsert(self, codes: ArrayLike, ids: ArrayLike,
+               features: Optional[ArrayLike] = None) -> int:
         """Add codes, replacing those already stored under the same ids.
 
         One published step: a concurrent read sees either none or all of the
@@ -694,7 +704,7 @@ class Index:
             self._publish_after_delete()
             return int(which.size)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Counts and sizes: codes, stored rows, deleted rows awaiting
         compaction and their fraction, bytes held, method, segments."""
         snap = self._view()
@@ -715,7 +725,7 @@ class Index:
             "wal_seq": snap.wal_seq,
         }
 
-    def segments(self) -> list[dict]:
+    def segments(self) -> list[dict[str, Any]]:
         """One dict per segment of the current snapshot, in storage order:
         name, sealed, rows, deleted, ids stored as a range, tables built, bytes."""
         out = []
@@ -738,7 +748,7 @@ class Index:
             self._reset_storage()
 
     # ----------------------------------------------------------------- access
-    def __contains__(self, id_) -> bool:
+    def __contains__(self, id_: object) -> bool:
         """True when ``id_`` is an integer id stored in the index.
 
         Only integers match (``int``, numpy integers); ``62.5``, ``"62"`` or
@@ -749,7 +759,7 @@ class Index:
         snap = self._view()
         return bool(snap.locate(np.array([int(id_)], dtype=np.int64))[0][0] >= 0)
 
-    def reconstruct(self, ids) -> np.ndarray:
+    def reconstruct(self, ids: ArrayLike) -> NDArray[np.uint8]:
         """Return the stored codes of ``ids`` as packed uint8 ``(n, nbits/8)``.
 
         Raises
@@ -763,7 +773,7 @@ class Index:
             return words_to_bytes(np.zeros((0, self._nw), np.uint64), self._nbits)
         return words_to_bytes(snap.gather(which, rows, "codes"), self._nbits)
 
-    def reconstruct_features(self, ids) -> np.ndarray:
+    def reconstruct_features(self, ids: ArrayLike) -> NDArray[np.floating[Any]]:
         """Return the stored features of ``ids``, shape ``(n, d)``, in the
         storage dtype (``features_dtype``).
 
@@ -783,7 +793,7 @@ class Index:
         return snap.gather(which, rows, "features")
 
     @property
-    def features(self):
+    def features(self) -> Optional[NDArray[np.floating[Any]]]:
         """Stored features of the live codes in storage order (aligned with
         :attr:`codes`), read-only, or ``None`` when the index holds none."""
         snap = self._view()
@@ -797,7 +807,7 @@ class Index:
         return view
 
     @property
-    def features_dim(self):
+    def features_dim(self) -> Optional[int]:
         """Dimension of the stored features (``None`` when there are none)."""
         snap = self._snap
         return snap.features_d if snap.features_enabled else None
@@ -815,8 +825,26 @@ class Index:
         """The :class:`hamsearch.searchers.Planner` that picks each segment's searcher."""
         return self._planner
 
-    def search(self, queries, k: int, *, filter=None, query_features=None, pool_radius=None,
-               pool_size=None, metric="l2", rerank="pool", **options):
+    @overload
+    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = ...,
+               query_features: Optional[ArrayLike] = ..., pool_radius: Optional[int] = ...,
+               pool_size: Optional[int] = ..., metric: Metric = ..., rerank: RerankMode = ...,
+               fill: Optional[Fill] = ..., ties: Optional[Ties] = ...,
+               return_hamming: Optional[Literal[False]] = ...) -> SearchResult: ...
+
+    @overload
+    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = ...,
+               query_features: Optional[ArrayLike] = ..., pool_radius: Optional[int] = ...,
+               pool_size: Optional[int] = ..., metric: Metric = ..., rerank: RerankMode = ...,
+               fill: Optional[Fill] = ..., ties: Optional[Ties] = ...,
+               return_hamming: Literal[True]) -> RerankResult: ...
+
+    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = None,
+               query_features: Optional[ArrayLike] = None, pool_radius: Optional[int] = None,
+               pool_size: Optional[int] = None, metric: Metric = "l2",
+               rerank: RerankMode = "pool", fill: Optional[Fill] = None,
+               ties: Optional[Ties] = None, return_hamming: Optional[bool] = None,
+               ) -> Union[SearchResult, RerankResult]:
         """Exact k nearest neighbours by Hamming distance, or hierarchical search.
 
         Parameters
@@ -831,39 +859,27 @@ class Index:
             ``IdFilter.deny(ids)``, ``IdFilter.from_mask(mask)``): the exact
             k nearest admitted codes, padded when fewer are admitted.  See
             :mod:`hamsearch.filters` for how the search is planned.
-        query_features : array_like of float, shape (nq, d), optional
-            Giving them turns on hierarchical search (Lin et al. 2015): a
-            Hamming candidate pool per query, re-ranked by exact distance
-            between ``query_features`` and the features stored by
-            :meth:`add`.  See :func:`hamsearch.rerank.hierarchical_search`.
-        pool_radius : int, optional
-            Pool = every code within this Hamming distance (inclusive).
-        pool_size : int, optional
-            Pool = the ``pool_size`` nearest codes by Hamming distance, plus
-            every code tied with the last one (all ties at the boundary are
-            included; ``ties="cut"`` keeps the smallest ids instead).
-        metric : {"l2", "ip"}, default "l2"
-            Re-rank by squared Euclidean distance (ascending) or inner
-            product (descending).
-        rerank : {"pool", "bucket"}, default "pool"
-            ``"pool"``: order the pool by feature distance.  ``"bucket"``:
-            order by Hamming distance, then by feature distance within each
-            Hamming bucket (no pool argument needed).
-        **options
-            ``fill`` ("grow" | "none"), ``ties`` ("include" | "cut"),
-            ``return_hamming`` (bool): see
-            :func:`hamsearch.rerank.hierarchical_search`.
+        query_features, pool_radius, pool_size, metric, rerank, fill, ties
+            Giving any of them (``query_features`` is then required) runs
+            :meth:`hierarchical_search` (Lin et al. 2015: a Hamming candidate
+            pool per query, re-ranked on the features stored by :meth:`add`)
+            and returns its ``(distances, ids)``; see there.
+        return_hamming : bool, optional
+            With True, return the whole :class:`~hamsearch.results.RerankResult`
+            of :meth:`hierarchical_search` (``(distances, ids, hamming)``).
+            Kept for existing callers: new code calls
+            :meth:`hierarchical_search`, whose result shape never depends
+            on a keyword.
 
         Returns
         -------
-        D : ndarray of int32, shape (nq, k)
-            Hamming distances, ascending.  (Hierarchical search: float32
-            squared L2 distances or inner products.)
-        I : ndarray of int64, shape (nq, k)
-            Ids, ties broken by ascending id; ``-1`` pads (distance
-            ``PAD_DISTANCE``) when fewer than k codes are stored.
-        H : ndarray of int32, shape (nq, k)
-            Only for hierarchical search with ``return_hamming=True``.
+        SearchResult
+            ``(distances, ids)``, a named tuple: ``D, I = index.search(q, k)``.
+            ``distances``: int32 ``(nq, k)`` Hamming distances, ascending
+            (hierarchical search: float32 squared L2 distances or inner
+            products); ``ids``: int64 ``(nq, k)``, ties broken by ascending
+            id; ``-1`` pads (distance ``PAD_DISTANCE``) when fewer than k
+            codes are stored.
 
         Raises
         ------
@@ -872,12 +888,15 @@ class Index:
             be allocated (the message names ``k``).
         """
         if query_features is not None or pool_radius is not None or pool_size is not None \
-                or options or metric != "l2" or rerank != "pool":
+                or metric != "l2" or rerank != "pool" or fill is not None or ties is not None \
+                or return_hamming is not None:
             from .rerank import hierarchical_search
 
             return hierarchical_search(
-                self, queries, k, query_features, pool_radius=pool_radius,
-                pool_size=pool_size, metric=metric, rerank=rerank, filter=filter, **options)
+                self, queries, k, query_features, pool_radius=pool_radius,  # type: ignore[arg-type]
+                pool_size=pool_size, metric=metric, rerank=rerank, filter=filter,
+                fill="grow" if fill is None else fill, ties="include" if ties is None else ties,
+                return_hamming=bool(return_hamming))
         q = self._query_words(queries)
         k = check_k(k)
         flt = check_filter(filter)
@@ -890,10 +909,73 @@ class Index:
                 if res is not None:
                     parts.append(res)
         if not parts:
-            return (_padded(q.shape[0], k, snap.live, np.int32, PAD_DISTANCE),
-                    _padded(q.shape[0], k, snap.live, np.int64, -1))
+            return SearchResult(_padded(q.shape[0], k, snap.live, np.int32, PAD_DISTANCE),
+                                _padded(q.shape[0], k, snap.live, np.int64, -1))
         D, I = merge_knn(parts, k)
-        return pad_knn(D, I, k, snap.live)
+        return SearchResult(*pad_knn(D, I, k, snap.live))
+
+    def hierarchical_search(self, queries: ArrayLike, k: int, query_features: ArrayLike, *,
+                            pool_radius: Optional[int] = None, pool_size: Optional[int] = None,
+                            metric: Metric = "l2", rerank: RerankMode = "pool",
+                            fill: Fill = "grow", ties: Ties = "include",
+                            filter: Optional[IdFilter] = None) -> RerankResult:
+        """Hierarchical search (Lin et al. 2015): a Hamming candidate pool
+        per query, re-ranked by exact distance on the stored features.
+
+        Parameters
+        ----------
+        queries : array_like
+            Query codes in any accepted layout.
+        k : int
+            Results per query.
+        query_features : array_like of float, shape (nq, d)
+            The queries' features, compared with those given to :meth:`add`.
+        pool_radius : int, optional
+            Pool = every code within this Hamming distance (inclusive).
+        pool_size : int, optional
+            Pool = the ``pool_size`` nearest codes by Hamming distance (the
+            boundary: see ``ties``).  Give ``pool_radius`` or ``pool_size``
+            (not both); ``rerank="bucket"`` needs neither.
+        metric : {"l2", "ip"}, default "l2"
+            Re-rank by squared Euclidean distance (ascending) or inner
+            product (descending).
+        rerank : {"pool", "bucket"}, default "pool"
+            ``"pool"``: order the pool by feature distance.  ``"bucket"``:
+            order by Hamming distance, then by feature distance within each
+            Hamming bucket.
+        fill : {"grow", "none"}, default "grow"
+            When a pool holds fewer than ``k`` codes: grow its radius until it
+            holds ``k``, or return fewer (padded).
+        ties : {"include", "cut"}, default "include"
+            ``pool_size`` boundary: keep every code tied with the last one,
+            or exactly ``pool_size`` codes, boundary ties cut by ascending id.
+        filter : hamsearch.IdFilter, optional
+            Pools (and so results) hold only admitted ids.
+
+        Returns
+        -------
+        RerankResult
+            ``(distances, ids, hamming)``: float32 feature scores (``+inf``
+            pads; ``-inf`` for ``"ip"``), int64 ids (``-1`` pads), int32
+            Hamming distances (``PAD_DISTANCE`` pads), each ``(nq, k)``.
+
+        Examples
+        --------
+        >>> import numpy as np, hamsearch
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((1000, 32)).astype(np.float32)
+        >>> index = hamsearch.Index(64)
+        >>> index.add(hamsearch.pack(X @ rng.standard_normal((32, 64)) > 0), features=X)
+        >>> res = index.hierarchical_search(index.reconstruct([7]), 3, X[7:8], pool_size=50)
+        >>> int(res.ids[0, 0]), float(res.distances[0, 0]), int(res.hamming[0, 0])
+        (7, 0.0, 0)
+        """
+        from .rerank import hierarchical_search
+
+        return hierarchical_search(  # type: ignore[return-value]
+            self, queries, k, query_features, pool_radius=pool_radius, pool_size=pool_size,
+            metric=metric, rerank=rerank, fill=fill, ties=ties, return_hamming=True,
+            filter=filter)
 
     def plan(self, k: int | None = None, radius: int | None = None) -> str:
         """The method a search would run now on the largest segment:
@@ -927,7 +1009,8 @@ class Index:
         view = max(views, key=lambda v: v.n)
         return self._planner.searcher_for(view, selection=view.selection(), **want).name
 
-    def range_search(self, queries, radius: int, *, filter=None):
+    def range_search(self, queries: ArrayLike, radius: int, *,
+                     filter: Optional[IdFilter] = None) -> RangeResult:
         """All codes within Hamming distance ``radius`` (inclusive) of each query.
 
         Parameters
@@ -943,13 +1026,11 @@ class Index:
 
         Returns
         -------
-        lims : ndarray of int64, shape (nq + 1,)
-            Results of query ``i`` are ``D[lims[i]:lims[i+1]]`` and
-            ``I[lims[i]:lims[i+1]]``.
-        D : ndarray of int32
-            Distances, ascending within each query.
-        I : ndarray of int64
-            Ids, ties broken by ascending id.
+        RangeResult
+            ``(lims, distances, ids)``, a named tuple in CSR layout: the
+            results of query ``i`` are ``distances[lims[i]:lims[i+1]]``
+            (int32, ascending) and ``ids[lims[i]:lims[i+1]]`` (int64, ties
+            broken by ascending id); ``result.query(i)`` slices them.
         """
         q = self._query_words(queries)
         radius = check_radius(radius, self._nbits)
@@ -962,12 +1043,13 @@ class Index:
             if res is not None:
                 parts.append(res)
         if not parts:
-            return (np.zeros(q.shape[0] + 1, np.int64), np.zeros(0, np.int32),
-                    np.zeros(0, np.int64))
-        return merge_range(parts, q.shape[0])
+            return RangeResult(np.zeros(q.shape[0] + 1, np.int64), np.zeros(0, np.int32),
+                               np.zeros(0, np.int64))
+        return RangeResult(*merge_range(parts, q.shape[0]))
 
     # ------------------------------------------------------------ persistence
-    def save(self, path, *, directory: bool | None = None):
+    def save(self, path: Union[str, "os.PathLike[str]"], *,
+             directory: bool | None = None) -> Optional[dict[str, Any]]:
         """Save the index to ``path``: one file, or an index directory.
 
         Parameters
@@ -996,8 +1078,6 @@ class Index:
         removes may run meanwhile (the saved index is the index as it was
         when the save started).
         """
-        import os
-
         if directory is None:
             directory = os.path.isdir(os.fspath(path))
         if not directory:
@@ -1120,7 +1200,8 @@ class Index:
         return index
 
     @classmethod
-    def from_chunks(cls, chunks, nbits: int, n=None, **options) -> "Index":
+    def from_chunks(cls, chunks: Iterable[ArrayLike], nbits: int, n: Optional[int] = None,
+                    **options: Any) -> "Index":
         """An index of one sealed segment built from code chunks with
         bounded extra memory (ids ``0 .. n-1``, tables built by a chunked
         counting sort): see :func:`hamsearch.streaming.from_chunks`."""

@@ -51,7 +51,10 @@ Features may be memory-mapped: only the candidates' rows are read.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._backend import PAD_DISTANCE, get_num_threads, kernels
 from ._checks import check_k, check_radius
@@ -59,6 +62,11 @@ from .codes import as_words
 from .features import as_query_features
 from .filters import check_filter
 from .index import _padded
+from .results import Fill, Metric, RerankMode, RerankResult, SearchResult, Ties
+
+if TYPE_CHECKING:
+    from .filters import IdFilter
+    from .index import Index
 from .segment import add_base
 
 __all__ = ["hierarchical_search", "rerank_pool", "rerank_radii", "check_hierarchical",
@@ -316,9 +324,11 @@ def _take(pool: _Pool, rows):
 
 
 # ------------------------------------------------------------------ search
-def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
-                        pool_size=None, metric="l2", rerank="pool", fill="grow",
-                        ties="include", return_hamming=False, filter=None):
+def hierarchical_search(index: Index, queries: ArrayLike, k: int, query_features: ArrayLike, *,
+                        pool_radius: int | None = None, pool_size: int | None = None,
+                        metric: Metric = "l2", rerank: RerankMode = "pool", fill: Fill = "grow",
+                        ties: Ties = "include", return_hamming: bool = False,
+                        filter: IdFilter | None = None) -> SearchResult | RerankResult:
     """Coarse Hamming pool, then exact re-rank on the stored float features.
 
     Parameters
@@ -348,20 +358,20 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
         ``pool_size`` boundary: keep every code tied with the ``m``-th, or
         exactly ``m`` codes with the boundary ties cut by ascending id.
     return_hamming : bool
-        Also return the Hamming distance of every result.
+        Return a :class:`~hamsearch.results.RerankResult` (with the Hamming
+        distance of every result) instead of a
+        :class:`~hamsearch.results.SearchResult`; prefer
+        :meth:`hamsearch.Index.hierarchical_search`, which always does.
     filter : hamsearch.IdFilter, optional
         Pools (and so results) hold only admitted ids.
 
     Returns
     -------
-    D : ndarray of float32, shape (nq, k)
-        Squared L2 distances (ascending; ``+inf`` pads) or inner products
-        (descending; ``-inf`` pads).
-    I : ndarray of int64, shape (nq, k)
-        Ids; ``-1`` pads.
-    H : ndarray of int32, shape (nq, k)
-        Hamming distances (``PAD_DISTANCE`` pads); only with
-        ``return_hamming=True``.
+    SearchResult or RerankResult
+        ``(distances, ids)``, or ``(distances, ids, hamming)`` with
+        ``return_hamming=True``: float32 squared L2 distances (ascending;
+        ``+inf`` pads) or inner products (descending; ``-inf`` pads), int64
+        ids (``-1`` pads), int32 Hamming distances (``PAD_DISTANCE`` pads).
 
     Examples
     --------
@@ -377,7 +387,8 @@ def hierarchical_search(index, queries, k, query_features, *, pool_radius=None,
     """
     args = check_hierarchical(index.nbits, queries, k, query_features, pool_radius, pool_size,
                               metric, rerank, fill, ties, filter)
-    return rerank_snapshot(index.snapshot(), index.planner, *args, return_hamming)
+    res = rerank_snapshot(index.snapshot(), index.planner, *args)
+    return res if return_hamming else SearchResult(res.distances, res.ids)
 
 
 def check_hierarchical(nbits, queries, k, query_features, pool_radius, pool_size, metric,
@@ -458,7 +469,7 @@ def _rerank_builders(builders, pools, rk, qf, k, mcode, order, nthreads, n, metr
 
 
 def rerank_snapshot(snap, planner, q, k, query_features, pool_radius, pool_size, mode, mcode,
-                    metric, fill, ties, flt, return_hamming):
+                    metric, fill, ties, flt) -> RerankResult:
     """Hierarchical search over one snapshot with checked arguments: pools
     from each segment's searcher (``planner``), re-ranked, merged."""
     qf = check_query_features(snap.features_enabled, snap.features_d,
@@ -468,13 +479,11 @@ def rerank_snapshot(snap, planner, q, k, query_features, pool_radius, pool_size,
     builders = _pool_builders(snap, planner, flt, nthreads)
     order = RERANK_MODES[mode]
     if not builders:
-        D, I, H = _empty_reranked(q.shape[0], k, metric, snap.live)
-        return (D, I, H) if return_hamming else (D, I)
+        return RerankResult(*_empty_reranked(q.shape[0], k, metric, snap.live))
     pools = _SegmentPools(builders).build(q, min(k, sum(b.n for b in builders)), pool_radius,
                                           pool_size, fill, ties)
-    D, I, H = _rerank_builders(builders, pools, rk, qf, k, mcode, order, nthreads, snap.live,
-                               metric)
-    return (D, I, H) if return_hamming else (D, I)
+    return RerankResult(*_rerank_builders(builders, pools, rk, qf, k, mcode, order, nthreads,
+                                          snap.live, metric))
 
 
 def rerank_radii(snap, planner, q, k: int, qf, radii, cut_ids, mode: str, metric: str, flt):
@@ -539,8 +548,10 @@ def _rerank_padded(rk, feats, qf, pool, ids, k, mcode, order, nthreads, n, retur
     return (D, I, H) if return_hamming else (D, I)
 
 
-def rerank_pool(features, query_features, lims, candidates, k, *, metric="l2",
-                hamming=None, rerank="pool", ids=None):
+def rerank_pool(features: ArrayLike, query_features: ArrayLike, lims: ArrayLike,
+                candidates: ArrayLike, k: int, *, metric: Metric = "l2",
+                hamming: ArrayLike | None = None, rerank: RerankMode = "pool",
+                ids: ArrayLike | None = None) -> RerankResult:
     """Re-rank user-supplied candidate pools (e.g. from :meth:`Index.range_search`).
 
     Parameters
@@ -563,9 +574,9 @@ def rerank_pool(features, query_features, lims, candidates, k, *, metric="l2",
 
     Returns
     -------
-    D, I, H
-        As :func:`hierarchical_search` with ``return_hamming=True``; ``I``
-        holds ``ids[row]``.
+    RerankResult
+        ``(distances, ids, hamming)`` as :meth:`hamsearch.Index.hierarchical_search`;
+        ``ids`` holds ``ids[row]``.
     """
     feats = np.asarray(features)
     if feats.ndim != 2 or feats.dtype not in (np.float32, np.float16):
@@ -598,5 +609,5 @@ def rerank_pool(features, query_features, lims, candidates, k, *, metric="l2",
     order = RERANK_MODES[_check_choice(rerank, RERANK_MODES, "rerank")]
     qf = as_query_features(query_features, d, nq)
     pool = _Pool(lims, ham, cand)
-    return _rerank_padded(_rerank_kernels(), feats, qf, pool, row_ids, int(k), mcode, order,
-                          get_num_threads(), n, True, metric)
+    return RerankResult(*_rerank_padded(_rerank_kernels(), feats, qf, pool, row_ids, int(k),
+                                        mcode, order, get_num_threads(), n, True, metric))

@@ -11,7 +11,10 @@ import json
 import os
 import time
 
+from typing import Optional, Union
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._atomic import atomic_write
 from .._checks import check_k, check_radius
@@ -19,6 +22,8 @@ from ..codes import as_words, check_nbits, n_words, words_to_bytes
 from ..features import FeatureStore
 from ..filters import IdFilter, check_filter
 from ..index import METHODS, _id_keys, check_new_ids, default_ids, is_id, pad_knn
+from ..results import (Fill, Metric, RangeResult, RerankMode, RerankResult, SearchResult,
+                       Ties)
 from ..segment import merge_knn, merge_range
 from .locks import ReadWriteLock
 from .routing import ROUTING, split_rows
@@ -569,15 +574,23 @@ class ShardedIndex:
             return _ray().put(array)
         return array
 
-    def search(self, queries, k: int, *, filter=None, query_features=None, pool_radius=None,
-               pool_size=None, metric="l2", rerank="pool", **options):
+    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = None,
+               query_features: Optional[ArrayLike] = None, pool_radius: Optional[int] = None,
+               pool_size: Optional[int] = None, metric: Metric = "l2",
+               rerank: RerankMode = "pool", fill: Optional[Fill] = None,
+               ties: Optional[Ties] = None, return_hamming: Optional[bool] = None,
+               ) -> Union[SearchResult, RerankResult]:
         """Exact k nearest neighbours over every shard (as
         :meth:`hamsearch.Index.search`, hierarchical search included): the
-        shards' exact top-k merged by (distance, id)."""
+        shards' exact top-k merged by (distance, id), a
+        :class:`~hamsearch.results.SearchResult`."""
         if query_features is not None or pool_radius is not None or pool_size is not None \
-                or options or metric != "l2" or rerank != "pool":
-            return self._hierarchical(queries, k, query_features, pool_radius, pool_size,
-                                      metric, rerank, filter, **options)
+                or metric != "l2" or rerank != "pool" or fill is not None or ties is not None \
+                or return_hamming is not None:
+            res = self._hierarchical(queries, k, query_features, pool_radius, pool_size,
+                                     metric, rerank, filter, "grow" if fill is None else fill,
+                                     "include" if ties is None else ties)
+            return res if return_hamming else SearchResult(res.distances, res.ids)
         q = self._queries(queries)
         k = check_k(k)
         flt = check_filter(filter)
@@ -595,7 +608,18 @@ class ShardedIndex:
         D, I = merge_knn([(np.asarray(d), np.asarray(i)) for d, i in parts], k_shard)
         if k_shard < k:
             D, I = pad_knn(D, I, k, live)
-        return np.array(D, dtype=np.int32), np.array(I, dtype=np.int64)
+        return SearchResult(np.array(D, dtype=np.int32), np.array(I, dtype=np.int64))
+
+    def hierarchical_search(self, queries: ArrayLike, k: int, query_features: ArrayLike, *,
+                            pool_radius: Optional[int] = None, pool_size: Optional[int] = None,
+                            metric: Metric = "l2", rerank: RerankMode = "pool",
+                            fill: Fill = "grow", ties: Ties = "include",
+                            filter: Optional[IdFilter] = None) -> RerankResult:
+        """Hierarchical search over every shard (as
+        :meth:`hamsearch.Index.hierarchical_search`): ``(distances, ids,
+        hamming)``, the same results as one index holding every code."""
+        return self._hierarchical(queries, k, query_features, pool_radius, pool_size, metric,
+                                  rerank, filter, fill, ties)
 
     def _shared_filter(self, flt):
         """Per shard, the part of an id filter that concerns it (the ids
@@ -605,7 +629,8 @@ class ShardedIndex:
         rows = split_rows(flt.ids, self._num_shards)
         return [IdFilter(flt.mode, flt.ids[rows[s]]) for s in range(self._num_shards)]
 
-    def range_search(self, queries, radius: int, *, filter=None):
+    def range_search(self, queries: ArrayLike, radius: int, *,
+                     filter: Optional[IdFilter] = None) -> RangeResult:
         """All codes within ``radius`` (inclusive) on every shard (as
         :meth:`hamsearch.Index.range_search`), merged by (distance, id)."""
         q = self._queries(queries)
@@ -618,19 +643,17 @@ class ShardedIndex:
             parts = self._read(range(self._num_shards), "range_search",
                                lambda s: (qref, radius, fref[s]))
         lims, D, I = merge_range([tuple(np.asarray(a) for a in p) for p in parts], q.shape[0])
-        return (np.array(lims, dtype=np.int64), np.array(D, dtype=np.int32),
-                np.array(I, dtype=np.int64))
+        return RangeResult(np.array(lims, dtype=np.int64), np.array(D, dtype=np.int32),
+                           np.array(I, dtype=np.int64))
 
     def _hierarchical(self, queries, k, query_features, pool_radius, pool_size, metric, rerank,
-                      filter, fill="grow", ties="include", return_hamming=False):
+                      filter, fill, ties) -> RerankResult:
         from ..rerank import _merge_reranked, check_hierarchical, check_query_features, \
             RERANK_MODES
 
         (q, k, qf_in, pool_radius, pool_size, mode, _mcode, metric, fill, ties,
          flt) = check_hierarchical(self._nbits, queries, k, query_features, pool_radius,
                                    pool_size, metric, rerank, fill, ties, filter)
-        if not isinstance(return_hamming, (bool, np.bool_)):
-            return_hamming = bool(return_hamming)
         nq = q.shape[0]
         S = range(self._num_shards)
         with self._lock.reading():
@@ -667,8 +690,7 @@ class ShardedIndex:
             if radii is None:
                 from ..rerank import _empty_reranked
 
-                D, I, H = _empty_reranked(nq, k, metric, 0)
-                return (D, I, H) if return_hamming else (D, I)
+                return RerankResult(*_empty_reranked(nq, k, metric, 0))
             # round trip 2: each shard re-ranks its part of the pools
             busy = [s for s in S if probes[s][2]]
             qfref = self._shared(qf)
@@ -677,9 +699,8 @@ class ShardedIndex:
         order = RERANK_MODES[mode]
         D, I, H = _merge_reranked([tuple(np.asarray(a) for a in p) for p in parts], k, metric,
                                   order)
-        D, I, H = (np.array(D, dtype=np.float32), np.array(I, dtype=np.int64),
-                   np.array(H, dtype=np.int32))
-        return (D, I, H) if return_hamming else (D, I)
+        return RerankResult(np.array(D, dtype=np.float32), np.array(I, dtype=np.int64),
+                            np.array(H, dtype=np.int32))
 
     def __contains__(self, id_) -> bool:
         if not is_id(id_):

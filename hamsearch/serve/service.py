@@ -248,10 +248,9 @@ class IndexService:
                                              f"of {MAX_POOL}")
         if len(q) == 0:
             return []
-        D, I, H = index.search(q, k, query_features=qf, pool_size=pool_size,
-                               pool_radius=pool_radius, metric=metric, filter=flt,
-                               return_hamming=True)
-        return hits(D, I, H)
+        return hits(*index.hierarchical_search(q, k, qf, pool_size=pool_size,
+                                               pool_radius=pool_radius, metric=metric,
+                                               filter=flt))
 
     def range(self, codes: list, radius: int, *, encoding: str = "hex", filter=None) -> list:
         """Every code within ``radius`` of each query: lists of hits."""
