@@ -15,6 +15,7 @@ from .codes import pack, unpack
 from .distances import hamming_distances
 from .filters import IdFilter
 from .index import Index
+from .results import RangeResult, RerankResult, SearchResult
 from .durable import load, open_index as open  # noqa: A001 - like gzip.open
 from .batcher import Batcher
 
@@ -24,6 +25,9 @@ __all__ = [
     "Index",
     "IdFilter",
     "Batcher",
+    "SearchResult",
+    "RangeResult",
+    "RerankResult",
     "load",
     "open",
     "pack",

@@ -28,9 +28,11 @@ acknowledged) fails its checksum and is dropped on open, never half-applied.
 from __future__ import annotations
 
 import os
+from typing import Any, Literal, Union
 
 from .directory import load_directory, read_manifest, save_directory
 from .index import Index
+from .results import Method
 from .storage import IndexFileError, loads_sections, read_sections
 from .wal import WriteAheadLog
 
@@ -38,8 +40,11 @@ __all__ = ["load", "loads", "open_index", "WAL_DIR"]
 
 WAL_DIR = "wal"
 
+PathLike = Union[str, "os.PathLike[str]"]
 
-def load(path, mmap: bool = False, verify=None):
+
+def load(path: PathLike, mmap: bool = False,
+         verify: Union[bool, Literal["background"], None] = None) -> Index:
     """Load an index saved with :meth:`Index.save`.
 
     Parameters
@@ -113,9 +118,11 @@ def _apply(index: Index, op: str, arrays: dict) -> None:
         raise ValueError(f"write-ahead log record of unknown op {op!r}")
 
 
-def open_index(directory, nbits: int | None = None, *, method: str = "auto",
-               wal: bool = True, fsync: str = "always", fsync_interval: float = 1.0,
-               mmap: bool = False, verify=None, **options) -> Index:
+def open_index(directory: PathLike, nbits: int | None = None, *, method: Method = "auto",
+               wal: bool = True, fsync: Literal["always", "interval", "never"] = "always",
+               fsync_interval: float = 1.0, mmap: bool = False,
+               verify: Union[bool, Literal["background"], None] = None,
+               **options: Any) -> Index:
     """Open or create an index directory, replaying its write-ahead log.
 
     Parameters

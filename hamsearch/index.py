@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Optional, Union, overload
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,7 +17,8 @@ from .features import FeatureStore
 from .filters import check_filter
 from .mih import rebased, state_nbytes
 from .searchers import Planner, segment_knn, segment_range
-from .results import Fill, Method, Metric, RangeResult, RerankMode, RerankResult, SearchResult, Ties
+from .results import (Fill, Method, Metric, RangeResult, RerankMode, RerankResult, SearchAPI,
+                      SearchResult, Ties)
 from .segment import Segment, SegmentView, Snapshot, merge_knn, merge_range
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def pad_knn(D: np.ndarray, I: np.ndarray, k: int, n: int, d_fill=PAD_DISTANCE):
     return outD, outI
 
 
-class Index:
+class Index(SearchAPI):
     """Exact k-nearest-neighbour and radius search over binary codes.
 
     Parameters
@@ -825,78 +826,8 @@ class Index:
         """The :class:`hamsearch.searchers.Planner` that picks each segment's searcher."""
         return self._planner
 
-    @overload
-    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = ...,
-               query_features: Optional[ArrayLike] = ..., pool_radius: Optional[int] = ...,
-               pool_size: Optional[int] = ..., metric: Metric = ..., rerank: RerankMode = ...,
-               fill: Optional[Fill] = ..., ties: Optional[Ties] = ...,
-               return_hamming: Optional[Literal[False]] = ...) -> SearchResult: ...
-
-    @overload
-    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = ...,
-               query_features: Optional[ArrayLike] = ..., pool_radius: Optional[int] = ...,
-               pool_size: Optional[int] = ..., metric: Metric = ..., rerank: RerankMode = ...,
-               fill: Optional[Fill] = ..., ties: Optional[Ties] = ...,
-               return_hamming: Literal[True]) -> RerankResult: ...
-
-    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = None,
-               query_features: Optional[ArrayLike] = None, pool_radius: Optional[int] = None,
-               pool_size: Optional[int] = None, metric: Metric = "l2",
-               rerank: RerankMode = "pool", fill: Optional[Fill] = None,
-               ties: Optional[Ties] = None, return_hamming: Optional[bool] = None,
-               ) -> Union[SearchResult, RerankResult]:
-        """Exact k nearest neighbours by Hamming distance, or hierarchical search.
-
-        Parameters
-        ----------
-        queries : array_like
-            Query codes in any accepted layout; one code may be 1-D.
-        k : int
-            Number of neighbours per query.  It may exceed ``ntotal``: the
-            kernels then work with ``k = ntotal`` and the rows are padded.
-        filter : hamsearch.IdFilter, optional
-            Search only among the ids it admits (``IdFilter.allow(ids)``,
-            ``IdFilter.deny(ids)``, ``IdFilter.from_mask(mask)``): the exact
-            k nearest admitted codes, padded when fewer are admitted.  See
-            :mod:`hamsearch.filters` for how the search is planned.
-        query_features, pool_radius, pool_size, metric, rerank, fill, ties
-            Giving any of them (``query_features`` is then required) runs
-            :meth:`hierarchical_search` (Lin et al. 2015: a Hamming candidate
-            pool per query, re-ranked on the features stored by :meth:`add`)
-            and returns its ``(distances, ids)``; see there.
-        return_hamming : bool, optional
-            With True, return the whole :class:`~hamsearch.results.RerankResult`
-            of :meth:`hierarchical_search` (``(distances, ids, hamming)``).
-            Kept for existing callers: new code calls
-            :meth:`hierarchical_search`, whose result shape never depends
-            on a keyword.
-
-        Returns
-        -------
-        SearchResult
-            ``(distances, ids)``, a named tuple: ``D, I = index.search(q, k)``.
-            ``distances``: int32 ``(nq, k)`` Hamming distances, ascending
-            (hierarchical search: float32 squared L2 distances or inner
-            products); ``ids``: int64 ``(nq, k)``, ties broken by ascending
-            id; ``-1`` pads (distance ``PAD_DISTANCE``) when fewer than k
-            codes are stored.
-
-        Raises
-        ------
-        MemoryError, ValueError
-            When ``k`` is so large that the padded ``(nq, k)`` output cannot
-            be allocated (the message names ``k``).
-        """
-        if query_features is not None or pool_radius is not None or pool_size is not None \
-                or metric != "l2" or rerank != "pool" or fill is not None or ties is not None \
-                or return_hamming is not None:
-            from .rerank import hierarchical_search
-
-            return hierarchical_search(
-                self, queries, k, query_features, pool_radius=pool_radius,  # type: ignore[arg-type]
-                pool_size=pool_size, metric=metric, rerank=rerank, filter=filter,
-                fill="grow" if fill is None else fill, ties="include" if ties is None else ties,
-                return_hamming=bool(return_hamming))
+    def _knn(self, queries: ArrayLike, k: int, filter: Optional[IdFilter]) -> SearchResult:
+        """The exact Hamming k-NN of :meth:`search` (``SearchAPI`` dispatches)."""
         q = self._query_words(queries)
         k = check_k(k)
         flt = check_filter(filter)

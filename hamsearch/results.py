@@ -19,13 +19,17 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Optional, Union, overload
 
 import numpy as np
 import numpy.typing as npt
+from numpy.typing import ArrayLike
 
-__all__ = ["SearchResult", "RangeResult", "RerankResult", "Metric", "RerankMode", "Fill",
-           "Ties", "Method"]
+if TYPE_CHECKING:
+    from .filters import IdFilter
+
+__all__ = ["SearchResult", "RangeResult", "RerankResult", "SearchAPI", "Metric", "RerankMode",
+           "Fill", "Ties", "Method"]
 
 #: Feature metric of a re-rank: squared L2 (ascending) or inner product (descending).
 Metric = Literal["l2", "ip"]
@@ -99,3 +103,94 @@ class RerankResult(NamedTuple):
     distances: npt.NDArray[np.float32]
     ids: npt.NDArray[np.int64]
     hamming: npt.NDArray[np.int32]
+
+
+class SearchAPI:
+    """The ``search`` verb shared by :class:`hamsearch.Index` and
+    :class:`hamsearch.distributed.ShardedIndex`: one signature, one
+    docstring, one dispatch.  A subclass implements ``_knn`` (exact Hamming
+    k-NN) and :meth:`hierarchical_search`.
+    """
+
+    @overload
+    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = ...,
+               query_features: Optional[ArrayLike] = ..., pool_radius: Optional[int] = ...,
+               pool_size: Optional[int] = ..., metric: Metric = ..., rerank: RerankMode = ...,
+               fill: Optional[Fill] = ..., ties: Optional[Ties] = ...,
+               return_hamming: Optional[Literal[False]] = ...) -> SearchResult: ...
+
+    @overload
+    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = ...,
+               query_features: Optional[ArrayLike] = ..., pool_radius: Optional[int] = ...,
+               pool_size: Optional[int] = ..., metric: Metric = ..., rerank: RerankMode = ...,
+               fill: Optional[Fill] = ..., ties: Optional[Ties] = ...,
+               return_hamming: Literal[True]) -> RerankResult: ...
+
+    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = None,
+               query_features: Optional[ArrayLike] = None, pool_radius: Optional[int] = None,
+               pool_size: Optional[int] = None, metric: Metric = "l2",
+               rerank: RerankMode = "pool", fill: Optional[Fill] = None,
+               ties: Optional[Ties] = None, return_hamming: Optional[bool] = None,
+               ) -> Union[SearchResult, RerankResult]:
+        """Exact k nearest neighbours by Hamming distance, or hierarchical search.
+
+        Parameters
+        ----------
+        queries : array_like
+            Query codes in any accepted layout; one code may be 1-D.
+        k : int
+            Number of neighbours per query.  It may exceed ``ntotal``: the
+            kernels then work with ``k = ntotal`` and the rows are padded.
+        filter : hamsearch.IdFilter, optional
+            Search only among the ids it admits (``IdFilter.allow(ids)``,
+            ``IdFilter.deny(ids)``, ``IdFilter.from_mask(mask)``): the exact
+            k nearest admitted codes, padded when fewer are admitted.  See
+            :mod:`hamsearch.filters` for how the search is planned.
+        query_features, pool_radius, pool_size, metric, rerank, fill, ties
+            Giving any of them (``query_features`` is then required) runs
+            :meth:`hierarchical_search` (Lin et al. 2015: a Hamming candidate
+            pool per query, re-ranked on the features stored by :meth:`add`)
+            and returns its ``(distances, ids)``; see there.
+        return_hamming : bool, optional
+            With True, return the whole :class:`~hamsearch.results.RerankResult`
+            of :meth:`hierarchical_search` (``(distances, ids, hamming)``).
+            Kept for existing callers: new code calls
+            :meth:`hierarchical_search`, whose result shape never depends
+            on a keyword.
+
+        Returns
+        -------
+        SearchResult
+            ``(distances, ids)``, a named tuple: ``D, I = index.search(q, k)``.
+            ``distances``: int32 ``(nq, k)`` Hamming distances, ascending
+            (hierarchical search: float32 squared L2 distances or inner
+            products); ``ids``: int64 ``(nq, k)``, ties broken by ascending
+            id; ``-1`` pads (distance ``PAD_DISTANCE``) when fewer than k
+            codes are stored.
+
+        Raises
+        ------
+        MemoryError, ValueError
+            When ``k`` is so large that the padded ``(nq, k)`` output cannot
+            be allocated (the message names ``k``).
+        """
+        if query_features is not None or pool_radius is not None or pool_size is not None \
+                or metric != "l2" or rerank != "pool" or fill is not None or ties is not None \
+                or return_hamming is not None:
+            res = self.hierarchical_search(
+                queries, k, query_features,  # type: ignore[arg-type]  # None: refused there
+                pool_radius=pool_radius, pool_size=pool_size, metric=metric, rerank=rerank,
+                fill="grow" if fill is None else fill, ties="include" if ties is None else ties,
+                filter=filter)
+            return res if return_hamming else SearchResult(res.distances, res.ids)
+        return self._knn(queries, k, filter)
+
+    def _knn(self, queries: ArrayLike, k: int, filter: Optional[IdFilter]) -> SearchResult:
+        raise NotImplementedError
+
+    def hierarchical_search(self, queries: ArrayLike, k: int, query_features: ArrayLike, *,
+                            pool_radius: Optional[int] = None, pool_size: Optional[int] = None,
+                            metric: Metric = "l2", rerank: RerankMode = "pool",
+                            fill: Fill = "grow", ties: Ties = "include",
+                            filter: Optional[IdFilter] = None) -> RerankResult:
+        raise NotImplementedError

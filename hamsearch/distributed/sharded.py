@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -22,8 +22,8 @@ from ..codes import as_words, check_nbits, n_words, words_to_bytes
 from ..features import FeatureStore
 from ..filters import IdFilter, check_filter
 from ..index import METHODS, _id_keys, check_new_ids, default_ids, is_id, pad_knn
-from ..results import (Fill, Metric, RangeResult, RerankMode, RerankResult, SearchResult,
-                       Ties)
+from ..results import (Fill, Metric, RangeResult, RerankMode, RerankResult, SearchAPI,
+                       SearchResult, Ties)
 from ..segment import merge_knn, merge_range
 from .locks import ReadWriteLock
 from .routing import ROUTING, split_rows
@@ -83,7 +83,7 @@ def _replica_dir(root: str, shard: int, replica: int) -> str:
     return os.path.join(root, f"shard-{shard:03d}", f"replica-{replica}")
 
 
-class ShardedIndex:
+class ShardedIndex(SearchAPI):
     """An index split over shards, one Ray actor per shard replica.
 
     Parameters
@@ -574,23 +574,9 @@ class ShardedIndex:
             return _ray().put(array)
         return array
 
-    def search(self, queries: ArrayLike, k: int, *, filter: Optional[IdFilter] = None,
-               query_features: Optional[ArrayLike] = None, pool_radius: Optional[int] = None,
-               pool_size: Optional[int] = None, metric: Metric = "l2",
-               rerank: RerankMode = "pool", fill: Optional[Fill] = None,
-               ties: Optional[Ties] = None, return_hamming: Optional[bool] = None,
-               ) -> Union[SearchResult, RerankResult]:
-        """Exact k nearest neighbours over every shard (as
-        :meth:`hamsearch.Index.search`, hierarchical search included): the
-        shards' exact top-k merged by (distance, id), a
-        :class:`~hamsearch.results.SearchResult`."""
-        if query_features is not None or pool_radius is not None or pool_size is not None \
-                or metric != "l2" or rerank != "pool" or fill is not None or ties is not None \
-                or return_hamming is not None:
-            res = self._hierarchical(queries, k, query_features, pool_radius, pool_size,
-                                     metric, rerank, filter, "grow" if fill is None else fill,
-                                     "include" if ties is None else ties)
-            return res if return_hamming else SearchResult(res.distances, res.ids)
+    def _knn(self, queries: ArrayLike, k: int, filter: Optional[IdFilter]) -> SearchResult:
+        """Exact k-NN over every shard (:meth:`search`): the shards' exact
+        top-k merged by (distance, id)."""
         q = self._queries(queries)
         k = check_k(k)
         flt = check_filter(filter)
