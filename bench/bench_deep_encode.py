@@ -180,7 +180,9 @@ def main(argv=None) -> int:
             "end_to_end_images_per_s": args.n / total, "rss_before_mb": rss0,
             "max_rss_during_mb": probe.max_rss, "peak_rss_mb": peak_rss_mb(),
         }
-        with open(args.json, "w") as fh:
+        from hamsearch._atomic import atomic_write
+
+        with atomic_write(args.json, "w") as fh:
             json.dump(figures, fh, indent=1)
     return 0
 

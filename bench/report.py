@@ -233,7 +233,9 @@ def main(argv=None) -> int:
     out = args.out or DEFAULT_OUT
     os.makedirs(out, exist_ok=True)
     written = [os.path.join(out, "report.md")]
-    with open(written[0], "w") as fh:
+    from hamsearch._atomic import atomic_write
+
+    with atomic_write(written[0], "w") as fh:
         fh.write(f"# Benchmark report: {os.path.basename(args.json)}\n\n{md}")
     if not args.no_plot:
         for family, gs in families.items():
