@@ -120,14 +120,9 @@ class ShardServer:
     def time_search(self, q, k: int, repeats: int = 3) -> float:
         """Best seconds of ``repeats`` k-NN searches inside this process (for
         benchmarks: the driver's time minus this is the round trip's cost)."""
-        import time
+        from ..evaluation.throughput import best_time
 
-        best = float("inf")
-        for _ in range(max(1, int(repeats))):
-            t0 = time.perf_counter()
-            self.index.search(q, k)
-            best = min(best, time.perf_counter() - t0)
-        return best
+        return best_time(lambda: self.index.search(q, k), int(repeats))
 
     def reconstruct(self, keys):
         """Codes (uint64 words) and a found mask for ``keys``."""
