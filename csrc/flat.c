@@ -110,6 +110,23 @@ static inline int hs_drop_skipped(int32_t *cand_d, int64_t *cand_i, int cnt,
     return m;
 }
 
+/* Words scanned per id read above which hs_knn_scan reads an ids array
+ * once for its block minima (nq * w: each id is read once, each code word
+ * nq times). */
+#define HS_BMIN_WORK 16
+
+/* Scan threshold of t for codes whose ids are all >= first: once the
+ * top-k holds k pairs, a code at the k-th distance enters only with an id
+ * below the largest id there (thr_id), so when every id to come is larger,
+ * only codes strictly closer can enter.  On near-duplicate data (many
+ * codes at the k-th distance, often 0) this keeps the ties out of the
+ * candidate path, and -1 (nothing can enter) ends the scan of the block. */
+static inline int32_t hs_scan_thr(const hs_topk *t, int64_t first)
+{
+    const int32_t thr = hs_topk_scan_thr(t);
+    return t->id_bound && first > t->thr_id ? thr - 1 : thr;
+}
+
 /* Top-k of nq queries over n codes, into rows of k of D / I.  Code i is
  * row row0 + i of the whole database: its id is ids[i], or row0 + i when
  * ids is NULL, and it is left out when bit row0 + i of skip is set (skip
@@ -140,6 +157,19 @@ static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
     int32_t cand_d[HS_FCAP];
     int64_t cand_i[HS_FCAP];
     const int64_t B = hs_block_codes(w);
+    /* The smallest id of each block, where reading the ids once costs
+     * little next to the scans (see hs_scan_thr); NULL: not known. */
+    int64_t *bmin = NULL;
+    if (ids && nq * (int64_t)w >= HS_BMIN_WORK) {
+        bmin = (int64_t *)malloc(sizeof(int64_t) * (size_t)((n + B - 1) / B + 1));
+        for (int64_t b = 0; bmin && b < n; b += B) {
+            const int64_t bn = n - b < B ? n - b : B;
+            int64_t m = INT64_MAX;
+            for (int64_t i = 0; i < bn; i++)
+                m = ids[b + i] < m ? ids[b + i] : m;
+            bmin[b / B] = m;
+        }
+    }
     for (int64_t qa = 0; qa < nq; qa += Q) {
         const int64_t qn = nq - qa < Q ? nq - qa : Q;
         for (int64_t j = 0; j < qn; j++)
@@ -153,8 +183,14 @@ static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
                 const uint64_t *qj = q + (qa + j) * w;
                 int64_t s = 0;
                 while (s < bn) {
-                    int cnt = filt[j == 0](qj, blk, bn, w,
-                                           hs_topk_scan_thr(&tk[j]), &s,
+                    /* ids still to come in this block: >= first (row ids:
+                     * row0 + b + s; an ids array: its block minimum) */
+                    const int64_t first = bids ? (bmin ? bmin[b / B] : INT64_MIN)
+                                               : row0 + b + s;
+                    const int32_t thr = hs_scan_thr(&tk[j], first);
+                    if (thr < 0)
+                        break; /* nothing left in the block can enter */
+                    int cnt = filt[j == 0](qj, blk, bn, w, thr, &s,
                                            cand_d, cand_i, HS_FCAP);
                     if (skip)
                         cnt = hs_drop_skipped(cand_d, cand_i, cnt, skip, row0 + b);
@@ -172,6 +208,7 @@ static int hs_knn_scan(const hs_kernels *K, const uint64_t *db,
     free(bufs);
     free(hists);
     free(maxids);
+    free(bmin);
     return 0;
 }
 

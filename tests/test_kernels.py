@@ -297,6 +297,27 @@ def test_knn_heavy_ties(backend, nbits):
             np.testing.assert_array_equal(I, Ir)
 
 
+@pytest.mark.parametrize("nbits", [8, 64, 512])
+@pytest.mark.parametrize("idkind", ["rows", "sequential", "reversed", "arbitrary"])
+def test_knn_many_exact_duplicates(backend, nbits, idkind):
+    """Every code repeated hundreds of times: the top-k fills with ties at
+    the k-th distance (often 0) early, and the scan may only leave out codes
+    whose ids cannot win the tie (the block-minimum rule of the C scan needs
+    nq * words >= 16, so 20 queries)."""
+    rng = np.random.default_rng(nbits)
+    base = _codes(rng, 40, nbits, "random")
+    db = base[rng.integers(0, len(base), size=12000)]
+    ids = None if idkind == "rows" else _ids(rng, len(db), idkind)
+    ref_ids = np.arange(len(db)) if ids is None else ids
+    q = np.concatenate([base[:10], _codes(rng, 10, nbits, "random")])
+    for k in (1, 10, 299, 1000):
+        Dr, Ir = knn(db, ref_ids, q, k)
+        for nthreads in (1, 3):
+            D, I = backend.knn(db, ids, q, k, nthreads)
+            np.testing.assert_array_equal(D, Dr)
+            np.testing.assert_array_equal(I, Ir)
+
+
 @pytest.mark.parametrize("nbits", [320, 768, 5000, 65536])
 def test_very_wide_codes(backend, nbits):
     """Codes up to 65,536 bits (1,024 words): odd word counts, a run-time
