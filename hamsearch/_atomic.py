@@ -20,7 +20,7 @@ from typing import IO, Iterator, Optional, Union
 try:
     import fcntl as _fcntl
 except ImportError:  # pragma: no cover - not POSIX
-    _fcntl = None
+    _fcntl = None  # type: ignore[assignment]
 
 __all__ = ["atomic_write", "fsync_directory", "TEMP_SUFFIX"]
 

@@ -23,6 +23,8 @@ from .segment import Segment, SegmentView, Snapshot, merge_knn, merge_range
 
 if TYPE_CHECKING:
     from .filters import IdFilter
+    from .storage import FileCheck
+    from .wal import WriteAheadLog
 
 __all__ = ["Index", "PAD_DISTANCE", "METHODS", "MAX_ID"]
 
@@ -1051,7 +1053,8 @@ class Index(SearchAPI):
 
         return sum(n.startswith("wal-") and n.endswith(".log") for n in os.listdir(wal.directory))
 
-    def attach_log(self, log, directory, seq: int) -> None:
+    def attach_log(self, log: WriteAheadLog, directory: Union[str, "os.PathLike[str]"],
+                   seq: int) -> None:
         """Start logging every mutation to ``log`` (a
         :class:`hamsearch.wal.WriteAheadLog` of ``directory``, whose records
         up to ``seq`` are in this index); :func:`hamsearch.open` calls it."""
@@ -1105,7 +1108,8 @@ class Index(SearchAPI):
         return meta, arrays
 
     @classmethod
-    def from_sections(cls, meta: dict, arrays: dict, check=None) -> "Index":
+    def from_sections(cls, meta: dict, arrays: dict, check: Optional[FileCheck] = None
+                      ) -> "Index":
         """An index over validated :meth:`sections` output (arrays may be
         memmaps: they become one sealed segment, not copied).
 
@@ -1141,7 +1145,8 @@ class Index(SearchAPI):
         return from_chunks(chunks, nbits, n, **options)
 
     @classmethod
-    def from_views(cls, meta: dict, views, wal_seq: int = 0, check=None) -> "Index":
+    def from_views(cls, meta: dict, views: Iterable[SegmentView], wal_seq: int = 0,
+                   check: Optional[Any] = None) -> "Index":
         """An index over loaded segment views (:mod:`hamsearch.directory`);
         ``check``: their pending data checks."""
         index = cls(meta["nbits"], method=meta.get("method", "auto"),

@@ -100,11 +100,13 @@ def clustered_codes(
         centres = rng.integers(0, 256, size=(int(ncenters), nbits // 8), dtype=np.uint8)
     centres = np.ascontiguousarray(centres, dtype=np.uint8)
     ncentres = centres.shape[0]
-    if np.ndim(flip) == 0:
-        probs = np.full(ncentres, float(flip))
+    probs: np.ndarray
+    if isinstance(flip, tuple) or np.ndim(flip) != 0:
+        lo, hi = flip  # type: ignore[misc]
+        probs = np.asarray(np.random.default_rng(rng.integers(2**63)).uniform(lo, hi,
+                                                                              size=ncentres))
     else:
-        lo, hi = flip
-        probs = np.random.default_rng(rng.integers(2**63)).uniform(lo, hi, size=ncentres)
+        probs = np.full(ncentres, float(flip))
     if (probs < 0).any() or (probs > 1).any():
         raise ValueError(f"flip probabilities must lie in [0, 1], got {flip!r}")
     if labels is None:
