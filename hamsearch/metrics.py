@@ -443,7 +443,12 @@ def evaluate(query_codes, db_codes, query_labels, db_labels, *, nbits=None, topk
         ``"ks"``, ``"precision_within_radius"`` (float), ``"radius"``,
         ``"pr_precision"``, ``"pr_recall"`` (ndarrays over radii 0..nbits;
         precision averaged over the queries that retrieve something, i.e.
-        ``empty="skip"`` of :func:`precision_recall_curve`), ``"nbits"``.
+        ``empty="skip"`` of :func:`precision_recall_curve`), ``"nbits"``,
+        and ``"map_tie_average"`` / ``"precision_at_k_tie_average"``: the
+        same mAP and precision@k with ``ties="average"`` whatever ``ties``
+        is (from the per-distance counts of the same pass, no second
+        ranking), so a caller can print the tie-aware figure beside the
+        stable-order one.
     """
     _check_choice(normalize, "normalize", ("retrieved", "relevant"))
     _check_choice(ties, "ties", ("stable", "average"))
@@ -455,6 +460,11 @@ def evaluate(query_codes, db_codes, query_labels, db_labels, *, nbits=None, topk
                                  res["n_relevant"])
     radius = int(radius)
     cum_t = np.cumsum(res["bucket_total"], axis=1)
+    if ties == "average":
+        ap_tie, patk_tie = res["ap"], res["precision_at_k"]
+    else:
+        ap_tie, patk_tie = _tie_average_from_buckets(res, _check_topk(topk, db.shape[0]),
+                                                     normalize, ks)
     return {
         "map": float(res["ap"].mean()) if res["ap"].size else 0.0,
         "ks": ks,
@@ -464,4 +474,16 @@ def evaluate(query_codes, db_codes, query_labels, db_labels, *, nbits=None, topk
         "pr_precision": _mean_precision(prec, cum_t, "skip"),
         "pr_recall": rec.mean(axis=0),
         "nbits": nbits,
+        "map_tie_average": float(ap_tie.mean()) if ap_tie.size else 0.0,
+        "precision_at_k_tie_average": patk_tie.mean(axis=0),
     }
+
+
+def _tie_average_from_buckets(res: dict, topk: int, normalize: str,
+                              ks: np.ndarray) -> tuple:
+    """Per-query tie-averaged AP and precision@k from :func:`_evaluate`'s bucket counts."""
+    total, relc = res["bucket_total"], res["bucket_relevant"]
+    n = int(total[0].sum()) if total.shape[0] else 0
+    ap = _tie_average_ap(total, relc, res["n_relevant"], topk, normalize, _harmonic(n))
+    patk = _tie_average_patk(total, relc, ks) if ks.size else np.zeros((total.shape[0], 0))
+    return ap, patk

@@ -247,6 +247,35 @@ def test_evaluate_consistent_with_single_metrics(random_case):
     assert res["nbits"] == 16
 
 
+@pytest.mark.parametrize("topk,normalize", [(None, "retrieved"), (50, "retrieved"),
+                                             (50, "relevant")])
+def test_evaluate_reports_tie_averaged_figures(random_case, topk, normalize):
+    """evaluate() gives the ties="average" mAP and P@k beside the stable-order ones."""
+    q, db, ql, dl = random_case
+    res = evaluate(q, db, ql, dl, ks=(1, 10, 100), topk=topk, normalize=normalize)
+    assert res["map_tie_average"] == pytest.approx(mean_average_precision(
+        q, db, ql, dl, topk=topk, normalize=normalize, ties="average"))
+    np.testing.assert_allclose(res["precision_at_k_tie_average"], precision_at_k(
+        q, db, ql, dl, k=[1, 10, 100], ties="average"))
+    assert res["map"] == pytest.approx(mean_average_precision(q, db, ql, dl, topk=topk,
+                                                              normalize=normalize))
+    avg = evaluate(q, db, ql, dl, ks=(1, 10, 100), topk=topk, normalize=normalize,
+                   ties="average")
+    assert avg["map"] == avg["map_tie_average"] == pytest.approx(res["map_tie_average"])
+
+
+def test_tie_average_does_not_depend_on_database_order(random_case):
+    """Reordering the database moves the stable-order figures, not the tie-aware ones."""
+    q, db, ql, dl = random_case
+    perm = np.random.default_rng(3).permutation(len(db))
+    a = evaluate(q, db, ql, dl, ks=(1, 10))
+    b = evaluate(q, db[perm], ql, dl[perm], ks=(1, 10))
+    assert a["map_tie_average"] == pytest.approx(b["map_tie_average"])
+    np.testing.assert_allclose(a["precision_at_k_tie_average"],
+                               b["precision_at_k_tie_average"])
+    assert a["map"] != b["map"]  # 16-bit codes, 300 items: plenty of ties
+
+
 def test_better_codes_score_higher():
     """Codes clustered by label beat random codes on every metric."""
     from hamsearch.datasets import make_clustered_codes
