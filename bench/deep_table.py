@@ -6,8 +6,12 @@ database part.  For every (dataset, bits) it trains the latent-layer net
 (Lin et al.), the compact sigmoid net (Zhong et al.) and DeepHash
 (exponentiated code-product loss), then fits LDH (Laplacian eigenmaps) and
 ITQ on the F7 features of the *same* trained latent-layer CNN (the fair
-comparison).  It reports mAP (whole-database Hamming ranking, ties by
-database position) and P@1000, the training time, and -- for the latent
+comparison).  It reports mAP (whole-database Hamming ranking) and P@1000,
+both with ties in database order -- the database put in a seeded random
+order once (:func:`hamsearch.evaluation.shuffle_database`), as in
+``hamsearch eval`` -- and tie-aware (the expectation over the orders of tied
+items, which no database order changes), P@1 and P@10 likewise, the
+training time, and -- for the latent
 net -- P@100 of Hamming ranking against hierarchical search (Hamming pool
 of 200, re-ranked by L2 or cosine on F7) and the accuracy of its class
 layer on the queries and on the database.
@@ -22,6 +26,10 @@ reuse it.
 Results go to a JSON file after every model (``--results``, reused with
 ``--resume`` so an interrupted run continues) and to a markdown table
 (``--out``, default docs/results_deep.md).
+
+``--model-options key=value,...`` passes constructor options to the trained
+nets (e.g. ``strategy=random-init`` for DeepHash's Table 3 schemes) and
+``--tag NAME`` keeps such a variant as its own row (``exploss[NAME]``).
 
 Examples::
 
@@ -91,6 +99,12 @@ def _parse(argv):
                    help="with --resume: keep the other rows of --results but recompute these")
     p.add_argument("--cache-dir", default=os.path.join("bench", ".cache"),
                    help="trained latent CNNs are kept here for --resume")
+    p.add_argument("--model-options", default="",
+                   help="constructor options of the trained nets, key=value,... "
+                        "(numbers and true/false are parsed; e.g. strategy=random-init)")
+    p.add_argument("--tag", default="",
+                   help="suffix of the rows' keys and names: a variant kept beside the "
+                        "default rows (e.g. --tag random-init)")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--refresh-hierarchical", action="store_true",
                    help="only recompute the hierarchical-search and class-accuracy columns "
@@ -98,25 +112,81 @@ def _parse(argv):
     return p.parse_args(argv)
 
 
+def parse_options(text: str) -> dict:
+    """``"a=1,b=x,c=true"`` -> ``{"a": 1, "b": "x", "c": True}`` (--model-options)."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--model-options: expected key=value, got {item!r}")
+        value = value.strip()
+        low = value.lower()
+        if low in ("true", "false"):
+            out[key.strip()] = low == "true"
+            continue
+        for conv in (int, float):
+            try:
+                out[key.strip()] = conv(value)
+                break
+            except ValueError:
+                pass
+        else:
+            out[key.strip()] = value
+    return out
+
+
+def row_key(ds: str, bits: int, method: str, tag: str = "") -> str:
+    """Key of a row in the results JSON: ``ds|bits|method`` (``|tag`` for a variant)."""
+    return f"{ds}|{bits}|{method}" + (f"|{tag}" if tag else "")
+
+
+def split_database(labels, seed: int):
+    """Queries (sorted), the database in ranking order (shuffled once, seeded) and
+    the training indices (the database, sorted) of the protocol."""
+    from hamsearch.datasets import query_split
+    from hamsearch.evaluation import shuffle_database
+
+    q, db = query_split(labels, per_class=100, random_state=seed)
+    return q, shuffle_database(db, seed), db
+
+
 def _precision_at(ids_or_idx, db_labels_by_id, qlabels):
     lab = db_labels_by_id[ids_or_idx]
     return float((lab == qlabels[:, None]).mean())
 
 
-def evaluate(model, images, labels, q, db, want_hier=False):
-    """mAP, P@1000 (and hierarchical P@100) of ``model`` on the split."""
-    import hamsearch
-    from hamsearch.metrics import mean_average_precision, precision_at_k
+#: cut-offs of the precision@k columns (``p_at_<k>`` and ``p_at_<k>_tie``)
+KS = (1, 10, 100, 1000)
 
+
+def retrieval_scores(qcodes, dbcodes, qlabels, dblabels, nbits: int) -> dict:
+    """mAP and P@k of Hamming ranking, ties in database order and tie-aware.
+
+    Returns
+    -------
+    dict
+        ``map``, ``map_tie``, ``p_at_<k>`` and ``p_at_<k>_tie`` for k in
+        :data:`KS` (clipped to the database size).
+    """
+    from hamsearch.metrics import evaluate as evaluate_codes
+
+    ks = [min(k, len(dblabels)) for k in KS]
+    res = evaluate_codes(qcodes, dbcodes, qlabels, dblabels, nbits=nbits, ks=ks)
+    out = {"map": res["map"], "map_tie": res["map_tie_average"]}
+    for k, got, tie in zip(res["ks"].tolist(), res["precision_at_k"],
+                           res["precision_at_k_tie_average"]):
+        out[f"p_at_{k}"] = float(got)
+        out[f"p_at_{k}_tie"] = float(tie)
+    return out
+
+
+def evaluate(model, images, labels, q, db, want_hier=False):
+    """mAP, P@k (and hierarchical P@100) of ``model`` on the split; ``db`` in ranking order."""
     t0 = time.perf_counter()
     codes, feats = model.encode(images, batch_size=1024, return_features=True)
     enc_s = time.perf_counter() - t0
-    out = {
-        "map": mean_average_precision(codes[q], codes[db], labels[q], labels[db]),
-        "p_at_1000": float(precision_at_k(codes[q], codes[db], labels[q], labels[db],
-                                          k=min(1000, len(db)))),
-        "encode_images_per_s": len(images) / enc_s,
-    }
+    out = retrieval_scores(codes[q], codes[db], labels[q], labels[db], int(model.nbits))
+    out.update(encode_images_per_s=len(images) / enc_s, database_order="shuffled")
     if want_hier:
         out.update(hierarchical(model, codes, feats, labels, q, db))
         out.update(class_accuracy(model, feats, labels, q, db))
@@ -177,7 +247,7 @@ def hierarchical(model, codes, feats, labels, q, db, k=100):
 def refresh_hierarchical(results, args):
     """Recompute the hierarchical and class-accuracy columns of finished latent rows
     (of --datasets and --bits) from cached models; returns the keys refreshed."""
-    from hamsearch.datasets import load, query_split
+    from hamsearch.datasets import load
     from hamsearch.encoders.deep import load_model
 
     datasets = {d.strip() for d in args.datasets.split(",") if d.strip()}
@@ -190,7 +260,7 @@ def refresh_hierarchical(results, args):
         if not os.path.exists(path):
             continue
         images, labels = load(r["dataset"])
-        q, db = query_split(labels, per_class=100, random_state=args.seed)
+        q, db, _ = split_database(labels, args.seed)
         model = load_model(path)
         codes, feats = model.encode(images, return_features=True)
         r.update(hierarchical(model, codes, feats, labels, q, db))
@@ -207,8 +277,9 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
     cnn = None
     cnn_path = os.path.join(args.cache_dir, f"{ds}_{bits}_latent_seed{args.seed}.pt")
     on_cnn = {m for m in methods if get_method(m).cnn_features}  # need the latent CNN
+    options = parse_options(args.model_options)
     for method in methods:
-        key = f"{ds}|{bits}|{method}"
+        key = row_key(ds, bits, method, args.tag)
         done = args.resume and key in results and not args.overwrite
         if done and method != "latent":
             print(f"skip {key} (in {args.results})", flush=True)
@@ -231,6 +302,8 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
         else:
             model = make_model(method, bits, random_state=args.seed, verbose=args.verbose,
                                feature_dim=args.feature_dim if method in SMALL_BACKBONE else None)
+            if options:
+                model.set_params(**options)
         print(f"{key}: training on {len(train_idx)} images ...", flush=True)
         t0 = time.perf_counter()
         fit_kwargs = ({"augment": args.augment, "plain_final_epochs": args.plain_final_epochs,
@@ -257,6 +330,8 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
         res = evaluate(model, images, labels, q, db, want_hier=(method == "latent"))
         trained = trained_here(method)
         res.update({"dataset": ds, "bits": bits, "method": method, "command": args.command_line,
+                    "tag": args.tag or None,
+                    "model_options": (options or None) if trained else None,
                     "epochs": ep if trained else 0,
                     "augment": args.augment if trained else None,
                     "plain_final_epochs": args.plain_final_epochs if trained else None,
@@ -342,6 +417,35 @@ def _epochs_cell(mrows, bits):
     return " / ".join(f"{cells[b]} ({b}b)" for b in present)
 
 
+def _variants(rows) -> list:
+    """(method, tag) pairs present in ``rows``: registry order, untagged rows first."""
+    present = {(r["method"], r.get("tag")) for r in rows}
+    return sorted(present, key=lambda mt: (ALL_METHODS.index(mt[0]), mt[1] or ""))
+
+
+def _label(method: str, tag) -> str:
+    return f"{method}[{tag}]" if tag else method
+
+
+def _ties_table(rows) -> list:
+    """Stable-order vs tie-aware mAP, P@1 and P@10 of the rows that have both."""
+    tied = [r for r in rows if "map_tie" in r]
+    if not tied:
+        return []
+    out = ["", "Ties: each figure with ties in database order / tie-aware (the expectation "
+           "over the orders of tied items):", "",
+           "| method | bits | mAP | P@1 | P@10 | P@100 |", "|---|---|---|---|---|---|"]
+    order = {mt: i for i, mt in enumerate(_variants(rows))}
+    for r in sorted(tied, key=lambda r: (order[(r["method"], r.get("tag"))], r["bits"])):
+        cells = [f"{r['map']:.4f} / {r['map_tie']:.4f}"]
+        for k in (1, 10, 100):
+            a, t = r.get(f"p_at_{k}"), r.get(f"p_at_{k}_tie")
+            cells.append("-" if a is None else f"{a:.4f} / {t:.4f}")
+        out.append(f"| {_label(r['method'], r.get('tag'))} | {r['bits']} | "
+                   + " | ".join(cells) + " |")
+    return out
+
+
 def write_markdown(results, path, args_line):
     lines = [
         "# Deep hashing results",
@@ -352,6 +456,12 @@ def write_markdown(results, path, args_line):
         "part; mAP over the whole database by Hamming ranking (ties by database",
         "position), P@1000 the mean precision of the first 1000 results.  LDH and",
         "ITQ-CNN hash the F7 features of the same trained latent-layer CNN.",
+        "The \"db order\" column says how ties were ranked: *shuffled* -- the",
+        "database in a seeded random order (the protocol since issue 17) -- or",
+        "*stored* (dataset order; MNIST-5k is stored sorted by label, which moves",
+        "P@1 by several points, see `docs/methods.md`).  Rows scored since issue",
+        "17 also have tie-aware figures (expected over the orders of tied items)",
+        "in the \"Ties\" table of their dataset.",
         "",
         "Commands that produced the rows below (in order):",
         "",
@@ -393,12 +503,10 @@ def write_markdown(results, path, args_line):
         bits = sorted({r["bits"] for r in rows})
         lines += [f"## {ds}", "",
                   "| method | " + " | ".join(f"mAP {b}b | P@1000 {b}b" for b in bits)
-                  + " | epochs | train images | train img/s |",
-                  "|---|" + "---|---|" * len(bits) + "---|---|---|"]
-        for m in ALL_METHODS:
-            mrows = {r["bits"]: r for r in rows if r["method"] == m}
-            if not mrows:
-                continue
+                  + " | epochs | train images | train img/s | db order |",
+                  "|---|" + "---|---|" * len(bits) + "---|---|---|---|"]
+        for m, tag in _variants(rows):
+            mrows = {r["bits"]: r for r in rows if r["method"] == m and r.get("tag") == tag}
             cells = []
             for b in bits:
                 r = mrows.get(b)
@@ -406,9 +514,11 @@ def write_markdown(results, path, args_line):
             any_r = next(iter(mrows.values()))
             ips = any_r.get("train_images_per_s")
             cls = get_method(m).target.partition(":")[2]
-            lines.append(f"| {m} ({cls}) | " + " | ".join(cells)
+            orders = sorted({r.get("database_order", "stored") for r in mrows.values()})
+            lines.append(f"| {_label(m, tag)} ({cls}) | " + " | ".join(cells)
                          + f" | {_epochs_cell(mrows, bits)} | {any_r['n_train']} | "
-                         + (f"{ips:.0f}" if ips else "-") + " |")
+                         + (f"{ips:.0f}" if ips else "-") + f" | {'/'.join(orders)} |")
+        lines += _ties_table(rows)
         hier = [r for r in rows if "p_at_100_hierarchical" in r]
         if hier:
             lines += ["", "Hierarchical search (latent net, `Index.search` with F7 features): "
@@ -463,7 +573,8 @@ def write_markdown(results, path, args_line):
             if k not in best or r["map"] > best[k]["map"]:
                 best[k] = r
     for ds, r in sorted(best.items()):
-        lines.append(f"* {ds}, 48 bits: best {r['method']} mAP {r['map']:.4f}")
+        lines.append(f"* {ds}, 48 bits: best {_label(r['method'], r.get('tag'))} "
+                     f"mAP {r['map']:.4f}")
     lines.append("")
     lines.append(literature.markdown("deep"))
     with open(path, "w") as fh:
@@ -501,7 +612,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(max(1, min(2, args.threads)))
-    from hamsearch.datasets import load, query_split
+    from hamsearch.datasets import load
 
     if args.refresh_hierarchical:
         args.resume = True  # it rewrites columns of rows already in --results
@@ -533,11 +644,10 @@ def main(argv=None) -> int:
             raise SystemExit(f"unknown method {m!r}; choose from {ALL_METHODS}")
     for ds in [d.strip() for d in args.datasets.split(",") if d.strip()]:
         images, labels = load(ds)
-        q, db = query_split(labels, per_class=100, random_state=args.seed)
-        train_idx = db
-        if args.max_train and args.max_train < len(db):
+        q, db, train_idx = split_database(labels, args.seed)
+        if args.max_train and args.max_train < len(train_idx):
             rng = np.random.default_rng(args.seed)
-            train_idx = np.sort(rng.choice(db, args.max_train, replace=False))
+            train_idx = np.sort(rng.choice(train_idx, args.max_train, replace=False))
         for bits in [int(b) for b in args.bits.split(",")]:
             run_config(ds, bits, methods, args, images, labels, q, db, train_idx, results, save)
     save()

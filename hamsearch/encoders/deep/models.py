@@ -167,13 +167,26 @@ class CompactSigmoidHash(DeepHashModel):
 
 # ---------------------------------------------------------------- DeepHash
 class _ExpNet(HashNet):
-    def __init__(self, backbone, in_channels, nbits, n_classes):
+    def __init__(self, backbone, in_channels, nbits, n_classes, hash_classifier=False):
         super().__init__(backbone, in_channels)
         self.hash_layer = nn.Linear(backbone.feature_dim, nbits)
         self.classifier = nn.Linear(backbone.feature_dim, n_classes)
+        # DeepHash's pre-training stage 2 (Algorithm 1, line 10): the hash layer
+        # learns as the first layer of a two-layer classifier on the fixed z.
+        self.hash_classifier = nn.Linear(nbits, n_classes) if hash_classifier else None
 
     def head(self, f):
-        return {"features": f, "hash": self.hash_layer(f), "logits": self.classifier(f)}
+        h = self.hash_layer(f)
+        out = {"features": f, "hash": h, "logits": self.classifier(f)}
+        if self.hash_classifier is not None:
+            out["hash_logits"] = self.hash_classifier(torch.tanh(h))
+        return out
+
+
+#: DeepHash's Table 3: how the parameters are initialised and learned.
+STRATEGIES = ("fine-tuning", "pre-training", "random-init")
+#: How pre-training stage 2 learns the hash layer on the fixed features.
+HASH_INITS = ("hash-loss", "classification")
 
 
 class ExpCodeProductHash(DeepHashModel):
@@ -185,11 +198,20 @@ class ExpCodeProductHash(DeepHashModel):
     1. ``softmax``: supervised pre-training of backbone + a softmax class
        layer on F7 (``round(pretrain_fraction * epochs)`` epochs, >= 1);
     2. ``hash-init``: the backbone frozen (eval mode), only the hash layer is
-       trained with :class:`ExpCodeProductLoss` on the fixed features
-       (``hash_init_epochs``);
+       trained on the fixed features (``hash_init_epochs``): as the paper's
+       Algorithm 1 does, as the first layer of a two-layer classifier,
+       ``softmax(V tanh(W z))`` (``hash_init="classification"``, the
+       default; ``V`` is not used afterwards), or with
+       :class:`ExpCodeProductLoss` (``hash_init="hash-loss"``, the only way
+       before issue 17; model files from then load with it);
     3. ``finetune``: backbone and hash layer jointly with the same loss at
        ``finetune_lr_scale`` times the learning rate (the remaining epochs,
        >= 1).
+
+    ``strategy`` selects one of the paper's Table 3 schemes: ``"fine-tuning"``
+    (the three stages above), ``"pre-training"`` (stages 1-2 only: the codes
+    are those of the initialised hash layer) or ``"random-init"`` (stage 3
+    only, for all ``epochs``, from random weights).
 
     Parameters
     ----------
@@ -207,6 +229,14 @@ class ExpCodeProductHash(DeepHashModel):
         0.968 / 0.976 / 0.979 with alpha 2 / 4 / 8 / 32.  A gentle
         sigmoid leaves the pre-activations near 0, where the smoothed bits
         barely respond to the loss.
+    smoothing : {"product", "bilinear"}
+        Of the loss (see :class:`ExpCodeProductLoss`): ``"bilinear"`` is the
+        paper's eqs. 7-9; ``"product"`` (default) the measured choice
+        (``docs/methods.md``).
+    hash_init : {"hash-loss", "classification"}
+        How stage 2 trains the hash layer (above).
+    strategy : {"fine-tuning", "pre-training", "random-init"}
+        Table 3's schemes (above).
     backbone, feature_dim, backbone_weights, pretrained, random_state, verbose
         As for :class:`LatentLayerHash`.
     """
@@ -214,7 +244,9 @@ class ExpCodeProductHash(DeepHashModel):
     def __init__(self, nbits: int = 48, backbone: str = "small", alpha: float = 16.0,
                  balanced: bool = True, pretrain_fraction: float = 0.5, hash_init_epochs: int = 2,
                  finetune_lr_scale: float = 1.0, feature_dim=None, backbone_weights=None,
-                 pretrained: bool = False, random_state: int = 0, verbose: bool = True):
+                 pretrained: bool = False, random_state: int = 0, verbose: bool = True,
+                 smoothing: str = "product", hash_init: str = "classification",
+                 strategy: str = "fine-tuning"):
         super().__init__(nbits=nbits, backbone=backbone, feature_dim=feature_dim,
                          backbone_weights=backbone_weights, pretrained=pretrained,
                          random_state=random_state, verbose=verbose)
@@ -223,26 +255,61 @@ class ExpCodeProductHash(DeepHashModel):
         self.pretrain_fraction = pretrain_fraction
         self.hash_init_epochs = hash_init_epochs
         self.finetune_lr_scale = finetune_lr_scale
+        self.smoothing = smoothing
+        self.hash_init = hash_init
+        self.strategy = strategy
 
     def _build_net(self, in_channels, n_classes):
-        return _ExpNet(self._make_backbone(in_channels), in_channels, self.nbits, n_classes)
+        return _ExpNet(self._make_backbone(in_channels), in_channels, self.nbits, n_classes,
+                       hash_classifier=self.hash_init == "classification")
 
-    def _stages(self, epochs):
+    @classmethod
+    def _from_export(cls, blob: dict):
+        """Model files from before ``hash_init`` existed were trained with the hashing loss."""
+        if "hash_init" not in blob["params"]:
+            blob = {**blob, "params": {**blob["params"], "hash_init": "hash-loss"}}
+        return super()._from_export(blob)
+
+    def _check_choices(self):
+        for name, value, choices in (("smoothing", self.smoothing, ("product", "bilinear")),
+                                     ("hash_init", self.hash_init, HASH_INITS),
+                                     ("strategy", self.strategy, STRATEGIES)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         if not 0.0 < float(self.pretrain_fraction) < 1.0:
             raise ValueError(f"pretrain_fraction must be in (0, 1), got {self.pretrain_fraction}")
+
+    def _stages(self, epochs):
+        self._check_choices()
+        loss = ExpCodeProductLoss(alpha=self.alpha, balanced=self.balanced,
+                                  smoothing=self.smoothing)
+        joint = lambda net: list(net.backbone.parameters()) + list(net.hash_layer.parameters())  # noqa: E731
+        if self.strategy == "random-init":
+            return [Stage("finetune", max(1, epochs), lambda out, y: loss(out["hash"], y), joint,
+                          lr_scale=float(self.finetune_lr_scale))]
         n_pre = min(max(1, round(self.pretrain_fraction * epochs)), max(1, epochs - 1))
         n_fine = max(1, epochs - n_pre)
-        loss = ExpCodeProductLoss(alpha=self.alpha, balanced=self.balanced)
-        return [
+        if self.hash_init == "classification":
+            init = Stage("hash-init", int(self.hash_init_epochs),
+                         lambda out, y: F.cross_entropy(out["hash_logits"], y),
+                         lambda net: list(net.hash_layer.parameters())
+                         + list(net.hash_classifier.parameters()),
+                         frozen=lambda net: [net.backbone])
+        else:
+            init = Stage("hash-init", int(self.hash_init_epochs),
+                         lambda out, y: loss(out["hash"], y),
+                         lambda net: net.hash_layer.parameters(),
+                         frozen=lambda net: [net.backbone])
+        stages = [
             Stage("softmax", n_pre, lambda out, y: F.cross_entropy(out["logits"], y),
                   lambda net: list(net.backbone.parameters()) + list(net.classifier.parameters()),
                   accuracy=True),
-            Stage("hash-init", int(self.hash_init_epochs), lambda out, y: loss(out["hash"], y),
-                  lambda net: net.hash_layer.parameters(), frozen=lambda net: [net.backbone]),
-            Stage("finetune", n_fine, lambda out, y: loss(out["hash"], y),
-                  lambda net: list(net.backbone.parameters()) + list(net.hash_layer.parameters()),
-                  lr_scale=float(self.finetune_lr_scale)),
+            init,
         ]
+        if self.strategy == "fine-tuning":
+            stages.append(Stage("finetune", n_fine, lambda out, y: loss(out["hash"], y), joint,
+                                lr_scale=float(self.finetune_lr_scale)))
+        return stages
 
     def _bits(self, out):
         return out["hash"] >= 0
