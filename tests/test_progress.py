@@ -64,3 +64,13 @@ def test_deep_trainer_keeps_its_argument_order():
 
     bar = Progress(5, "stage 1/1", False)
     assert isinstance(bar, ProgressBar) and (bar.desc, bar.total, bar.enabled) == ("stage 1/1", 5, False)
+
+
+def test_importing_hamsearch_does_not_import_tqdm():
+    import subprocess
+
+    code = ("import sys, hamsearch, hamsearch._progress, hamsearch.cli.demo; "
+            "print('tqdm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
