@@ -3,7 +3,8 @@
  * is chosen.
  *
  * Detection uses CPUID (leaf 1: POPCNT, OSXSAVE, AVX; leaf 7: AVX2,
- * AVX512F, AVX512_VPOPCNTDQ) and XGETBV (XCR0) to check that the OS saves
+ * AVX512F, AVX512BW, AVX512_VBMI, AVX512_VPOPCNTDQ; the AVX-512 variant
+ * needs all four) and XGETBV (XCR0) to check that the OS saves
  * YMM / ZMM state.  The best variant is picked once, on first use; the
  * environment variable HAMSEARCH_ISA=avx512|avx2|popcnt|portable asks for a
  * lower one (never a higher one than the CPU supports), and hs_set_isa()
@@ -50,7 +51,7 @@ static void hs_append(const char *name)
 
 static void hs_detect(void)
 {
-    int popcnt = 0, avx2 = 0, avx512f = 0, vpopcntdq = 0;
+    int popcnt = 0, avx2 = 0, avx512f = 0, avx512bw = 0, vbmi = 0, vpopcntdq = 0;
 #ifdef HS_X86
     unsigned a, b, c, d;
     if (__get_cpuid(1, &a, &b, &c, &d)) {
@@ -63,6 +64,8 @@ static void hs_detect(void)
             __cpuid_count(7, 0, a, b, c, d);
             avx2 = ymm_ok && ((b >> 5) & 1);
             avx512f = zmm_ok && ((b >> 16) & 1);
+            avx512bw = avx512f && ((b >> 30) & 1);
+            vbmi = avx512f && ((c >> 1) & 1);
             vpopcntdq = avx512f && ((c >> 14) & 1);
         }
     }
@@ -73,6 +76,10 @@ static void hs_detect(void)
         hs_append("avx2");
     if (avx512f)
         hs_append("avx512f");
+    if (avx512bw)
+        hs_append("avx512bw");
+    if (vbmi)
+        hs_append("avx512vbmi");
     if (vpopcntdq)
         hs_append("avx512vpopcntdq");
     hs_best = HS_PORTABLE;
@@ -80,7 +87,7 @@ static void hs_detect(void)
         hs_best = HS_POPCNT;
     if (popcnt && avx2)
         hs_best = HS_AVX2;
-    if (popcnt && avx2 && avx512f && vpopcntdq)
+    if (popcnt && avx2 && avx512f && avx512bw && vbmi && vpopcntdq)
         hs_best = HS_AVX512;
 }
 

@@ -9,8 +9,9 @@
  * masked 8-word loads (VMOVDQU64 with a tail mask) per code in groups of 16
  * codes (8 from 32 words up), folded into one vector of distances
  * (hs512_group16 / hs512_group8).
- * Compiled for target("avx512f,avx512vpopcntdq,popcnt"); selected only when
- * CPUID.07H:ECX.AVX512_VPOPCNTDQ[bit 14] and AVX512F are set and XGETBV says
+ * Compiled for target("avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,popcnt");
+ * selected only when CPUID.07H says AVX512F, AVX512BW (EBX bit 30),
+ * AVX512_VBMI (ECX bit 1) and AVX512_VPOPCNTDQ (ECX bit 14) and XGETBV says
  * the OS saves ZMM state.
  *
  * The test suite runs it only where the CPU supports it (Zen 5 here).
@@ -24,10 +25,10 @@
 #include <immintrin.h>
 
 #if defined(__clang__)
-#  pragma clang attribute push(__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))), apply_to = function)
+#  pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,popcnt"))), apply_to = function)
 #else
 #  pragma GCC push_options
-#  pragma GCC target("avx512f,avx512vpopcntdq,popcnt")
+#  pragma GCC target("avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,popcnt")
 #endif
 
 #define HS_POP64(x) ((uint64_t)__builtin_popcountll(x))
@@ -185,6 +186,151 @@ hs512_group8(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
 /* Codes per group for width w (a compile-time constant after inlining). */
 #define HS512_GROUP(w) ((w) < 32 ? 16 : 8)
 
+/* ---- 3-8 words: 8 codes in w full vectors, counts gathered by bytes ---- */
+
+/* For codes of w <= 8 words, 8 consecutive codes are exactly w 8-word
+ * vectors: each is XOR-ed with the query repeated at period w and counted
+ * (VPOPCNTQ), no lane wasted on masking.  Every count (<= 64) sits in the
+ * low byte of its lane; ceil(w / 2) byte permutes (VPERMT2B, zero-masked)
+ * move the counts of code c to bytes 8c .. 8c + w - 1 of one vector, and
+ * one VPSADBW sums each code's bytes: 8 distances in 64-bit lanes for
+ * 2w + ceil(w / 2) + 2 instructions (6 words: 17 for 8 codes, against 34
+ * for two codes per vector and a shuffle fold).  Needs AVX512_VBMI and
+ * AVX512BW, which every VPOPCNTDQ CPU but Knights Mill has.
+ *
+ * Permute r reads popcount vectors 2r and 2r + 1, i.e. lanes g in
+ * [16r, 16r + 16) of the 8w lanes of the 8 codes (lane g = word g % w of
+ * code g / w); output byte P = 8c + j takes lane g = w c + j, at byte
+ * 8 (g - 16 r) of the two sources. */
+#define HS512_G(w, P) ((w) * ((P) / 8) + (P) % 8)
+#define HS512_IN(w, r, P)                                                   \
+    ((P) % 8 < (w) && HS512_G(w, P) >= 16 * (r) && HS512_G(w, P) < 16 * (r) + 16)
+#define HS512_IDX(w, r, P) (HS512_IN(w, r, P) ? (HS512_G(w, P) - 16 * (r)) * 8 : 0)
+#define HS512_X8(w, r, b)                                                   \
+    HS512_IDX(w, r, b), HS512_IDX(w, r, b + 1), HS512_IDX(w, r, b + 2),     \
+        HS512_IDX(w, r, b + 3), HS512_IDX(w, r, b + 4), HS512_IDX(w, r, b + 5), \
+        HS512_IDX(w, r, b + 6), HS512_IDX(w, r, b + 7)
+#define HS512_ROW(w, r)                                                     \
+    {HS512_X8(w, r, 0),  HS512_X8(w, r, 8),  HS512_X8(w, r, 16),            \
+     HS512_X8(w, r, 24), HS512_X8(w, r, 32), HS512_X8(w, r, 40),            \
+     HS512_X8(w, r, 48), HS512_X8(w, r, 56)}
+#define HS512_M(w, r, P) ((uint64_t)HS512_IN(w, r, P) << (P))
+#define HS512_M8(w, r, b)                                                   \
+    (HS512_M(w, r, b) | HS512_M(w, r, b + 1) | HS512_M(w, r, b + 2) |       \
+     HS512_M(w, r, b + 3) | HS512_M(w, r, b + 4) | HS512_M(w, r, b + 5) |   \
+     HS512_M(w, r, b + 6) | HS512_M(w, r, b + 7))
+#define HS512_MASK(w, r)                                                    \
+    (HS512_M8(w, r, 0) | HS512_M8(w, r, 8) | HS512_M8(w, r, 16) |           \
+     HS512_M8(w, r, 24) | HS512_M8(w, r, 32) | HS512_M8(w, r, 40) |         \
+     HS512_M8(w, r, 48) | HS512_M8(w, r, 56))
+#define HS512_TABLE(w) {HS512_ROW(w, 0), HS512_ROW(w, 1), HS512_ROW(w, 2), HS512_ROW(w, 3)}
+#define HS512_MASKS(w) {HS512_MASK(w, 0), HS512_MASK(w, 1), HS512_MASK(w, 2), HS512_MASK(w, 3)}
+
+/* Index by w - 3 (w = 4 unused: it has its own kernel). */
+static const uint8_t hs512_gather_idx[6][4][64] __attribute__((aligned(64))) = {
+    HS512_TABLE(3), HS512_TABLE(4), HS512_TABLE(5),
+    HS512_TABLE(6), HS512_TABLE(7), HS512_TABLE(8)};
+static const uint64_t hs512_gather_mask[6][4] = {
+    HS512_MASKS(3), HS512_MASKS(4), HS512_MASKS(5),
+    HS512_MASKS(6), HS512_MASKS(7), HS512_MASKS(8)};
+
+/* The query repeated at period w over 8 w words, as w vectors. */
+static inline __attribute__((always_inline)) void
+hs512_query_period(const uint64_t *q, int w, __m512i *Q)
+{
+    uint64_t t[64];
+    for (int i = 0; i < 8 * w; i++)
+        t[i] = q[i % w];
+    for (int j = 0; j < w; j++)
+        Q[j] = _mm512_loadu_si512(t + 8 * j);
+}
+
+/* Distances of the 8 codes at c (w words each, 3 <= w <= 8) to the query
+ * given as hs512_query_period's Q, as 64-bit lanes in code order. */
+static inline __attribute__((always_inline)) __m512i
+hs512_bytes8(const uint64_t *c, const __m512i *Q, int w)
+{
+    const uint8_t (*idx)[64] = hs512_gather_idx[w - 3];
+    const uint64_t *mask = hs512_gather_mask[w - 3];
+    __m512i p[8];
+    for (int j = 0; j < w; j++)
+        p[j] = _mm512_popcnt_epi64(_mm512_xor_si512(_mm512_loadu_si512(c + 8 * j), Q[j]));
+    __m512i bytes = _mm512_setzero_si512();
+    for (int r = 0; 2 * r < w; r++) {
+        const __m512i ix = _mm512_load_si512(idx[r]);
+        const __m512i g =
+            2 * r + 1 < w
+                ? _mm512_maskz_permutex2var_epi8(mask[r], p[2 * r], ix, p[2 * r + 1])
+                : _mm512_maskz_permutexvar_epi8(mask[r], ix, p[2 * r]);
+        bytes = _mm512_or_si512(bytes, g);
+    }
+    return _mm512_sad_epu8(bytes, _mm512_setzero_si512());
+}
+
+static inline __attribute__((always_inline)) void
+hs512_bytes_distances(const uint64_t *q, const uint64_t *db, int64_t n, int w,
+                      int32_t *out)
+{
+    __m512i Q[8];
+    hs512_query_period(q, w, Q);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_si256((__m256i *)(out + i),
+                            _mm512_cvtepi64_epi32(hs512_bytes8(db + i * (int64_t)w, Q, w)));
+    for (; i < n; i++)
+        out[i] = hs512_dist(q, db + i * (int64_t)w, w);
+}
+
+static inline __attribute__((always_inline)) int
+hs512_bytes_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
+                   int32_t thr, int64_t *start, int32_t *cand_d, int64_t *cand_i,
+                   int cap, int stream)
+{
+    __m512i Q[8];
+    hs512_query_period(q, w, Q);
+    const __m512i thrv = _mm512_set1_epi64((long long)thr);
+    const int limit = cap - HS_FILTER_SLACK;
+    int cnt = 0;
+    int64_t i = *start;
+    for (; i + 8 <= n; i += 8) {
+        const uint64_t *c = db + i * (int64_t)w;
+        if (stream)
+            for (int l = 0; l < 8 * w; l += 8)
+                HS_PREFETCH(c + l);
+        const __m512i s = hs512_bytes8(c, Q, w);
+        uint32_t m = (uint32_t)_mm512_cmple_epu64_mask(s, thrv);
+        if (m) {
+            uint64_t t[8];
+            _mm512_storeu_si512(t, s);
+            while (m) {
+                const int b = __builtin_ctz(m);
+                m &= m - 1;
+                cand_d[cnt] = (int32_t)t[b];
+                cand_i[cnt] = i + b;
+                cnt++;
+            }
+            if (cnt > limit) {
+                i += 8;
+                goto done;
+            }
+        }
+    }
+    for (; i < n; i++) {
+        const int32_t d = hs512_dist(q, db + i * (int64_t)w, w);
+        if (d <= thr) {
+            cand_d[cnt] = d;
+            cand_i[cnt] = i;
+            if (++cnt > limit) {
+                i++;
+                break;
+            }
+        }
+    }
+done:
+    *start = i;
+    return cnt;
+}
+
 /* The widths that get their own unrolled copy of the group loops (3-64
  * words: 192-4096 bits, the common embedding and descriptor sizes); any
  * other width runs the same loops with a run-time w. */
@@ -227,6 +373,14 @@ hs512_wide_pairs(const uint64_t *q, int64_t qstride, const uint64_t *db,
 static void hs512_wide_distances(const uint64_t *q, const uint64_t *db,
                                  int64_t n, int w, int32_t *out)
 {
+    switch (w) {
+    case 3: return hs512_bytes_distances(q, db, n, 3, out);
+    case 5: return hs512_bytes_distances(q, db, n, 5, out);
+    case 6: return hs512_bytes_distances(q, db, n, 6, out);
+    case 7: return hs512_bytes_distances(q, db, n, 7, out);
+    case 8: return hs512_bytes_distances(q, db, n, 8, out);
+    default: break;
+    }
 #define HS512_CALL_(W) hs512_wide_pairs(q, 0, db, n, W, out)
     HS512_WIDE_DISPATCH(w, HS512_CALL_)
 #undef HS512_CALL_
@@ -305,6 +459,18 @@ static int hs512_wide_filter_any(const uint64_t *q, const uint64_t *db,
                                  int32_t *cand_d, int64_t *cand_i, int cap,
                                  int stream)
 {
+#define HS512_BYTES_(W)                                                      \
+    (stream ? hs512_bytes_filter(q, db, n, W, thr, start, cand_d, cand_i, cap, 1) \
+            : hs512_bytes_filter(q, db, n, W, thr, start, cand_d, cand_i, cap, 0))
+    switch (w) {
+    case 3: return HS512_BYTES_(3);
+    case 5: return HS512_BYTES_(5);
+    case 6: return HS512_BYTES_(6);
+    case 7: return HS512_BYTES_(7);
+    case 8: return HS512_BYTES_(8);
+    default: break;
+    }
+#undef HS512_BYTES_
 #define HS512_CALL_(W)                                                       \
     (stream ? hs512_wide_filter(q, db, n, W, thr, start, cand_d, cand_i, cap, 1) \
             : hs512_wide_filter(q, db, n, W, thr, start, cand_d, cand_i, cap, 0))
