@@ -45,6 +45,12 @@ __all__ = ["Batcher"]
 _ARRAY_OPTIONS = ("query_features",)  # per-query rows, concatenated with the queries
 
 
+
+def _like(out, parts: tuple):
+    """``parts`` as the type of ``out``: a result named tuple (SearchResult,
+    RangeResult, RerankResult) as a direct call returns it, else a tuple."""
+    return type(out)(*parts) if hasattr(out, "_fields") else parts
+
 class _Request:
     __slots__ = ("op", "key", "q", "param", "kwargs", "rows", "event", "result", "error",
                  "done", "loop", "future")
@@ -349,9 +355,9 @@ class Batcher:
             lims, D, I = out
             for r in batch:
                 lo, hi = int(lims[start]), int(lims[start + r.rows])
-                r.finish((lims[start:start + r.rows + 1] - lo, D[lo:hi], I[lo:hi]))
+                r.finish(_like(out, (lims[start:start + r.rows + 1] - lo, D[lo:hi], I[lo:hi])))
                 start += r.rows
             return
         for r in batch:
-            r.finish(tuple(a[start:start + r.rows] for a in out))
+            r.finish(_like(out, tuple(a[start:start + r.rows] for a in out)))
             start += r.rows

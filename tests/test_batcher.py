@@ -54,6 +54,7 @@ def _request(seed, kind):
 
 
 def _same(a, b):
+    assert type(a) is type(b)  # SearchResult / RangeResult, batched or not
     assert len(a) == len(b)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
