@@ -399,6 +399,8 @@ def _training(row) -> str:
         extra.append(f"wd {row['weight_decay']:g}")
     if extra:
         notes.append(", ".join(extra))
+    if row.get("model_options"):
+        notes.append(", ".join(f"{k}={v}" for k, v in sorted(row["model_options"].items())))
     if notes:
         text += " (" + "; ".join(notes) + ")"
     if row.get("finetune_epochs"):
@@ -461,7 +463,10 @@ def write_markdown(results, path, args_line):
         "*stored* (dataset order; MNIST-5k is stored sorted by label, which moves",
         "P@1 by several points, see `docs/methods.md`).  Rows scored since issue",
         "17 also have tie-aware figures (expected over the orders of tied items)",
-        "in the \"Ties\" table of their dataset.",
+        "in the \"Ties\" table of their dataset.  Rows named `method[tag]` are",
+        "variants (`--tag`) trained with the `--model-options` shown in their",
+        "epochs cell; the `exploss[...]` rows of MNIST-5k reproduce DeepHash's",
+        "Table 3 schemes and compare its stage-2 initialisation (`docs/methods.md`).",
         "",
         "Commands that produced the rows below (in order):",
         "",

@@ -264,3 +264,16 @@ def test_deep_table_helpers():
     codes = rng.integers(0, 256, (360, 1), dtype=np.uint8)
     s = deep_table.retrieval_scores(codes[q], codes[db], labels[q], labels[db], 8)
     assert {"map", "map_tie", "p_at_1", "p_at_1_tie", "p_at_10", "p_at_60_tie"} <= set(s)
+
+
+def test_shallow_table_writes_tie_aware_and_ties_tables(tmp_path):
+    from bench import shallow_table
+
+    out = tmp_path / "shallow.md"
+    shallow_table.main(["--datasets", "digits", "--methods", "itq,lsh", "--bits", "16,32",
+                        "--ties-bits", "16", "--out", str(out)])
+    text = out.read_text()
+    assert "### mAP, tie-aware" in text and "What the order of ties moves (16 bits)" in text
+    ties = text.split("What the order of ties moves (16 bits)")[1]
+    assert "| ITQ | " in ties and ties.count(" / ") >= 2 * 5
+    assert "literature:begin" in text
