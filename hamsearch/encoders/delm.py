@@ -222,7 +222,7 @@ class DeepELMHash(BaseHasher):
       ridge is ``reg = 1000 / 255**2`` (about 0.0154, the default).
     * ELM targets: the ELM is trained as an auto-encoder (targets ``T`` = the
       input image, flattened): the paper says its ELM minimises a
-      reconstruction cost, and the hasher stays unsupervised like the other
+      reconstruction error, and the hasher stays unsupervised like the other
       baselines; ``y`` is ignored.  The output ``H beta`` is the best ridge
       reconstruction of the image from the random conv features.
     * 'same' padding (so 28 x 28 input gives 28, 14, 7, 3, 3 sized maps and
