@@ -188,8 +188,16 @@ def test_layout_and_choice_of_m():
             np.testing.assert_array_equal(starts[1:], np.cumsum(lengths)[:-1])
     assert choose_m(64, 1_000_000) == 4
     assert choose_m(256, 1_000_000) == 13
-    assert choose_m(512, 10) == 154 or choose_m(512, 10) <= 512
     assert choose_m(128, 1_000_000) < choose_m(128, 1_000)
+    # past 256 bits: substrings of at least 24 bits (measured, see choose_m)
+    assert choose_m(256, 1_000) == 26  # 64-256 bits: the paper's rule
+    assert choose_m(512, 200_000) == 22 and choose_m(512, 10) == 22
+    assert choose_m(2048, 200_000) == 86 and choose_m(4096, 10**6) == 171
+    assert choose_m(1024, 2**30) == 35  # log2 n > 24: the paper's rule again
+    for nbits in (264, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 65536):
+        for n in (1, 1000, 10**6, 10**9):
+            m = choose_m(nbits, n)
+            assert -(-nbits // 32) <= m <= -(-nbits // 24)
 
 
 def test_m_argument_and_property():
