@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 import hamsearch  # noqa: E402
-from hamsearch.encoders import LSH  # noqa: E402
+from hamsearch.encoders import LSH, NotFittedError  # noqa: E402
 from hamsearch.encoders.deep import (  # noqa: E402
     CompactSigmoidHash,
     DeepFeatureITQ,
@@ -294,7 +294,7 @@ def test_bad_inputs(fitted, digits):
     for dim in (0, 2.5, "64"):
         with pytest.raises(ValueError, match="feature_dim"):
             LatentLayerHash(nbits=8, feature_dim=dim).fit(images[:10], labels[:10])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         LatentLayerHash().encode(images[:4])
     with pytest.raises(ValueError, match="batch_size"):
         model.encode(images[:4], batch_size=0)

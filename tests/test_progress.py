@@ -58,14 +58,6 @@ def test_tqdm_renders_when_installed():
     assert "encode" in text and "acc=0.9000" in text and "4/8" in text
 
 
-def test_deep_trainer_keeps_its_argument_order():
-    pytest.importorskip("torch")
-    from hamsearch.encoders.deep._progress import Progress
-
-    bar = Progress(5, "stage 1/1", False)
-    assert isinstance(bar, ProgressBar) and (bar.desc, bar.total, bar.enabled) == ("stage 1/1", 5, False)
-
-
 def test_importing_hamsearch_does_not_import_tqdm():
     import subprocess
 

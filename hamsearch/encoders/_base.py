@@ -4,7 +4,9 @@ The hashers follow the scikit-learn estimator conventions without importing
 scikit-learn at module import time:
 
 * every constructor argument is stored verbatim under its own name and read
-  back by :meth:`BaseHasher.get_params` (so :func:`sklearn.base.clone` works),
+  back by ``get_params`` (so :func:`sklearn.base.clone` works); the
+  parameter handling is :class:`~hamsearch.encoders._params.ParamsMixin`,
+  shared with the deep models,
 * everything learned by ``fit`` lives in attributes with a trailing
   underscore,
 * ``transform`` returns packed ``uint8`` codes of shape ``(n, nbits // 8)``,
@@ -17,22 +19,14 @@ classes are imported only when scikit-learn asks for them.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 
 import numpy as np
 
 from ..codes import check_nbits, pack
+from ._params import NotFittedError, ParamsMixin
 
 __all__ = ["BaseHasher", "check_random_state", "check_features", "NotFittedError"]
-
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised when ``transform`` is called before ``fit``.
-
-    Subclasses both :class:`ValueError` and :class:`AttributeError`, like
-    scikit-learn's exception of the same name.
-    """
 
 
 def check_random_state(seed) -> np.random.RandomState:
@@ -88,80 +82,19 @@ def check_features(X, name: str = "X", *, min_samples: int = 1) -> np.ndarray:
     return arr
 
 
-class BaseHasher:
+class BaseHasher(ParamsMixin):
     """Base class of the shallow hashers (not meant to be used directly).
 
     Subclasses implement ``_fit(X, y)`` (learn the ``*_`` attributes from a
     validated float matrix) and ``_project(X)`` (real-valued scores, one
     column per bit; bit = 1 where the score is > 0).  This class supplies
-    ``fit``, ``transform``,
-    ``fit_transform``, ``get_params``, ``set_params`` and ``repr``.
+    ``fit``, ``transform`` and ``fit_transform``; ``get_params``,
+    ``set_params``, ``repr`` and the fitted-state check come from
+    :class:`~hamsearch.encoders._params.ParamsMixin`.
     """
 
-    #: Name of the attribute whose presence marks a fitted estimator.
     _fitted_attr = "n_features_in_"
-
-    # ---------------------------------------------------------- parameters
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        names = []
-        for p in sig.parameters.values():
-            if p.name == "self":
-                continue
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise RuntimeError(
-                    f"{cls.__name__}.__init__ must not take *args/**kwargs"
-                )
-            names.append(p.name)
-        return sorted(names)
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor parameters of this hasher, as a dict (scikit-learn API)."""
-        out = {}
-        for name in self._get_param_names():
-            value = getattr(self, name)
-            if deep and hasattr(value, "get_params") and not isinstance(value, type):
-                for key, sub in value.get_params(deep=True).items():
-                    out[f"{name}__{key}"] = sub
-            out[name] = value
-        return out
-
-    def set_params(self, **params):
-        """Set constructor parameters (scikit-learn API); returns ``self``."""
-        valid = set(self._get_param_names())
-        for key, value in params.items():
-            head, _, rest = key.partition("__")
-            if head not in valid:
-                raise ValueError(
-                    f"invalid parameter {head!r} for {type(self).__name__}; "
-                    f"valid parameters: {sorted(valid)}"
-                )
-            if rest:
-                getattr(self, head).set_params(**{rest: value})
-            else:
-                setattr(self, head, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {
-            p.name: p.default
-            for p in inspect.signature(type(self).__init__).parameters.values()
-            if p.name != "self"
-        }
-        parts = []
-        for name in self._get_param_names():
-            value = getattr(self, name, None)
-            default = defaults.get(name, inspect.Parameter.empty)
-            try:
-                same = value is default or (
-                    not isinstance(value, np.ndarray) and bool(value == default)
-                )
-            except Exception:  # noqa: BLE001 - odd objects: just show them
-                same = False
-            if not same:
-                parts.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
+    _fit_hint = "call fit(X) first"
 
     # -------------------------------------------------- scikit-learn hooks
     def __sklearn_tags__(self):
@@ -173,9 +106,6 @@ class BaseHasher:
             transformer_tags=TransformerTags(),
             input_tags=InputTags(allow_nan=False),
         )
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, self._fitted_attr)
 
     # ------------------------------------------------------------ fitting
     def _check_nbits(self) -> int:
@@ -214,12 +144,6 @@ class BaseHasher:
                 f"with {self.n_features_in_}"
             )
         return X
-
-    def _check_fitted(self):
-        if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet; call fit(X) first"
-            )
 
     def transform_real(self, X) -> np.ndarray:
         """Real-valued projections whose thresholding gives the bits.

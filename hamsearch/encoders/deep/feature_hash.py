@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DeepHashModel, EncoderMixin, _check_positive_int, resolve_device
+from .._params import ParamsMixin, check_positive_int
+from .base import DeepHashModel
+from .checkpoint import FORMAT, FORMAT_VERSION
+from .encoding import EncoderMixin
 from .models import LatentLayerHash
+from .net import resolve_device
 
 
-class _FeatureHasher(EncoderMixin):
+class _FeatureHasher(ParamsMixin, EncoderMixin):
     _shallow_name = ""
+    _fitted_attr = "hasher_"
+    _fit_hint = "call fit() or load()"
 
     def __init__(self, nbits: int = 48, feature_model=None, backbone: str = "small",
                  feature_dim=None, max_fit_points: int = 20000, random_state: int = 0,
@@ -27,25 +33,6 @@ class _FeatureHasher(EncoderMixin):
         self.max_fit_points = max_fit_points
         self.random_state = random_state
         self.verbose = verbose
-
-    _param_list = ("nbits", "backbone", "feature_dim", "max_fit_points", "random_state", "verbose")
-
-    def get_params(self, deep: bool = False) -> dict:
-        """Constructor parameters (scikit-learn convention)."""
-        out = {k: getattr(self, k) for k in self._param_list}
-        out["feature_model"] = self.feature_model
-        return out
-
-    def set_params(self, **params):
-        """Set constructor parameters; returns self."""
-        for k, v in params.items():
-            if k not in self._param_list and k != "feature_model":
-                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(nbits={self.nbits!r}, backbone={self.backbone!r})"
 
     def _make_shallow(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -67,8 +54,8 @@ class _FeatureHasher(EncoderMixin):
         """
         from ...codes import check_nbits
 
-        self.nbits = check_nbits(self.nbits)
-        _check_positive_int(self.max_fit_points, "max_fit_points")
+        check_nbits(self.nbits)
+        check_positive_int(self.max_fit_points, "max_fit_points")
         fm = self.feature_model
         if fm is None:
             fm = LatentLayerHash(nbits=self.nbits, backbone=self.backbone,
@@ -92,10 +79,6 @@ class _FeatureHasher(EncoderMixin):
         return self
 
     # EncoderMixin hooks
-    def _check_fitted(self):
-        if getattr(self, "hasher_", None) is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load()")
-
     def _input_shape(self):
         return self.feature_model_.input_shape_
 
@@ -110,15 +93,16 @@ class _FeatureHasher(EncoderMixin):
 
     def to(self, device):
         """Move the CNN to ``device``; returns self."""
+        self._check_fitted()
         self.feature_model_.to(device)
         return self
 
     def _export(self) -> dict:
-        from .base import FORMAT, FORMAT_VERSION
         from .serialize import export_estimator
 
         self._check_fitted()
-        params = {k: getattr(self, k) for k in self._param_list}
+        params = self.get_params(deep=False)
+        del params["feature_model"]
         return {"format": FORMAT, "version": FORMAT_VERSION, "class": type(self).__name__,
                 "params": params, "feature_model": self.feature_model_._export(),
                 "hasher": export_estimator(self.hasher_)}
@@ -156,8 +140,6 @@ class LaplacianDeepHash(_FeatureHasher):
         Subsample size for the graph (seeded).
     random_state, verbose
     """
-
-    _param_list = _FeatureHasher._param_list + ("n_neighbors",)
 
     def __init__(self, nbits: int = 48, feature_model=None, n_neighbors: int = 10,
                  backbone: str = "small", feature_dim=None, max_fit_points: int = 20000,

@@ -6,7 +6,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import DeepHashModel, HashNet, Stage
+from .base import DeepHashModel
+from .net import HashNet
+from .training import Stage
 from .losses import ExpCodeProductLoss
 
 

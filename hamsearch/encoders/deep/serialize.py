@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from ...errors import FileFormatError
-from .base import FORMAT, resolve_device
+from .checkpoint import CHECKPOINT_FORMAT, FORMAT
+from .net import resolve_device
 
 
 def _model_classes():
@@ -93,7 +94,7 @@ def load_model(path, device="cpu"):
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise FileFormatError(f"{path}: cannot read a hamsearch model ({exc})") from exc
-    if isinstance(blob, dict) and blob.get("format") == FORMAT + "-checkpoint":
+    if isinstance(blob, dict) and blob.get("format") == CHECKPOINT_FORMAT:
         blob = blob["model"]
     try:
         model = model_from_blob(blob)
