@@ -41,11 +41,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 
-from ._common import bench_env, best_time, machine_line, omp_line, print_table
+from ._common import bench_env, best_time, machine_line, omp_line, print_table, timed
 
 KS = (1, 10, 100)
 RADII = (2, 4, 8, 16)
@@ -100,6 +99,12 @@ class Timer:
         return nq / best_time(fn, self.repeats, warmup=True)
 
 
+def _built(index, db):
+    """``index`` after ``index.add(db)`` (what a build timing measures)."""
+    index.add(db)
+    return index
+
+
 def run_case(args, faiss, kind, nbits, n, timer):
     import hamsearch
 
@@ -112,10 +117,7 @@ def run_case(args, faiss, kind, nbits, n, timer):
 
     # --- hamsearch MIH
     r0 = _rss()
-    t0 = time.perf_counter()
-    mih = hamsearch.Index(nbits, method="mih")
-    mih.add(db)
-    build = time.perf_counter() - t0
+    mih, build = timed(lambda: _built(hamsearch.Index(nbits, method="mih"), db))
     R = row("hamsearch MIH")
     R["build"], R["bpc"] = build, mih.nbytes / n  # codes, ids and tables
     R["note"] = f"m={mih.m}"
@@ -141,10 +143,8 @@ def run_case(args, faiss, kind, nbits, n, timer):
     # --- FAISS
     if "faiss-flat" in args.peers:
         R = row("faiss BinaryFlat")
-        t0 = time.perf_counter()
-        fi = faiss.IndexBinaryFlat(nbits)
-        fi.add(db)
-        R["build"], R["bpc"] = time.perf_counter() - t0, nbits / 8
+        fi, R["build"] = timed(lambda: _built(faiss.IndexBinaryFlat(nbits), db))
+        R["bpc"] = nbits / 8
         for k in KS:
             R[f"k{k}"] = timer.qps(lambda: fi.search(q, k), nq)
         for r in args.radius:
@@ -172,33 +172,31 @@ def run_case(args, faiss, kind, nbits, n, timer):
 
     if "faiss-mhash" in args.peers:
         r0 = _rss()
-        t0 = time.perf_counter()
         nhash = max(1, nbits // 16)
-        mh = faiss.IndexBinaryMultiHash(nbits, nhash, 16)
-        mh.add(db)
-        build = time.perf_counter() - t0
+        mh, build = timed(lambda: _built(faiss.IndexBinaryMultiHash(nbits, nhash, 16), db))
         approx(f"faiss MultiHash({nhash}x16)", mh, lambda f: setattr(mh, "nflip", f), build,
                max(0, _rss() - r0) / n)
         del mh
     if "faiss-hash" in args.peers:
         r0 = _rss()
-        t0 = time.perf_counter()
-        bh = faiss.IndexBinaryHash(nbits, args.hash_bits)
-        bh.add(db)
-        build = time.perf_counter() - t0
+        bh, build = timed(lambda: _built(faiss.IndexBinaryHash(nbits, args.hash_bits), db))
         approx(f"faiss BinaryHash(b={args.hash_bits})", bh, lambda f: setattr(bh, "nflip", f),
                build, max(0, _rss() - r0) / n)
         del bh
     if "faiss-ivf" in args.peers:
         R = row("faiss IVF1024 np16")
-        t0 = time.perf_counter()
-        quant = faiss.IndexBinaryFlat(nbits)
-        ivf = faiss.IndexBinaryIVF(quant, nbits, 1024)
-        rng = np.random.default_rng(0)
-        ivf.train(db[rng.choice(n, size=min(n, 50_000), replace=False)])
-        ivf.add(db)
-        ivf.nprobe = 16
-        R["build"], R["bpc"] = time.perf_counter() - t0, nbits / 8 + 8
+
+        def build_ivf():
+            quant = faiss.IndexBinaryFlat(nbits)
+            ivf = faiss.IndexBinaryIVF(quant, nbits, 1024)
+            rng = np.random.default_rng(0)
+            ivf.train(db[rng.choice(n, size=min(n, 50_000), replace=False)])
+            ivf.add(db)
+            ivf.nprobe = 16
+            return quant, ivf
+
+        (quant, ivf), R["build"] = timed(build_ivf)
+        R["bpc"] = nbits / 8 + 8
         _, I = ivf.search(q, 10)
         R["recall10"] = tie_aware_recall(exact[10][0], dbw, qw, I, 10)
         R["note"] = "approximate"
@@ -382,10 +380,7 @@ def scaling(args, faiss, timer) -> int:
     for kind in kinds:
         for n in ns:
             db, q = make_data(kind, n, args.nq, nbits)
-            t0 = time.perf_counter()
-            mih = hamsearch.Index(nbits, method="mih")
-            mih.add(db)
-            build = time.perf_counter() - t0
+            mih, build = timed(lambda: _built(hamsearch.Index(nbits, method="mih"), db))
             flat = hamsearch.Index(nbits, method="flat")
             flat.add(db)
             fi = faiss.IndexBinaryFlat(nbits)

@@ -47,12 +47,13 @@ import json
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
 from bench import literature
+from bench._common import timed
 
+from hamsearch._atomic import atomic_write
 from hamsearch.encoders.registry import available_methods, get_method
 
 DEFAULT_EPOCHS = {"mnist-5k": 15, "fashion-mnist": 4, "digits": 10}
@@ -182,9 +183,8 @@ def retrieval_scores(qcodes, dbcodes, qlabels, dblabels, nbits: int) -> dict:
 
 def evaluate(model, images, labels, q, db, want_hier=False):
     """mAP, P@k (and hierarchical P@100) of ``model`` on the split; ``db`` in ranking order."""
-    t0 = time.perf_counter()
-    codes, feats = model.encode(images, batch_size=1024, return_features=True)
-    enc_s = time.perf_counter() - t0
+    (codes, feats), enc_s = timed(
+        lambda: model.encode(images, batch_size=1024, return_features=True))
     out = retrieval_scores(codes[q], codes[db], labels[q], labels[db], int(model.nbits))
     out.update(encode_images_per_s=len(images) / enc_s, database_order="shuffled")
     if want_hier:
@@ -228,7 +228,7 @@ def hierarchical(model, codes, feats, labels, q, db, k=100):
     neighbourhood.
     """
     import hamsearch
-    from hamsearch.encoders.deep.base import unit_rows
+    from hamsearch.encoders.deep.encoding import unit_rows
 
     out = {}
     for suffix, f in (("", feats), ("_cosine", unit_rows(feats))):
@@ -305,7 +305,6 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
             if options:
                 model.set_params(**options)
         print(f"{key}: training on {len(train_idx)} images ...", flush=True)
-        t0 = time.perf_counter()
         fit_kwargs = ({"augment": args.augment, "plain_final_epochs": args.plain_final_epochs,
                        "weight_decay": args.weight_decay}
                       if trained_here(method) else {})
@@ -313,16 +312,16 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
         if finetune:
             model, base_s = _fit_base(model, cnn_path, args, images[train_idx],
                                       labels[train_idx], ep, fit_kwargs)
-            t0 = time.perf_counter() - base_s
             print(f"{key}: fine-tuning {finetune} epochs on the plain images ...", flush=True)
-            model.fit(images[train_idx], labels[train_idx], epochs=finetune,
-                      batch_size=args.batch_size, lr=args.finetune_lr,
-                      weight_decay=args.finetune_weight_decay, device=args.device,
-                      warm_start=True)
+            model, tune_s = timed(lambda: model.fit(
+                images[train_idx], labels[train_idx], epochs=finetune,
+                batch_size=args.batch_size, lr=args.finetune_lr,
+                weight_decay=args.finetune_weight_decay, device=args.device, warm_start=True))
+            fit_s = base_s + tune_s
         else:
-            model.fit(images[train_idx], labels[train_idx], epochs=ep, batch_size=args.batch_size,
-                      device=args.device, **fit_kwargs)
-        fit_s = time.perf_counter() - t0
+            model, fit_s = timed(lambda: model.fit(
+                images[train_idx], labels[train_idx], epochs=ep, batch_size=args.batch_size,
+                device=args.device, **fit_kwargs))
         if method == "latent":
             cnn = model
             os.makedirs(args.cache_dir, exist_ok=True)
@@ -369,12 +368,11 @@ def _fit_base(model, cnn_path, args, x, y, epochs, fit_kwargs):
         if meta.get("settings") == settings:
             print(f"reusing the base model {base_path}", flush=True)
             return load_model(base_path), float(meta["fit_s"])
-    t0 = time.perf_counter()
-    model.fit(x, y, epochs=epochs, batch_size=args.batch_size, device=args.device, **fit_kwargs)
-    fit_s = time.perf_counter() - t0
+    _, fit_s = timed(lambda: model.fit(x, y, epochs=epochs, batch_size=args.batch_size,
+                                       device=args.device, **fit_kwargs))
     os.makedirs(os.path.dirname(base_path) or ".", exist_ok=True)
     model.save(base_path)
-    with open(meta_path, "w") as fh:
+    with atomic_write(meta_path, "w", what="model settings") as fh:
         json.dump({"settings": settings, "fit_s": fit_s}, fh, indent=1)
     return model, fit_s
 
@@ -582,7 +580,7 @@ def write_markdown(results, path, args_line):
                      f"mAP {r['map']:.4f}")
     lines.append("")
     lines.append(literature.markdown("deep"))
-    with open(path, "w") as fh:
+    with atomic_write(path, "w", what="markdown") as fh:
         fh.write("\n".join(lines))
 
 
@@ -603,10 +601,8 @@ def merge_results(path, rows: dict, replace_all: bool, then=None) -> dict:
             with open(path) as fh:
                 merged = json.load(fh)
         merged.update(rows)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w") as fh:
+        with atomic_write(path, "w", what="results") as fh:
             json.dump(merged, fh, indent=1)
-        os.replace(tmp, path)
         if then is not None:
             then(merged)
     return merged

@@ -22,6 +22,10 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from hamsearch._atomic import atomic_write
+
+from ._common import format_table
+
 BEGIN = "<!-- literature:begin (bench/literature.py) -->"
 END = "<!-- literature:end -->"
 
@@ -345,17 +349,16 @@ def _table_md(t: Table, rows: Optional[Iterable[str]] = None,
               columns: Optional[Sequence[int]] = None) -> List[str]:
     cols = list(range(len(t.columns))) if columns is None else list(columns)
     keep = None if rows is None else set(rows)
-    out = [f"{PAPERS[t.paper].cite}, {t.table} ({t.caption}):", "",
-           "| method | " + " | ".join(t.columns[c] for c in cols) + " |",
-           "|---|" + "---:|" * len(cols)]
-    notes = []
+    out = [f"{PAPERS[t.paper].cite}, {t.table} ({t.caption}):", ""]
+    notes, body = [], []
     for row in t.rows:
         if keep is not None and row.method not in keep:
             continue
-        name = row.method
         if row.note:
             notes.append(f"{row.method}: {row.note}")
-        out.append(f"| {name} | " + " | ".join(row.values[c] or "-" for c in cols) + " |")
+        body.append([row.method] + [row.values[c] or "-" for c in cols])
+    out += format_table(["method"] + [t.columns[c] for c in cols], body,
+                        align="l" + "r" * len(cols), markdown=True).split("\n")
     if notes:
         out += ["", "Notes: " + "; ".join(notes) + "."]
     return out + [""]
@@ -444,10 +447,8 @@ def insert(path, kind: str) -> None:
         text = head + section + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_write(path, "w", encoding="utf-8", what="markdown") as fh:
         fh.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
