@@ -267,16 +267,61 @@ hs512_bytes8(const uint64_t *c, const __m512i *Q, int w)
     return _mm512_sad_epu8(bytes, _mm512_setzero_si512());
 }
 
+/* Codes of w = 2h words (h = 5 .. 8: 640, 768, 896, 1024 bits): the 8 codes
+ * at c are 16 half codes of h words; hs512_bytes8 gives the distances of
+ * each half to its half of the query (Q: the query repeated at period w
+ * over 4 codes, h vectors), and the halves of a code are summed: 8
+ * distances in 64-bit lanes in code order. */
+static inline __attribute__((always_inline)) __m512i
+hs512_halves8(const uint64_t *c, const __m512i *Q, int h)
+{
+    const __m512i s0 = hs512_bytes8(c, Q, h);          /* codes 0-3, halves */
+    const __m512i s1 = hs512_bytes8(c + 8 * h, Q, h);  /* codes 4-7 */
+    /* [c0 c4 | c1 c5 | c2 c6 | c3 c7] -> code order */
+    const __m512i t = _mm512_add_epi64(_mm512_unpacklo_epi64(s0, s1),
+                                       _mm512_unpackhi_epi64(s0, s1));
+    return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), t);
+}
+
+/* The query of w = 2h words repeated over 4 codes, as the h vectors that
+ * hs512_halves8 takes. */
+static inline __attribute__((always_inline)) void
+hs512_query_halves(const uint64_t *q, int w, __m512i *Q)
+{
+    uint64_t t[64];
+    for (int i = 0; i < 4 * w; i++)
+        t[i] = q[i % w];
+    for (int j = 0; j < w / 2; j++)
+        Q[j] = _mm512_loadu_si512(t + 8 * j);
+}
+
+/* Distances of 8 codes of w words (3-8, or 10, 12, 14, 16) starting at c,
+ * with Q from hs512_query_bytes. */
+static inline __attribute__((always_inline)) __m512i
+hs512_bytes_any8(const uint64_t *c, const __m512i *Q, int w)
+{
+    return w <= 8 ? hs512_bytes8(c, Q, w) : hs512_halves8(c, Q, w / 2);
+}
+
+static inline __attribute__((always_inline)) void
+hs512_query_bytes(const uint64_t *q, int w, __m512i *Q)
+{
+    if (w <= 8)
+        hs512_query_period(q, w, Q);
+    else
+        hs512_query_halves(q, w, Q);
+}
+
 static inline __attribute__((always_inline)) void
 hs512_bytes_distances(const uint64_t *q, const uint64_t *db, int64_t n, int w,
                       int32_t *out)
 {
     __m512i Q[8];
-    hs512_query_period(q, w, Q);
+    hs512_query_bytes(q, w, Q);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_si256((__m256i *)(out + i),
-                            _mm512_cvtepi64_epi32(hs512_bytes8(db + i * (int64_t)w, Q, w)));
+                            _mm512_cvtepi64_epi32(hs512_bytes_any8(db + i * (int64_t)w, Q, w)));
     for (; i < n; i++)
         out[i] = hs512_dist(q, db + i * (int64_t)w, w);
 }
@@ -287,7 +332,7 @@ hs512_bytes_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
                    int cap, int stream)
 {
     __m512i Q[8];
-    hs512_query_period(q, w, Q);
+    hs512_query_bytes(q, w, Q);
     const __m512i thrv = _mm512_set1_epi64((long long)thr);
     const int limit = cap - HS_FILTER_SLACK;
     int cnt = 0;
@@ -297,7 +342,7 @@ hs512_bytes_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
         if (stream)
             for (int l = 0; l < 8 * w; l += 8)
                 HS_PREFETCH(c + l);
-        const __m512i s = hs512_bytes8(c, Q, w);
+        const __m512i s = hs512_bytes_any8(c, Q, w);
         uint32_t m = (uint32_t)_mm512_cmple_epu64_mask(s, thrv);
         if (m) {
             uint64_t t[8];
@@ -379,6 +424,10 @@ static void hs512_wide_distances(const uint64_t *q, const uint64_t *db,
     case 6: return hs512_bytes_distances(q, db, n, 6, out);
     case 7: return hs512_bytes_distances(q, db, n, 7, out);
     case 8: return hs512_bytes_distances(q, db, n, 8, out);
+    case 10: return hs512_bytes_distances(q, db, n, 10, out);
+    case 12: return hs512_bytes_distances(q, db, n, 12, out);
+    case 14: return hs512_bytes_distances(q, db, n, 14, out);
+    case 16: return hs512_bytes_distances(q, db, n, 16, out);
     default: break;
     }
 #define HS512_CALL_(W) hs512_wide_pairs(q, 0, db, n, W, out)
@@ -468,6 +517,10 @@ static int hs512_wide_filter_any(const uint64_t *q, const uint64_t *db,
     case 6: return HS512_BYTES_(6);
     case 7: return HS512_BYTES_(7);
     case 8: return HS512_BYTES_(8);
+    case 10: return HS512_BYTES_(10);
+    case 12: return HS512_BYTES_(12);
+    case 14: return HS512_BYTES_(14);
+    case 16: return HS512_BYTES_(16);
     default: break;
     }
 #undef HS512_BYTES_

@@ -28,7 +28,7 @@ from tests.reference import (
 
 # 192-3072 bits: the unrolled wide-code widths of the AVX-512 kernels (3-48
 # words) and their neighbours; 4096 (64 words) the widest unrolled one
-NBITS = [8, 16, 24, 56, 64, 72, 128, 192, 200, 256, 320, 384, 448, 512, 640, 768,
+NBITS = [8, 16, 24, 56, 64, 72, 128, 192, 200, 256, 320, 384, 448, 512, 640, 768, 896,
          1024, 1536, 2048, 3072, 4096]
 KERNELS = ("hamming_matrix", "hamming_rows", "knn", "range_search")
 
