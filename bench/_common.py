@@ -9,6 +9,10 @@
   :func:`median_time`, :func:`median_latency`.
 * **Tables**: :func:`format_table` / :func:`print_table` (plain text for the
   terminal, or markdown).
+* **Results documents**: :func:`results_paths` (``bench-results/`` by
+  default, ``docs/`` on request), :func:`merge_markdown` /
+  :func:`update_docs` (a reduced run's rows merged into the committed
+  document, hand-written sections kept).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import numpy as np
 from hamsearch.evaluation.throughput import best_time, median_latency, median_time, timed
 
 __all__ = ["bench_env", "set_threads", "import_faiss", "cpu_mhz", "machine_line", "omp_line",
-           "timed", "best_time", "median_time", "median_latency", "format_table", "print_table"]
+           "timed", "best_time", "median_time", "median_latency", "format_table", "print_table",
+           "results_paths", "merge_markdown", "merge_md_table", "update_docs"]
 
 # ----------------------------------------------------------------- environment
 OMP_POLICY = "OMP_WAIT_POLICY"
@@ -164,3 +169,194 @@ def format_table(headers, rows, floatfmt: str = "{:.3g}", align: str | None = No
 def print_table(headers, rows, floatfmt: str = "{:.3g}", align: str | None = None) -> None:
     """Print :func:`format_table` (plain text)."""
     print(format_table(headers, rows, floatfmt, align))
+
+
+# ------------------------------------------------------ results documents
+def results_paths(name: str, out_dir: str = "bench-results") -> tuple:
+    """``(default output path, committed docs path)`` of a results document.
+
+    The table scripts write to ``out_dir`` (git-ignored) by default and touch
+    ``docs/`` only when asked (``--update-docs``), merging their rows into
+    the committed document with :func:`merge_markdown`.
+    """
+    return os.path.join(out_dir, name), os.path.join("docs", name)
+
+
+def _md_sections(text: str):
+    """``(preamble lines, [(key, lines)])``: the document cut at its ``## `` headings.
+
+    A block between ``<!-- name:begin`` and ``<!-- name:end -->`` markers (the
+    literature section) is one section of its own, keyed by its marker, whatever
+    headings it holds.
+    """
+    import re
+
+    pre, sections, cur, opaque = [], [], None, None
+    for line in text.split("\n"):
+        if opaque is None:
+            m = re.match(r"<!-- ([\w-]+):begin", line)
+            if m:
+                opaque = f"<!-- {m.group(1)}:end"
+                cur = (f"<!-- {m.group(1)}", [line])
+                sections.append(cur)
+                continue
+            if line.startswith("## "):
+                cur = (line.strip(), [line])
+                sections.append(cur)
+                continue
+        elif line.startswith(opaque):
+            cur[1].append(line)
+            opaque, cur = None, ("", [])
+            sections.append(cur)
+            continue
+        (cur[1] if cur is not None else pre).append(line)
+    return pre, [(k, ls) for k, ls in sections if k or any(s.strip() for s in ls)]
+
+
+def _md_subsections(lines):
+    """A section's lines cut at its ``### `` headings: ``[(key, lines)]`` (the
+    first key is ``""``: the lines before the first sub-heading)."""
+    subs = [("", [])]
+    for line in lines:
+        if line.startswith("### "):
+            subs.append((line.strip(), []))
+        subs[-1][1].append(line)
+    return subs
+
+
+def _md_blocks(lines):
+    """Lines grouped into text runs and table runs: ``[(is_table, lines)]``."""
+    blocks = []
+    for line in lines:
+        is_table = line.startswith("|")
+        if blocks and blocks[-1][0] == is_table:
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((is_table, [line]))
+    return blocks
+
+
+def _md_cells(line: str) -> list:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def merge_md_table(old: list, new: list, missing=("n/a", "-", "")) -> list:
+    """Merge two markdown tables (lists of lines) keyed by their first column.
+
+    Rows and columns of both are kept; a cell of ``new`` replaces the one of
+    ``old`` unless it is a ``missing`` marker.  Columns whose headers all start
+    with a number (``"16 bits"``) are put in numeric order; others keep the
+    order of ``old``, then of ``new``.
+    """
+    import re
+
+    (oh, orule, *obody), (nh, nrule, *nbody) = old, new
+    oh, nh = _md_cells(oh), _md_cells(nh)
+    align = dict(zip(oh, _md_cells(orule)))
+    for h, a in zip(nh, _md_cells(nrule)):
+        align.setdefault(h, a)
+    cols = oh[1:] + [h for h in nh[1:] if h not in oh]
+    if all(re.match(r"\d+", h) for h in cols):
+        cols.sort(key=lambda h: int(re.match(r"\d+", h).group()))
+    rows = {}
+    for heads, body, fresh in ((oh, obody, False), (nh, nbody, True)):
+        for line in body:
+            cells = dict(zip(heads, _md_cells(line)))
+            row = rows.setdefault(cells.get(heads[0], ""), {})
+            for h, v in cells.items():
+                if not fresh or v not in missing or h not in row:
+                    row[h] = v
+    filler = next((m for m in missing if m), "-")
+    header = [oh[0]] + cols
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join(align.get(h, "---") for h in header) + "|"]
+    for key, row in rows.items():
+        out.append("| " + " | ".join([key] + [row.get(h, filler) for h in cols]) + " |")
+    return out
+
+
+def _merge_md_lines(old: list, new: list) -> list:
+    """Old lines with each table merged with the table at the same place in ``new``."""
+    new_tables = [ls for t, ls in _md_blocks(new) if t]
+    out, i = [], 0
+    for is_table, ls in _md_blocks(old):
+        if is_table and i < len(new_tables):
+            ls = merge_md_table(ls, new_tables[i])
+            i += 1
+        out += ls
+    for ls in new_tables[i:]:
+        out += ["", *ls, ""]
+    return out
+
+
+def merge_markdown(old: str, new: str, *, tables: bool = True, note: str | None = None) -> str:
+    """Merge a regenerated results document ``new`` into the committed ``old``.
+
+    Sections (``## ``) only ``old`` has -- hand-written prose, datasets this
+    run did not cover -- stay as they are, in place; sections only ``new`` has
+    are inserted after the last section both have.  For sections both have:
+
+    * ``tables=True`` (documents made of tables keyed by their first column,
+      as ``bench.shallow_table`` writes): every table is merged row by row and
+      column by column (:func:`merge_md_table`), so a reduced run replaces
+      only the cells it produced; sub-sections (``### ``) only one side has
+      are kept; the preamble is ``old``'s, with ``note`` added after it;
+    * ``tables=False`` (documents regenerated from all the rows, as
+      ``bench.deep_table`` writes from its merged JSON): ``new``'s section
+      and preamble replace ``old``'s.
+
+    A ``<!-- name:begin`` ... ``<!-- name:end -->`` block is replaced by
+    ``new``'s copy.
+    """
+    opre, osecs = _md_sections(old)
+    npre, nsecs = _md_sections(new)
+    ndict = dict(nsecs)
+    if tables:
+        pre = list(opre)
+        if note:
+            while pre and not pre[-1].strip():
+                pre.pop()
+            pre += ["", note, ""]
+    else:
+        pre = list(npre)
+    merged, seen, last_common = [], set(), -1
+    for key, lines in osecs:
+        if key in ndict:
+            seen.add(key)
+            if tables and not key.startswith("<!--"):
+                osubs, nsubs = _md_subsections(lines), dict(_md_subsections(ndict[key]))
+                lines = []
+                for skey, sl in osubs:
+                    lines += _merge_md_lines(sl, nsubs[skey]) if skey in nsubs else sl
+                okeys = {k for k, _ in osubs}
+                for skey, sl in _md_subsections(ndict[key]):
+                    if skey not in okeys:
+                        while lines and not lines[-1].strip():
+                            lines.pop()
+                        lines += ["", *sl]
+            else:
+                lines = ndict[key]
+            if not key.startswith("<!--"):
+                last_common = len(merged)
+        merged.append((key, lines))
+    fresh = [(k, ls) for k, ls in nsecs if k not in seen]
+    merged[last_common + 1:last_common + 1] = fresh
+    out = list(pre)
+    for _, lines in merged:
+        out += lines
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def update_docs(doc_path: str, new_text: str, *, tables: bool = True,
+                note: str | None = None) -> None:
+    """Merge ``new_text`` into the document at ``doc_path`` (:func:`merge_markdown`),
+    written atomically; a missing document is created with ``new_text``."""
+    from hamsearch._atomic import atomic_write
+
+    old = None
+    if os.path.exists(doc_path):
+        with open(doc_path, encoding="utf-8") as fh:
+            old = fh.read()
+    text = new_text if old is None else merge_markdown(old, new_text, tables=tables, note=note)
+    with atomic_write(doc_path, "w", encoding="utf-8", what="results document") as fh:
+        fh.write(text)

@@ -25,7 +25,11 @@ reuse it.
 
 Results go to a JSON file after every model (``--results``, reused with
 ``--resume`` so an interrupted run continues) and to a markdown table
-(``--out``, default docs/results_deep.md).
+(``--out``); both default to ``bench-results/`` (git-ignored).
+``--update-docs`` also merges this run's rows into the committed
+``docs/results_deep.json`` (rows it did not produce are kept) and rewrites
+``docs/results_deep.md`` from the merged rows, keeping any hand-written
+section of it.
 
 ``--model-options key=value,...`` passes constructor options to the trained
 nets (e.g. ``strategy=random-init`` for DeepHash's Table 3 schemes) and
@@ -51,11 +55,12 @@ import sys
 import numpy as np
 
 from bench import literature
-from bench._common import timed
+from bench._common import results_paths, timed, update_docs
 
 from hamsearch._atomic import atomic_write
 from hamsearch.encoders.registry import available_methods, get_method
 
+DOCS_JSON, DOCS_MD = results_paths("results_deep.json")[1], results_paths("results_deep.md")[1]
 DEFAULT_EPOCHS = {"mnist-5k": 15, "fashion-mnist": 4, "digits": 10}
 #: the deep methods of the registry (hamsearch.encoders.registry), in its order
 ALL_METHODS = tuple(available_methods(kind="deep"))
@@ -93,8 +98,13 @@ def _parse(argv):
                    help="torch CPU threads (1 default: faster than 2 on a shared machine)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--results", default="docs/results_deep.json")
-    p.add_argument("--out", default="docs/results_deep.md")
+    p.add_argument("--results", default=results_paths("results_deep.json")[0],
+                   help="JSON rows (default %(default)s)")
+    p.add_argument("--out", default=results_paths("results_deep.md")[0],
+                   help="markdown table (default %(default)s)")
+    p.add_argument("--update-docs", action="store_true",
+                   help="also merge the rows into docs/results_deep.json and rewrite "
+                        "docs/results_deep.md from them (other rows and prose kept)")
     p.add_argument("--resume", action="store_true", help="skip configurations already in --results")
     p.add_argument("--overwrite", action="store_true",
                    help="with --resume: keep the other rows of --results but recompute these")
@@ -446,7 +456,12 @@ def _ties_table(rows) -> list:
     return out
 
 
-def write_markdown(results, path, args_line):
+#: the encode benchmark's figures (``bench/bench_deep_encode.py``), beside the table or in docs/
+BENCH_JSON = "bench_deep_encode.json"
+
+
+def markdown_text(results, path, args_line) -> str:
+    """The whole results document for ``results`` (``path``: where it will go)."""
     lines = [
         "# Deep hashing results",
         "",
@@ -550,8 +565,9 @@ def write_markdown(results, path, args_line):
                 qa, da = r["query_accuracy"], r["database_accuracy"]
                 lines.append(f"| {r['bits']} | {qa:.4f} | {da:.4f} | {qa * da:.4f} | {r['map']:.4f} |")
         lines.append("")
-    bench_json = os.path.join(os.path.dirname(path) or ".", "bench_deep_encode.json")
-    if os.path.exists(bench_json):
+    bench_json = next((c for c in (os.path.join(os.path.dirname(path) or ".", BENCH_JSON),
+                                   os.path.join("docs", BENCH_JSON)) if os.path.exists(c)), None)
+    if bench_json is not None:
         with open(bench_json) as fh:
             b = json.load(fh)
         lines += ["## CPU throughput (`bench/bench_deep_encode.py`)", "",
@@ -580,8 +596,24 @@ def write_markdown(results, path, args_line):
                      f"mAP {r['map']:.4f}")
     lines.append("")
     lines.append(literature.markdown("deep"))
+    return "\n".join(lines)
+
+
+def write_markdown(results, path, args_line):
+    """Write :func:`markdown_text` to ``path`` (atomically)."""
     with atomic_write(path, "w", what="markdown") as fh:
-        fh.write("\n".join(lines))
+        fh.write(markdown_text(results, path, args_line))
+
+
+def update_docs_rows(rows: dict, args_line: str, docs_json: str = DOCS_JSON,
+                     docs_md: str = DOCS_MD) -> dict:
+    """Merge ``rows`` into the committed results (``docs_json``, never dropping
+    a row) and rewrite ``docs_md`` from all of them, keeping its hand-written
+    sections (:func:`bench._common.merge_markdown` with ``tables=False``)."""
+    def write_md(merged):
+        update_docs(docs_md, markdown_text(merged, docs_md, args_line), tables=False)
+
+    return merge_results(docs_json, rows, replace_all=False, then=write_md)
 
 
 def merge_results(path, rows: dict, replace_all: bool, then=None) -> dict:
@@ -608,6 +640,10 @@ def merge_results(path, rows: dict, replace_all: bool, then=None) -> dict:
     return merged
 
 
+def _same_file(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def main(argv=None) -> int:
     args = _parse(argv)
     import torch
@@ -621,7 +657,8 @@ def main(argv=None) -> int:
     if args.resume and os.path.exists(args.results):
         with open(args.results) as fh:
             results = json.load(fh)
-    os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
+    for path in (args.results, args.out):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     args_line = "python -m bench.deep_table " + " ".join(argv if argv is not None else sys.argv[1:])
     args.command_line = args_line
 
@@ -630,10 +667,14 @@ def main(argv=None) -> int:
     def save(key=None):
         if key is not None:
             fresh.add(key)
-        merged = merge_results(args.results, {k: results[k] for k in fresh},
-                               replace_all=not args.resume,
+        rows = {k: results[k] for k in fresh}
+        # the committed results are only ever merged into, never replaced
+        replace_all = not args.resume and not _same_file(args.results, DOCS_JSON)
+        merged = merge_results(args.results, rows, replace_all=replace_all,
                                then=lambda rows: write_markdown(rows, args.out, args_line))
         results.update(merged)
+        if args.update_docs:
+            update_docs_rows(rows, args_line)
 
     if args.refresh_hierarchical:
         fresh.update(refresh_hierarchical(results, args))
@@ -652,7 +693,8 @@ def main(argv=None) -> int:
         for bits in [int(b) for b in args.bits.split(",")]:
             run_config(ds, bits, methods, args, images, labels, q, db, train_idx, results, save)
     save()
-    print(f"wrote {args.out} and {args.results}")
+    print(f"wrote {args.out} and {args.results}"
+          + (f"; merged the rows into {DOCS_JSON} and {DOCS_MD}" if args.update_docs else ""))
     return 0
 
 

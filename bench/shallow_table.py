@@ -13,8 +13,11 @@ tie-aware.
 
 Options: ``--datasets``, ``--methods``, ``--bits``, ``--ties-bits``,
 ``--limit N`` (random subset, for a quick run), ``--out PATH`` (default
-docs/results_shallow.md, which it rewrites: pass another path for a trial
-run), ``--seed``.
+``bench-results/results_shallow.md``, git-ignored), ``--update-docs`` (also
+merge the rows into the committed ``docs/results_shallow.md``: the cells this
+run produced replace theirs, every other row, column, section and the
+hand-written prose stay; refused with ``--limit``), ``--seed``.  The full
+run takes about 12 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import sys
 import time
 
 from bench import literature
-from bench._common import format_table
+from bench._common import format_table, results_paths, update_docs
+from hamsearch._atomic import atomic_write
 
 DEFAULT_DATASETS = "fashion-mnist,mnist-5k"
 DEFAULT_METHODS = "lsh,pcah,sh,itq,le,delm"
@@ -77,8 +81,14 @@ def main(argv=None):
                          "'' for none")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=os.path.join("docs", "results_shallow.md"))
+    out_default, docs_path = results_paths("results_shallow.md")
+    ap.add_argument("--out", default=out_default,
+                    help="where the document goes (default %(default)s)")
+    ap.add_argument("--update-docs", action="store_true",
+                    help=f"also merge the rows into {docs_path} (keeps its other rows and prose)")
     args = ap.parse_args(argv)
+    if args.update_docs and args.limit:
+        ap.error("--update-docs with --limit would put a subset's figures in the docs")
 
     import hamsearch
     from hamsearch.evaluation import run_eval
@@ -160,10 +170,15 @@ def main(argv=None):
                 "",
             ]
     out.append(literature.markdown("shallow"))
+    text = "\n".join(out)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as fh:
-        fh.write("\n".join(out))
+    with atomic_write(args.out, "w", encoding="utf-8", what="results") as fh:
+        fh.write(text)
     print(f"wrote {args.out}")
+    if args.update_docs:
+        update_docs(docs_path, text, tables=True,
+                    note=f"Rows updated by `{cmd.strip()}` on {datetime.date.today().isoformat()}.")
+        print(f"merged the rows into {docs_path}")
 
 
 if __name__ == "__main__":
