@@ -3,13 +3,17 @@
  *
  * Each popcount family file (popcount_portable.c, popcount_popcnt.c,
  * popcount_avx2.c, popcount_avx512.c) fills one hs_kernels table with the
- * same three primitives; dispatch.c picks one table at run time and
- * flat.c / topk.c build the searches on top of it.
+ * same primitives; the variant table in dispatch.c (the one list of
+ * kernel variants) names, for each variant, the capabilities it needs and
+ * its popcount, MIH and re-rank kernels; one row is picked at run time and
+ * flat.c / topk.c / mih.c / rerank.c build on it.
  */
 #ifndef HAMSEARCH_KERNELS_H
 #define HAMSEARCH_KERNELS_H
 
 #include <stdint.h>
+
+#include "hamsearch.h"
 
 /* A filter call stops once fewer than HS_FILTER_SLACK free slots remain in
  * its candidate buffer, so a variant may emit up to HS_FILTER_SLACK
@@ -50,12 +54,25 @@ typedef struct hs_kernels {
                          int64_t *cand_i, int cap);
 } hs_kernels;
 
-extern const hs_kernels hs_kernels_portable;
-extern const hs_kernels hs_kernels_popcnt;
-extern const hs_kernels hs_kernels_avx2;
-extern const hs_kernels hs_kernels_avx512;
+/* Kernels of one MIH flavour (mih.c) and of one re-rank flavour
+ * (rerank.c); opaque outside their files. */
+typedef struct hs_mih_kernels hs_mih_kernels;
+typedef struct hs_rerank_kernels hs_rerank_kernels;
 
-/* The table in force (dispatch.c); never NULL once hs_active() returned. */
+/* One row of the variant table (dispatch.c). */
+typedef struct hs_variant {
+    const char *name;  /* reported by hs_isa_name(), accepted by hs_set_isa() */
+    const char *alias; /* also accepted (may be NULL) */
+    uint64_t caps;     /* HS_CAP_* bits the CPU must have */
+    const hs_kernels *popcount;
+    const hs_mih_kernels *mih;
+    const hs_rerank_kernels *rerank;
+} hs_variant;
+
+/* The row in force (dispatch.c); never NULL. */
+const hs_variant *hs_active_variant(void);
+
+/* Its popcount table: hs_active_variant()->popcount. */
 const hs_kernels *hs_active(void);
 
 #endif /* HAMSEARCH_KERNELS_H */

@@ -320,13 +320,21 @@ static inline int mih_pop_portable(uint64_t x)
 typedef int (*mih_search_fn)(const mih_ctx *, mih_ws *, int64_t, int64_t,
                              int32_t, int32_t *);
 
+/* The MIH flavours the variant table (dispatch.c) points to. */
+struct hs_mih_kernels {
+    mih_search_fn search_one;
+};
+
+const hs_mih_kernels hs_mih_portable = {mih_portable_search_one};
+#ifdef MIH_HAVE_POPCNT_VARIANT
+const hs_mih_kernels hs_mih_popcnt = {mih_popcnt_search_one};
+#else /* never selected: no row needing POPCNT runs here */
+const hs_mih_kernels hs_mih_popcnt = {mih_portable_search_one};
+#endif
+
 static mih_search_fn mih_pick(void)
 {
-#ifdef MIH_HAVE_POPCNT_VARIANT
-    if (strcmp(hs_isa_name(), "portable") != 0)
-        return mih_popcnt_search_one;
-#endif
-    return mih_portable_search_one;
+    return hs_active_variant()->mih->search_one;
 }
 
 static int mih_cmp_pair(const void *a, const void *b)

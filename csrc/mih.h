@@ -56,77 +56,13 @@
 
 #include <stdint.h>
 
-typedef struct hs_mih_segment {
-    const int64_t *meta;
-    const int32_t *offs;
-    const uint32_t *hkeys;
-    const int32_t *hvals;
-    const int32_t *pos;
-    const uint64_t *occ;
-    const uint64_t *tcodes;
-    int64_t seg_n;
-    const uint8_t *sfx;
-} hs_mih_segment;
+/* hs_mih_segment and the entry points (hs_mih_counting_sort,
+ * hs_mih_key_counts / _scatter / _scatter_sparse, hs_mih_hash_insert,
+ * hs_mih_knn, hs_mih_range_search and its accessors) are declared in
+ * hamsearch_api.h, the one public header. */
+#include "hamsearch.h"
 
 #define HS_MIH_DENSE (-1)
 #define HS_MIH_SPARSE (-2)
-
-/* offs (nbuckets + 1) = CSR start of each key; pos[...] = lo + i grouped by
- * keys[i], ascending within a key. */
-void hs_mih_counting_sort(const uint32_t *keys, int64_t n, int64_t nbuckets,
-                          int64_t lo, int32_t *offs, int32_t *pos);
-
-/* The streaming (chunked) build of a dense table over substring bits
- * [start, start + len) of codes rows 0..n: key_counts adds each row's key
- * to counts[key] (pass offs + 1 of a zeroed offs; a prefix sum then makes
- * the CSR offsets); key_scatter writes row0 + i at pos[fill[key]++] (fill:
- * a copy of the offsets' bucket starts).  Called chunk by chunk, in row
- * order, they give hs_mih_counting_sort's result without a keys array. */
-void hs_mih_key_counts(const uint64_t *codes, int64_t n, int w, int start,
-                       int len, int32_t *counts);
-void hs_mih_key_scatter(const uint64_t *codes, int64_t n, int w, int start,
-                        int len, int64_t row0, int32_t *fill, int32_t *pos);
-
-/* The same for a sparse table with sb suffix bits: count with
- * hs_mih_key_counts over bits [start + sb, start + len) (the bucket), then
- * key_scatter_sparse writes row0 + i at t = fill[key >> sb]++ in pos and
- * the key's low sb bits at sfx[t]. */
-void hs_mih_key_scatter_sparse(const uint64_t *codes, int64_t n, int w,
-                               int start, int len, int sb, int64_t row0,
-                               int32_t *fill, int32_t *pos, uint8_t *sfx);
-
-/* Insert the distinct keys uniq[0..nu) (value = index) into an empty table
- * of capacity hmask + 1 (a power of two > nu). */
-void hs_mih_hash_insert(const uint32_t *uniq, int64_t nu, uint32_t *hkeys,
-                        int32_t *hvals, int64_t hmask);
-
-/* Exact k-NN, D/I (nq, k) padded with (HS_PAD_DISTANCE, -1); rows set in
- * `skip` (see hamsearch.h, may be NULL) are never candidates.  Returns 0,
- * HS_ENOMEM when memory ran out, or HS_EINVAL for an m, k or segment count
- * out of range. */
-int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
-               const uint64_t *queries, int64_t nq, int64_t k,
-               const int32_t *sub_start, const int32_t *sub_len, int m,
-               const hs_mih_segment *segs, int nseg, int64_t budget,
-               int32_t *D, int64_t *I, int64_t *stats, int nthreads,
-               const uint64_t *skip);
-
-/* Radius search (<= radius); read the result like hs_range_search's
- * (NULL on failure, *err = HS_ENOMEM or HS_EINVAL). */
-typedef struct hs_mih_range hs_mih_range;
-
-hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
-                                  int64_t n, int w, const uint64_t *queries,
-                                  int64_t nq, int32_t radius,
-                                  const int32_t *sub_start,
-                                  const int32_t *sub_len, int m,
-                                  const hs_mih_segment *segs, int nseg,
-                                  int64_t budget, int64_t *stats,
-                                  int nthreads, const uint64_t *skip,
-                                  int *err);
-int64_t hs_mih_range_total(const hs_mih_range *res);
-void hs_mih_range_lims(const hs_mih_range *res, int64_t *lims);
-void hs_mih_range_copy(const hs_mih_range *res, int32_t *D, int64_t *I);
-void hs_mih_range_free(hs_mih_range *res);
 
 #endif /* HAMSEARCH_MIH_H */

@@ -12,9 +12,9 @@
  *   avx2-fma-f16c  VFMADD231PS on four 8-lane accumulators (32 floats per
  *                  iteration); float16 rows are widened with VCVTPH2PS
  *                  (F16C) straight from memory.  Compiled for
- *                  target("avx2,fma,f16c"); runs when the popcount dispatch
- *                  (dispatch.c, so HAMSEARCH_ISA and hs_set_isa too) is at
- *                  AVX2 or above and CPUID leaf 1 reports FMA and F16C.
+ *                  target("avx2,fma,f16c"); the variant table (dispatch.c)
+ *                  uses it for the avx2 and avx512 rows (which need FMA
+ *                  and F16C), so HAMSEARCH_ISA and hs_set_isa pick it too.
  *
  * Top-k: a bounded max-heap of k candidates per query whose root is the
  * worst, ordered by (score, id) or (hamming, score, id), heap-sorted at the
@@ -28,11 +28,13 @@
 #include <string.h>
 
 #include "hamsearch.h"
+#include "kernels.h"
 #include "threads.h"
 
 typedef float (*hs_score_fn)(const float *q, const void *row, int64_t d);
 
-typedef struct {
+/* One re-rank flavour; the variant table (dispatch.c) points to one. */
+typedef struct hs_rerank_kernels {
     const char *name;
     hs_score_fn l2_f32, ip_f32, l2_f16, ip_f16;
 } hs_rr_table;
@@ -116,14 +118,13 @@ static float pt_ip_f16(const float *q, const void *row, int64_t d)
     return pt_half(q, row, d, 1);
 }
 
-static const hs_rr_table hs_rr_portable = {"portable", pt_l2_f32, pt_ip_f32,
+const hs_rr_table hs_rerank_portable = {"portable", pt_l2_f32, pt_ip_f32,
                                            pt_l2_f16, pt_ip_f16};
 
 /* ----------------------------------------------------- AVX2 + FMA + F16C */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HS_RR_X86 1
-#include <cpuid.h>
 #include <immintrin.h>
 
 #if defined(__clang__)
@@ -205,34 +206,19 @@ AV_KERNEL(av_ip_f16, uint16_t, AV_LD16, AV_HALF, 1)
 #pragma GCC pop_options
 #endif
 
-static const hs_rr_table hs_rr_avx2 = {"avx2-fma-f16c", av_l2_f32, av_ip_f32,
+const hs_rr_table hs_rerank_avx2 = {"avx2-fma-f16c", av_l2_f32, av_ip_f32,
                                        av_l2_f16, av_ip_f16};
 
-static int hs_rr_cpu_ok = -1; /* FMA and F16C (AVX state is checked by dispatch.c) */
-
-static int hs_rr_has_fma_f16c(void)
-{
-    int ok = __atomic_load_n(&hs_rr_cpu_ok, __ATOMIC_RELAXED);
-    if (ok < 0) {
-        unsigned a, b, c, d;
-        ok = 0;
-        if (__get_cpuid(1, &a, &b, &c, &d))
-            ok = ((c >> 12) & 1) && ((c >> 29) & 1);
-        __atomic_store_n(&hs_rr_cpu_ok, ok, __ATOMIC_RELAXED);
-    }
-    return ok;
-}
+#else /* never selected: no row needing AVX2 runs here */
+const hs_rr_table hs_rerank_avx2 = {"portable", pt_l2_f32, pt_ip_f32,
+                                    pt_l2_f16, pt_ip_f16};
 #endif /* x86 */
 
+/* The re-rank kernels of the variant-table row in force (dispatch.c: the
+ * AVX2 rows need FMA and F16C too). */
 static const hs_rr_table *hs_rr_active(void)
 {
-#ifdef HS_RR_X86
-    const char *isa = hs_isa_name();
-    if ((strcmp(isa, "avx2") == 0 || strncmp(isa, "avx512", 6) == 0) &&
-        hs_rr_has_fma_f16c())
-        return &hs_rr_avx2;
-#endif
-    return &hs_rr_portable;
+    return hs_active_variant()->rerank;
 }
 
 const char *hs_rerank_isa(void)

@@ -1,7 +1,6 @@
 /*
  * rerank.h -- re-ranking Hamming candidate pools by float feature distance
- * (the fine step of hierarchical search).  Public C API, cdef'd by
- * ffibuild.py.
+ * (the fine step of hierarchical search).
  *
  * Stored features are rows of `d` float32 or float16 (IEEE binary16) values,
  * C-contiguous; query features are float32.  The kernels trust their inputs
@@ -15,24 +14,14 @@
 
 #include <stdint.h>
 
-#define HS_METRIC_L2 0
-#define HS_METRIC_IP 1
-#define HS_ORDER_SCORE 0
-#define HS_ORDER_BUCKET 1
-#define HS_FEAT_F32 0
-#define HS_FEAT_F16 1
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* Name of the distance variant in force: "avx2-fma-f16c" or "portable".
- * Follows hs_set_isa() / HAMSEARCH_ISA: the AVX2 variant runs when the
- * popcount dispatch is at AVX2 or above and the CPU has FMA and F16C. */
-const char *hs_rerank_isa(void);
-
-/* Top-k of each query's candidate pool.
+/* HS_METRIC_*, HS_ORDER_*, HS_FEAT_* and the entry points are declared in
+ * hamsearch_api.h (the one public header):
  *
+ * hs_rerank_isa(): name of the distance variant in force, "avx2-fma-f16c"
+ * or "portable": the re-rank kernels of the variant-table row in force
+ * (dispatch.c), so it follows hs_set_isa() / HAMSEARCH_ISA.
+ *
+ * hs_rerank(): top-k of each query's candidate pool.
  * Query q's candidates are entries lims[q] .. lims[q+1]-1 of `pos` (row of
  * `feats`) and `ham` (its Hamming distance); ids[pos[j]] is its id (pos[j]
  * itself when ids is NULL: row ids, see hamsearch.h).  They
@@ -42,20 +31,11 @@ const char *hs_rerank_isa(void);
  * I (id) and H (Hamming distance), each (nq, k) row-major.  Rows with fewer
  * than k candidates are padded with D = +inf (L2) / -inf (IP), I = -1,
  * H = HS_PAD_DISTANCE.  Threads take queries one at a time.
- * Returns 0, or -1 when memory ran out. */
-int hs_rerank(const void *feats, int ftype, int64_t d, const float *qf,
-              int64_t nq, const int64_t *lims, const int64_t *pos,
-              const int32_t *ham, const int64_t *ids, int metric, int order,
-              int64_t k, float *D, int64_t *I, int32_t *H, int nthreads);
-
-/* out[j] = score of feats[pos[j]] against the single query q: squared L2
- * distance or inner product (not negated).  One thread. */
-void hs_feature_distances(const void *feats, int ftype, int64_t d,
-                          const float *q, const int64_t *pos, int64_t npos,
-                          int metric, float *out);
-
-#ifdef __cplusplus
-}
-#endif
+ * Returns HS_OK, or HS_ENOMEM when memory ran out.
+ *
+ * hs_feature_distances(): out[j] = score of feats[pos[j]] against the
+ * single query q: squared L2 distance or inner product (not negated).  One
+ * thread. */
+#include "hamsearch.h"
 
 #endif /* HAMSEARCH_RERANK_H */

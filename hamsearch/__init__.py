@@ -10,7 +10,7 @@
 [0, 1, 2, 3, 4]
 """
 
-from ._backend import backend, get_num_threads, set_num_threads
+from ._backend import backend, get_num_threads, set_isa, set_num_threads
 from .codes import pack, unpack
 from .distances import hamming_distances
 from .filters import IdFilter
@@ -35,6 +35,7 @@ __all__ = [
     "hamming_distances",
     "backend",
     "set_num_threads",
+    "set_isa",
     "get_num_threads",
     "__version__",
 ]

@@ -1,28 +1,21 @@
-"""Kernel backend selection and thread count.
+"""Kernel backend selection (the one dispatch point) and thread count.
 
-Two backends implement the same kernel interface:
+Two backends implement the kernel interface
+:class:`hamsearch._kernels.Kernels` (the full list of kernels and their
+contracts is there):
 
-* ``hamsearch._native`` -- the C kernels in ``csrc/`` compiled by ``setup.py``
-  through cffi (API mode), with run-time CPU dispatch;
+* ``hamsearch._kernels.c`` (alias ``hamsearch._native``) -- the C kernels in
+  ``csrc/`` compiled by ``setup.py`` through cffi (API mode), with run-time
+  CPU dispatch (the variant table in ``csrc/dispatch.c``);
 * ``hamsearch._numba`` -- Numba twins of the same kernels, used when the C
   extension is not built.
 
 ``HAMSEARCH_BACKEND=c|numba`` forces one; forcing one that is unavailable is an
-error at first use.  Both modules expose, with inputs already validated
-(C-contiguous ``uint64`` code rows of equal width, ``int64`` ids):
-
-``NAME``
-    Backend name, e.g. ``"c-avx2"`` or ``"numba"``.
-``hamming_matrix(a, b, nthreads) -> int32 (na, nb)``
-    All pairwise Hamming distances.
-``hamming_rows(a, b) -> int32 (n,)``
-    Distance between ``a[i]`` and ``b[i]``.
-``knn(db, ids, queries, k, nthreads) -> (D int32 (nq, k), I int64 (nq, k))``
-    Exact k nearest per query, sorted by ``(distance, id)``; rows with fewer
-    than k results are padded with ``D = PAD_DISTANCE`` and ``I = -1``.
-``range_search(db, ids, queries, radius, nthreads) -> (lims, D, I)``
-    All items with distance ``<= radius``, CSR layout (``lims`` int64 of
-    length nq + 1), each query's slice sorted by ``(distance, id)``.
+error at first use.  A backend is used whole or not at all: a C build that
+lacks some kernels (built from older sources) is refused -- an error when
+forced, a warning and the Numba backend under ``auto`` -- never mixed with
+Numba kernels family by family.  ``HAMSEARCH_ISA`` / :func:`set_isa` choose
+the C variant.
 """
 
 from __future__ import annotations
@@ -30,15 +23,14 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import warnings
 
 import numpy as np
 
-__all__ = ["backend", "kernels", "set_num_threads", "get_num_threads", "max_threads",
-           "PAD_DISTANCE"]
+from ._kernels import BACKENDS, PAD_DISTANCE, IncompleteBackendError, missing
 
-#: Distance reported for padding slots (``id == -1``) when k exceeds the
-#: number of results; larger than any real Hamming distance.
-PAD_DISTANCE = 2**31 - 1
+__all__ = ["backend", "kernels", "set_num_threads", "get_num_threads", "max_threads",
+           "set_isa", "PAD_DISTANCE"]
 
 _lock = threading.Lock()
 _kernels = None
@@ -52,53 +44,97 @@ def _available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _load_native():
-    from . import _native  # noqa: F401  (raises ImportError if not built)
+def _load(name: str):
+    """Backend ``name`` of :data:`~hamsearch._kernels.BACKENDS`, checked complete.
 
-    if not _native.available():
-        raise ImportError(_native.unavailable_reason())
-    return _native
+    Raises ImportError (IncompleteBackendError when it lacks kernels)."""
+    module = importlib.import_module(BACKENDS[name])
+    avail = getattr(module, "available", None)
+    if avail is not None and not avail():
+        cls = IncompleteBackendError if getattr(module, "stale", lambda: False)() \
+            else ImportError
+        raise cls(module.unavailable_reason())
+    lacking = missing(module)
+    if lacking:
+        raise IncompleteBackendError(
+            f"the {name!r} kernel backend ({module.__name__}) lacks {', '.join(lacking)}; "
+            "a backend must provide every kernel of hamsearch._kernels.Kernels"
+        )
+    return module
 
 
-def _load_numba():
-    return importlib.import_module("hamsearch._numba")
+def _choose():
+    forced = os.environ.get("HAMSEARCH_BACKEND", "").strip().lower()
+    if forced == "native":
+        forced = "c"
+    if forced in ("", "auto"):
+        problems = []
+        for name in BACKENDS:
+            try:
+                return _load(name)
+            except IncompleteBackendError as exc:
+                problems.append(f"{name}: {exc}")
+                warnings.warn(
+                    f"hamsearch: the {name!r} kernel backend is unusable ({exc}); "
+                    "falling back to the next backend", RuntimeWarning, stacklevel=3)
+            except ImportError as exc:
+                problems.append(f"{name}: {exc}")
+        raise RuntimeError("no hamsearch kernel backend is available: " + "; ".join(problems))
+    if forced not in BACKENDS:
+        raise RuntimeError(
+            f"HAMSEARCH_BACKEND must be one of {sorted(BACKENDS)} or 'auto', got {forced!r}"
+        )
+    try:
+        return _load(forced)
+    except ImportError as exc:
+        hint = ("; reinstall with a C compiler (pip install .) or unset HAMSEARCH_BACKEND "
+                "to use the Numba kernels") if forced == "c" else ""
+        raise RuntimeError(
+            f"HAMSEARCH_BACKEND={forced} but that backend is not available ({exc}){hint}"
+        ) from exc
 
 
 def kernels():
-    """Return the live kernel module, loading it on first use."""
+    """Return the live kernel module (a :class:`~hamsearch._kernels.Kernels`),
+    loading it on first use."""
     global _kernels
     if _kernels is not None:
         return _kernels
     with _lock:
-        if _kernels is not None:
-            return _kernels
-        forced = os.environ.get("HAMSEARCH_BACKEND", "").strip().lower()
-        if forced in ("c", "native"):
-            try:
-                _kernels = _load_native()
-            except ImportError as exc:
-                raise RuntimeError(
-                    "HAMSEARCH_BACKEND=c but the C extension is not available "
-                    f"({exc}); reinstall with a C compiler (pip install .) or unset "
-                    "HAMSEARCH_BACKEND to use the Numba kernels"
-                ) from exc
-        elif forced == "numba":
-            try:
-                _kernels = _load_numba()
-            except ImportError as exc:
-                raise RuntimeError(
-                    f"HAMSEARCH_BACKEND=numba but numba cannot be imported ({exc})"
-                ) from exc
-        elif forced in ("", "auto"):
-            try:
-                _kernels = _load_native()
-            except ImportError:
-                _kernels = _load_numba()
-        else:
-            raise RuntimeError(
-                f"HAMSEARCH_BACKEND must be 'c', 'numba' or 'auto', got {forced!r}"
-            )
+        if _kernels is None:
+            _kernels = _choose()
         return _kernels
+
+
+def set_isa(name: str | None = None) -> str:
+    """Force a C kernel variant (tests and benchmarks); returns :func:`backend`.
+
+    Parameters
+    ----------
+    name : str or None
+        A variant of the C variant table (``"avx512"``, ``"avx2"``,
+        ``"popcnt"``, ``"portable"`` on x86-64), or None / ``"auto"`` for the
+        best this CPU supports.  A variant the CPU lacks falls back to the
+        best one below it.  The environment variable ``HAMSEARCH_ISA`` sets
+        the variant at load time the same way.
+
+    Raises
+    ------
+    ValueError
+        Unknown variant name.
+    RuntimeError
+        A variant other than None / ``"auto"`` was asked for while the live
+        backend is not the C one.
+    """
+    k = kernels()
+    if hasattr(k, "set_isa"):
+        k.set_isa(name)
+    elif name not in (None, "auto"):
+        raise RuntimeError(
+            f"set_isa({name!r}): the live kernel backend is {k.NAME!r}; ISA variants "
+            "belong to the C backend"
+        )
+    return k.NAME
 
 
 def backend() -> str:

@@ -1,78 +1,15 @@
-"""cffi wrappers of ``csrc/rerank.c`` (re-ranking pools on float features).
-
-Re-exported by :mod:`hamsearch._native`; same interface as
-:mod:`hamsearch._numba.rerank`.  Inputs are trusted (validated by
-:mod:`hamsearch.rerank`): ``feats`` C-contiguous float32/float16 ``(n, d)``
-(read-only or memory-mapped is fine), ``qf`` float32 ``(nq, d)``, ``lims``
-/ ``pos`` / ``ids`` int64, ``ham`` int32; ``ids=None`` means row ids (the
-id of row ``r`` of ``feats`` is ``r``).
-"""
+"""Compatibility name of the re-rank kernels of the C backend (now in
+:mod:`hamsearch._kernels.c`; attributes are looked up there)."""
 
 from __future__ import annotations
 
-import numpy as np
-
-try:
-    from ._hamsearch_c import ffi as _ffi, lib as _lib
-except ImportError:  # pragma: no cover - the extension is not built
-    _ffi = _lib = None
-
-__all__ = ["rerank", "feature_distances", "rerank_isa", "has_rerank"]
+from ._kernels import c as _c
 
 
 def has_rerank() -> bool:
-    """True when the built extension has the re-rank kernels."""
-    return _lib is not None and hasattr(_lib, "hs_rerank")
+    """True when the C backend is available (it always has the re-rank kernels)."""
+    return _c.available()
 
 
-def rerank_isa() -> str:
-    """Distance kernel variant in force: ``"avx2-fma-f16c"`` or ``"portable"``."""
-    return _ffi.string(_lib.hs_rerank_isa()).decode()
-
-
-def _ptr(ctype, arr):
-    if arr is None or not arr.size:  # None: ids=None (row ids)
-        return _ffi.NULL
-    return _ffi.cast(ctype, _ffi.from_buffer(arr))
-
-
-def _ftype(feats) -> int:
-    return 1 if feats.dtype == np.float16 else 0
-
-
-def rerank(feats, qf, lims, pos, ids, ham, k, metric, order, nthreads=1):
-    """Top-``k`` of each query's pool by feature score (see ``csrc/rerank.h``).
-
-    Returns ``D`` float32 ``(nq, k)`` (squared L2 or inner product), ``I``
-    int64 ids and ``H`` int32 Hamming distances, padded with ``+-inf``,
-    ``-1`` and ``PAD_DISTANCE``.
-    """
-    nq = qf.shape[0]
-    k = int(k)
-    D = np.empty((nq, k), np.float32)
-    I = np.empty((nq, k), np.int64)
-    H = np.empty((nq, k), np.int32)
-    if D.size == 0:
-        return D, I, H
-    rc = _lib.hs_rerank(
-        _ptr("void *", feats), _ftype(feats), int(feats.shape[1]),
-        _ptr("float *", qf), nq, _ptr("int64_t *", lims), _ptr("int64_t *", pos),
-        _ptr("int32_t *", ham), _ptr("int64_t *", ids), int(metric), int(order),
-        k, _ptr("float *", D), _ptr("int64_t *", I), _ptr("int32_t *", H), int(nthreads),
-    )
-    from ._native import check_status
-
-    check_status(rc, "rerank")
-    return D, I, H
-
-
-def feature_distances(feats, q, pos, metric):
-    """Scores of one float32 query ``q`` ``(d,)`` against rows ``pos`` of ``feats``:
-    squared L2 (``metric=0``) or inner product (``metric=1``), float32."""
-    out = np.empty(pos.shape[0], np.float32)
-    if out.size:
-        _lib.hs_feature_distances(
-            _ptr("void *", feats), _ftype(feats), int(feats.shape[1]), _ptr("float *", q),
-            _ptr("int64_t *", pos), int(pos.shape[0]), int(metric), _ptr("float *", out),
-        )
-    return out
+def __getattr__(name):
+    return getattr(_c, name)

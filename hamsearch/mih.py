@@ -240,13 +240,9 @@ def extract_substring(codes: np.ndarray, start: int, length: int) -> np.ndarray:
 
 
 def _mih_kernels():
-    """The live backend's MIH kernels (the Numba twins if it has none)."""
-    k = kernels()
-    if hasattr(k, "mih_knn"):
-        return k
-    from ._numba import mih as numba_mih
-
-    return numba_mih
+    """The live backend's MIH kernels (every backend has them: see
+    :mod:`hamsearch._kernels`)."""
+    return kernels()
 
 
 SEGMENT_FIELDS = ("meta", "offs", "hkeys", "hvals", "pos", "occ", "tcodes", "sfx")

@@ -94,18 +94,9 @@ def _positions(n: int) -> np.ndarray:
 
 
 def _rerank_kernels():
-    """The live backend if it has the re-rank kernels, else the Numba twin."""
-    k = kernels()
-    if hasattr(k, "rerank"):
-        if not k.NAME.startswith("c-"):
-            return k
-        from . import _native_rerank
-
-        if _native_rerank.has_rerank():
-            return k
-    from ._numba import rerank as numba_rerank
-
-    return numba_rerank
+    """The live backend's re-rank kernels (every backend has them: see
+    :mod:`hamsearch._kernels`)."""
+    return kernels()
 
 
 # --------------------------------------------------------------- validation

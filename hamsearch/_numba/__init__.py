@@ -1,6 +1,7 @@
 """Numba kernels: the fallback backend when the C extension is not built.
 
-Same interface as ``hamsearch._native`` (see ``hamsearch._backend``); inputs
+The interface is :class:`hamsearch._kernels.Kernels` (as the C backend,
+``hamsearch._kernels.c``); inputs
 are trusted to be validated already (C-contiguous ``uint64`` rows of equal
 width, ``int64`` ids -- or None for row ids, the id of row ``i`` being ``i``
 -- zero padding bits).  Nothing is compiled at import: each kernel is
@@ -30,10 +31,14 @@ from .mih import (  # noqa: F401  multi-index hashing (twin of csrc/mih.c)
 
 NAME = "numba"
 
-__all__ = ["NAME", "hamming_matrix", "hamming_rows", "knn", "range_search", "warmup",
-           "rerank", "feature_distances"]
+__all__ = ["NAME", "PAD_DISTANCE", "hamming_matrix", "hamming_rows", "knn", "range_search",
+           "warmup", "rerank", "feature_distances", "mih_counting_sort", "mih_hash_insert",
+           "mih_key_counts", "mih_key_scatter", "mih_key_scatter_sparse", "mih_knn",
+           "mih_range_search"]
 
-PAD_DISTANCE = flat.PAD_DISTANCE
+from .._kernels import PAD_DISTANCE  # noqa: E402  (the one definition)
+
+assert flat.PAD_DISTANCE == PAD_DISTANCE
 
 # Below this many (query, row) pairs a call runs in the calling thread: the
 # thread pool's start-up cost would dominate.
