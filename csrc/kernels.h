@@ -25,6 +25,43 @@
 #define HS_PREFETCH_BYTES 8192
 #define HS_PREFETCH(p) __builtin_prefetch((const char *)(p) + HS_PREFETCH_BYTES, 0, 3)
 
+/* The emit steps of the filter kernels, which name their state thr, limit
+ * (cap - HS_FILTER_SLACK), cnt, cand_d, cand_i, the position i and a label
+ * done: (after which *start = i).
+ *
+ * HS_SCALAR_EMIT: one code at pos with distance dval; branchy, because
+ * after the first few hundred codes almost nothing passes the threshold. */
+#define HS_SCALAR_EMIT(dval, pos)                                           \
+    do {                                                                    \
+        const int32_t d_ = (dval);                                          \
+        if (d_ <= thr) {                                                    \
+            cand_d[cnt] = d_;                                               \
+            cand_i[cnt] = (pos);                                            \
+            if (++cnt > limit) {                                            \
+                i = (pos) + 1;                                              \
+                goto done;                                                  \
+            }                                                               \
+        }                                                                   \
+    } while (0)
+
+/* HS_MASK_EMIT: the codes of a group of `group` codes at pos whose bits are
+ * set in the mask m (bit b: code pos + b, distance t[b]). */
+#define HS_MASK_EMIT(m, t, pos, group)                                      \
+    do {                                                                    \
+        uint32_t m_ = (m);                                                  \
+        while (m_) {                                                        \
+            const int b_ = __builtin_ctz(m_);                               \
+            m_ &= m_ - 1;                                                   \
+            cand_d[cnt] = (int32_t)(t)[b_];                                 \
+            cand_i[cnt] = (pos) + b_;                                       \
+            cnt++;                                                          \
+        }                                                                   \
+        if (cnt > limit) {                                                  \
+            i = (pos) + (group);                                            \
+            goto done;                                                      \
+        }                                                                   \
+    } while (0)
+
 typedef struct hs_kernels {
     const char *name;
 

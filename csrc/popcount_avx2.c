@@ -220,30 +220,11 @@ hs2_wide_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
         if (m) {
             uint64_t t[4];
             _mm256_storeu_si256((__m256i *)t, s);
-            while (m) {
-                const int b = __builtin_ctz(m);
-                m &= m - 1;
-                cand_d[cnt] = (int32_t)t[b];
-                cand_i[cnt] = i + b;
-                cnt++;
-            }
-            if (cnt > limit) {
-                i += 4;
-                goto done;
-            }
+            HS_MASK_EMIT(m, t, i, 4);
         }
     }
-    for (; i < n; i++) {
-        const int32_t d = avx2s_dist(q, db + i * (int64_t)w, w);
-        if (d <= thr) {
-            cand_d[cnt] = d;
-            cand_i[cnt] = i;
-            if (++cnt > limit) {
-                i++;
-                break;
-            }
-        }
-    }
+    for (; i < n; i++)
+        HS_SCALAR_EMIT(avx2s_dist(q, db + i * (int64_t)w, w), i);
 done:
     *start = i;
     return cnt;

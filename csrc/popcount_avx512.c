@@ -347,30 +347,11 @@ hs512_bytes_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
         if (m) {
             uint64_t t[8];
             _mm512_storeu_si512(t, s);
-            while (m) {
-                const int b = __builtin_ctz(m);
-                m &= m - 1;
-                cand_d[cnt] = (int32_t)t[b];
-                cand_i[cnt] = i + b;
-                cnt++;
-            }
-            if (cnt > limit) {
-                i += 8;
-                goto done;
-            }
+            HS_MASK_EMIT(m, t, i, 8);
         }
     }
-    for (; i < n; i++) {
-        const int32_t d = hs512_dist(q, db + i * (int64_t)w, w);
-        if (d <= thr) {
-            cand_d[cnt] = d;
-            cand_i[cnt] = i;
-            if (++cnt > limit) {
-                i++;
-                break;
-            }
-        }
-    }
+    for (; i < n; i++)
+        HS_SCALAR_EMIT(hs512_dist(q, db + i * (int64_t)w, w), i);
 done:
     *start = i;
     return cnt;
@@ -474,30 +455,11 @@ hs512_wide_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
                 _mm256_storeu_si256((__m256i *)t, _mm512_cvtepi64_epi32(s));
         }
         if (m) {
-            while (m) {
-                const int b = __builtin_ctz(m);
-                m &= m - 1;
-                cand_d[cnt] = (int32_t)t[b];
-                cand_i[cnt] = i + b;
-                cnt++;
-            }
-            if (cnt > limit) {
-                i += G;
-                goto done;
-            }
+            HS_MASK_EMIT(m, t, i, G);
         }
     }
-    for (; i < n; i++) {
-        const int32_t d = hs512_dist(q, db + i * (int64_t)w, w);
-        if (d <= thr) {
-            cand_d[cnt] = d;
-            cand_i[cnt] = i;
-            if (++cnt > limit) {
-                i++;
-                break;
-            }
-        }
-    }
+    for (; i < n; i++)
+        HS_SCALAR_EMIT(hs512_dist(q, db + i * (int64_t)w, w), i);
 done:
     *start = i;
     return cnt;

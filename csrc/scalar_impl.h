@@ -59,21 +59,6 @@ __attribute__((unused)) static void HS_FN(rows)(const uint64_t *a, const uint64_
         out[i] = HS_FN(dist)(a + i * (int64_t)w, b + i * (int64_t)w, w);
 }
 
-/* The emit step shared by every loop below: branchy, because after the
- * first few hundred codes almost nothing passes the threshold. */
-#define HS_SCALAR_EMIT(dval, pos)                                           \
-    do {                                                                    \
-        const int32_t d_ = (dval);                                          \
-        if (d_ <= thr) {                                                    \
-            cand_d[cnt] = d_;                                               \
-            cand_i[cnt] = (pos);                                            \
-            if (++cnt > limit) {                                            \
-                i = (pos) + 1;                                              \
-                goto done;                                                  \
-            }                                                               \
-        }                                                                   \
-    } while (0)
-
 static inline __attribute__((always_inline)) int
 HS_FN(filter_impl)(const uint64_t *q, const uint64_t *db, int64_t n, int w,
                    int32_t thr, int64_t *start, int32_t *cand_d,
@@ -138,4 +123,3 @@ __attribute__((unused)) static int HS_FN(filter_stream)(const uint64_t *q, const
     return HS_FN(filter_impl)(q, db, n, w, thr, start, cand_d, cand_i, cap, 1);
 }
 
-#undef HS_SCALAR_EMIT
