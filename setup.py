@@ -6,6 +6,7 @@ which backend is live.  Set ``HAMSEARCH_REQUIRE_C=1`` to make a failed C build
 an error instead.
 """
 
+import glob
 import os
 import sys
 
@@ -21,12 +22,32 @@ class OptionalBuildExt(build_ext):
             super().run()
         except Exception as exc:  # noqa: BLE001 - any compiler failure
             self._warn(exc)
+            return
+        here = os.path.dirname(os.path.abspath(__file__))
+        for ext in self.extensions:
+            name = self.get_ext_filename(ext.name)
+            for built in (os.path.join(self.build_lib, name), os.path.join(here, name)):
+                if os.path.exists(built):
+                    self._remove_shadowing_builds(built)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
             self._warn(exc)
+
+    @staticmethod
+    def _remove_shadowing_builds(built):
+        # ``python ffibuild.py`` names its build after the interpreter
+        # (``_hamsearch_c.cpython-311-...so``) while setuptools builds
+        # ``_hamsearch_c.abi3.so``; the interpreter-specific name is imported
+        # first, so a stale one would silently shadow this fresh build.
+        stem = os.path.basename(built).split(".", 1)[0]
+        for other in glob.glob(os.path.join(os.path.dirname(built), stem + ".*")):
+            if os.path.abspath(other) != os.path.abspath(built) and other.endswith(
+                (".so", ".pyd")
+            ):
+                os.remove(other)
 
     @staticmethod
     def _warn(exc):

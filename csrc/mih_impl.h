@@ -44,7 +44,8 @@ static inline int MIH_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
 }
 
 /* Verify one candidate (row p, its code at `code`): kept unless its
- * distance is above *T or the enumeration met it before; with a skip
+ * distance is above *T or the enumeration met it before (the seen bitmap,
+ * or its other substrings' distances); with a skip
  * bitmap it goes to the pending list (pend_d/pend_p, *npend entries) whose
  * bitmap words are prefetched.  Returns -1 when memory ran out. */
 static inline int MIH_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *code,
@@ -52,10 +53,14 @@ static inline int MIH_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t 
                                    int s, int j, int64_t k, int32_t *T, int32_t *pend_d,
                                    int64_t *pend_p, int *npend)
 {
+    /* with the bitmap, a row met before costs no distance: T only falls,
+     * so a row once above it stays above it */
+    if (ws->seen && mih_seen_test_set(ws, p))
+        return 0;
     const int32_t d = MIH_FN(dist)(code, q, c->w);
     if (d > *T)
         return 0;
-    if ((s > 0 || j > 0) && MIH_FN(seen_before)(c, code, qkeys, s, j))
+    if (!ws->seen && (s > 0 || j > 0) && MIH_FN(seen_before)(c, code, qkeys, s, j))
         return 0;
     if (!c->skip)
         return mih_offer(ws, d, p, k, T);
@@ -274,6 +279,7 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
 
     ws->cnt = 0;
     memset(ws->hist, 0, sizeof(int64_t) * (size_t)ws->hist_n);
+    mih_seen_reset(ws);
     *T_out = T;
     if (n == 0)
         return 0;

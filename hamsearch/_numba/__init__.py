@@ -38,8 +38,6 @@ __all__ = ["NAME", "PAD_DISTANCE", "hamming_matrix", "hamming_rows", "knn", "ran
 
 from .._kernels import PAD_DISTANCE  # noqa: E402  (the one definition)
 
-assert flat.PAD_DISTANCE == PAD_DISTANCE
-
 # Below this many (query, row) pairs a call runs in the calling thread: the
 # thread pool's start-up cost would dominate.
 _SERIAL_WORK = 1 << 16

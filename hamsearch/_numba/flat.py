@@ -41,10 +41,10 @@ import numba
 import numpy as np
 from numba import prange
 
+from .._kernels import PAD_DISTANCE  # the one definition (a compile-time constant here)
 from .popcount import BIG, block_distances, block_distances_t, transpose_block
 from .topk import heap_offer, heap_push, heap_replace_top, heap_sort
 
-PAD_DISTANCE = 2**31 - 1
 PAD_ID = -1
 #: The ``ids`` argument of every kernel for ``ids=None`` (row ids: the id of
 #: row ``i`` is ``i``).  An empty int64 array, so the jitted functions see the

@@ -29,11 +29,11 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
+from .._kernels import PAD_DISTANCE  # the one definition (a compile-time constant here)
 from .flat import ROW_IDS, row_id
 from .popcount import BIG, block_distances, popcount64
 from .topk import heap_push, heap_replace_top, heap_sort, pair_greater
 
-PAD_DISTANCE = 2**31 - 1
 HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 # Work units (~ one code word of a linear scan) per bucket probe and per
 # code verified by random access (an inline code costs its word count).

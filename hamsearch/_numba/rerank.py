@@ -23,11 +23,11 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
+from .._kernels import PAD_DISTANCE  # the one definition (a compile-time constant here)
 from .flat import ROW_IDS, row_id
 
 __all__ = ["rerank", "feature_distances", "half_table"]
 
-PAD_DISTANCE = 2**31 - 1
 _FM = {"reassoc", "contract", "nsz"}
 
 _HALF_TABLE = None
