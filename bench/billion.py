@@ -190,14 +190,15 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def build(kind: str, n: int, nbits: int, chunk: int, seed: int):
+def build(kind: str, n: int, nbits: int, chunk: int, seed: int, m=None):
     import hamsearch
 
     src = SOURCES[kind](nbits, seed)
     gen_s = [0.0]
     rss0 = _rss()
     index, total = timed(lambda: hamsearch.Index.from_chunks(
-        chunks(src, n, chunk, timer=gen_s), nbits, n=n, method="mih", inline_codes=False))
+        chunks(src, n, chunk, timer=gen_s), nbits, n=n, method="mih", m=m,
+        inline_codes=False))
     info = {"build_s": total - gen_s[0], "gen_s": gen_s[0], "bytes_per_code": index.nbytes / n,
             "rss_per_code": (_rss() - rss0) / n, "m": index.m}
     return src, index, info
@@ -335,7 +336,7 @@ def run_table(args) -> int:
           f"{time.strftime('%Y-%m-%d')}")
     ok = True
     for kind in args.data:
-        src, index, info = build(kind, args.n, args.nbits, args.chunk, args.seed)
+        src, index, info = build(kind, args.n, args.nbits, args.chunk, args.seed, args.m)
         print(f"\n## {kind}: m={info['m']}, build {info['build_s']:.1f} s (+ generation "
               f"{info['gen_s']:.1f} s), index {info['bytes_per_code']:.2f} B/code, resident "
               f"growth {info['rss_per_code']:.2f} B/code, peak RSS "
@@ -441,6 +442,10 @@ def main(argv=None) -> int:
     p.add_argument("--dir", default=None,
                    help="save each index under this directory and re-open it with mmap")
     p.add_argument("--keep", action="store_true", help="keep the saved directories")
+    p.add_argument("--m", type=int, default=None,
+                   help="substrings of the index's own tables (default: the build's choice, "
+                        "AutoRule.pick_m); e.g. 2 to measure the other candidate at 10^9, "
+                        "where the tables of both do not fit beside each other")
     p.add_argument("--variants", default="",
                    help="comma-separated tables to compare over the same codes, same "
                         "queries: auto (the index's own), mN (N substrings), mN-KIND "

@@ -62,6 +62,17 @@
         }                                                                   \
     } while (0)
 
+/* Popcount of one word by the SWAR method (pairwise bit sums in 2, 4 and
+ * 8-bit fields, then one multiply adds the bytes): the portable flavour's
+ * popcount, in the portable kernels and the portable MIH alike. */
+static inline uint64_t hs_pop64_swar(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (x * 0x0101010101010101ULL) >> 56;
+}
+
 typedef struct hs_kernels {
     const char *name;
 

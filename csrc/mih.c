@@ -347,26 +347,21 @@ static inline void mih_seen_reset(mih_ws *ws)
 #define MIH_HAVE_POPCNT_VARIANT 1
 #pragma GCC push_options
 #pragma GCC target("popcnt")
-#define MIH_POP64(x) ((int)__builtin_popcountll(x))
-#define MIH_FN(name) mih_popcnt_##name
+#define HS_POP64(x) ((int)__builtin_popcountll(x))
+#define HS_FN(name) mih_popcnt_##name
+#include "dist_impl.h"
 #include "mih_impl.h"
-#undef MIH_POP64
-#undef MIH_FN
+#undef HS_POP64
+#undef HS_FN
 #pragma GCC pop_options
 #endif
 
-static inline int mih_pop_portable(uint64_t x)
-{
-    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
-    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
-    x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
-    return (int)((x * UINT64_C(0x0101010101010101)) >> 56);
-}
-#define MIH_POP64(x) mih_pop_portable(x)
-#define MIH_FN(name) mih_portable_##name
+#define HS_POP64(x) ((int)hs_pop64_swar(x))
+#define HS_FN(name) mih_portable_##name
+#include "dist_impl.h"
 #include "mih_impl.h"
-#undef MIH_POP64
-#undef MIH_FN
+#undef HS_POP64
+#undef HS_FN
 
 typedef int (*mih_search_fn)(const mih_ctx *, mih_ws *, int64_t, int64_t,
                              int32_t, int32_t *);

@@ -2,40 +2,21 @@
  * mih_impl.h -- the per-query multi-index search, instantiated once per
  * popcount flavour by mih.c, which defines
  *
- *   MIH_POP64(x)  popcount of one uint64_t
- *   MIH_FN(name)  a unique static name for this flavour
+ *   HS_POP64(x)  popcount of one uint64_t
+ *   HS_FN(name)  a unique static name for this flavour
  *
  * and wraps the include in the target options the flavour needs.
  */
 
-static inline int32_t MIH_FN(dist)(const uint64_t *a, const uint64_t *b, int w)
-{
-    switch (w) {
-    case 1:
-        return (int32_t)MIH_POP64(a[0] ^ b[0]);
-    case 2:
-        return (int32_t)(MIH_POP64(a[0] ^ b[0]) + MIH_POP64(a[1] ^ b[1]));
-    case 4:
-        return (int32_t)(MIH_POP64(a[0] ^ b[0]) + MIH_POP64(a[1] ^ b[1]) +
-                         MIH_POP64(a[2] ^ b[2]) + MIH_POP64(a[3] ^ b[3]));
-    default: {
-        int32_t s = 0;
-        for (int t = 0; t < w; t++)
-            s += (int32_t)MIH_POP64(a[t] ^ b[t]);
-        return s;
-    }
-    }
-}
-
 /* True when the enumeration met `code` before table j at radius s: some
  * other substring is closer than s, or as close and in an earlier table. */
-static inline int MIH_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
+static inline int HS_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
                                       const uint32_t *qkeys, int s, int j)
 {
     for (int jj = 0; jj < c->m; jj++) {
         if (jj == j)
             continue;
-        const int dj = MIH_POP64(
+        const int dj = HS_POP64(
             (uint64_t)(mih_sub_key(code, c->sub_start[jj], c->sub_len[jj]) ^ qkeys[jj]));
         if (dj < s || (dj == s && jj < j))
             return 1;
@@ -48,7 +29,7 @@ static inline int MIH_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
  * or its other substrings' distances); with a skip
  * bitmap it goes to the pending list (pend_d/pend_p, *npend entries) whose
  * bitmap words are prefetched.  Returns -1 when memory ran out. */
-static inline int MIH_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *code,
+static inline int HS_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *code,
                                    int64_t p, const uint64_t *q, const uint32_t *qkeys,
                                    int s, int j, int64_t k, int32_t *T, int32_t *pend_d,
                                    int64_t *pend_p, int *npend)
@@ -57,10 +38,10 @@ static inline int MIH_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t 
      * so a row once above it stays above it */
     if (ws->seen && mih_seen_test_set(ws, p))
         return 0;
-    const int32_t d = MIH_FN(dist)(code, q, c->w);
+    const int32_t d = HS_FN(dist)(code, q, c->w);
     if (d > *T)
         return 0;
-    if (!ws->seen && (s > 0 || j > 0) && MIH_FN(seen_before)(c, code, qkeys, s, j))
+    if (!ws->seen && (s > 0 || j > 0) && HS_FN(seen_before)(c, code, qkeys, s, j))
         return 0;
     if (!c->skip)
         return mih_offer(ws, d, p, k, T);
@@ -76,7 +57,7 @@ static inline int MIH_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t 
 
 /* Verify the collected candidates of a sparse table (entries cand_t, rows
  * cand_p, codes prefetched). */
-static inline int MIH_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64_t *tc,
+static inline int HS_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64_t *tc,
                                        const int64_t *cand_t, const int64_t *cand_p,
                                        int ncand, const uint64_t *q, const uint32_t *qkeys,
                                        int s, int j, int64_t k, int32_t *T)
@@ -86,7 +67,7 @@ static inline int MIH_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint6
     int npend = 0;
     for (int e = 0; e < ncand; e++) {
         const uint64_t *code = tc ? tc + cand_t[e] * c->w : c->codes + cand_p[e] * c->w;
-        if (MIH_FN(consider)(c, ws, code, cand_p[e], q, qkeys, s, j, k, T, pend_d, pend_p,
+        if (HS_FN(consider)(c, ws, code, cand_p[e], q, qkeys, s, j, k, T, pend_d, pend_p,
                              &npend))
             return -1;
     }
@@ -108,7 +89,7 @@ static inline int MIH_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint6
             cand_t[ncand] = t_;                                                         \
             cand_p[ncand] = p_;                                                         \
             if (++ncand == MIH_CAND) {                                                  \
-                if (MIH_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, \
+                if (HS_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, \
                                          j, k, T))                                      \
                     return -1;                                                          \
                 ncand = 0;                                                              \
@@ -121,7 +102,7 @@ static inline int MIH_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint6
  * suffix bytes and row numbers (prefetched), then the suffix scan (8 bytes
  * at a time: SWAR zero-byte test) whose matches' codes are prefetched and
  * verified MIH_CAND at a time.  Returns -1 when memory ran out. */
-static int MIH_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
+static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
                                 int j, const uint32_t *keys, int nk, const uint64_t *q,
                                 const uint32_t *qkeys, int s, int64_t k, int32_t *T,
                                 int64_t *probes, int64_t *verified, int64_t *work)
@@ -178,7 +159,7 @@ static int MIH_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segme
         *work += MIH_PROBE_COST + nmatch * (tc ? w : MIH_RANDOM_COST) +
                  (b1 > b0 ? (b1 - b0) / MIH_SFX_PER_UNIT : 0);
     }
-    if (ncand && MIH_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, j, k, T))
+    if (ncand && HS_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, j, k, T))
         return -1;
     return 0;
 }
@@ -191,7 +172,7 @@ static int MIH_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segme
  * instead of one probe per key: C(len, s) keys become sum_h C(len - sb, h)
  * buckets.  Stages as probe_sparse; the suffix test is a SWAR per-byte
  * popcount compared with tgt[i].  Returns -1 when memory ran out. */
-static int MIH_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
+static int HS_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
                                  int j, const uint32_t *pre, const uint8_t *tgt, int nk,
                                  uint32_t qs, const uint64_t *q, const uint32_t *qkeys,
                                  int s, int64_t k, int32_t *T, int64_t *probes,
@@ -247,7 +228,7 @@ static int MIH_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segm
         }
 #endif
         for (; t < b1; t++) {
-            if (MIH_POP64((uint64_t)(sf[t] ^ (uint8_t)qs)) == want)
+            if (HS_POP64((uint64_t)(sf[t] ^ (uint8_t)qs)) == want)
                 MIH_SPARSE_MATCH(t);
         }
         (*probes)++;
@@ -255,7 +236,7 @@ static int MIH_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segm
         *work += MIH_PROBE_COST + nmatch * (tc ? w : MIH_RANDOM_COST) +
                  (b1 > b0 ? (b1 - b0) / MIH_SFX_PER_UNIT : 0);
     }
-    if (ncand && MIH_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, j, k, T))
+    if (ncand && HS_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, j, k, T))
         return -1;
     return 0;
 }
@@ -263,7 +244,7 @@ static int MIH_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segm
 /* Search query qi.  On return ws->cd/cp[0..ws->cnt) hold every candidate
  * with distance <= *T_out (and maybe some above it).  k > 0: k-NN; k == 0:
  * radius search with radius `radius`.  Returns 0, or -1 out of memory. */
-static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
+static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                               int64_t k, int32_t radius, int32_t *T_out)
 {
     const int w = c->w;
@@ -326,7 +307,7 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                         const hs_mih_segment *sg = &c->segs[g];
                         if (sg->seg_n == 0)
                             continue;
-                        if (MIH_FN(probe_grouped)(c, ws, sg, j, pre, tgt, nk, qs, q, qkeys, s,
+                        if (HS_FN(probe_grouped)(c, ws, sg, j, pre, tgt, nk, qs, q, qkeys, s,
                                                   k, &T, &probes, &verified, &work))
                             return -1;
                     }
@@ -365,7 +346,7 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                         const uint64_t *tc =
                             sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
                         if (sg->meta[3 * (int64_t)j] == HS_MIH_SPARSE) {
-                            if (MIH_FN(probe_sparse)(c, ws, sg, j, keys, nk, q, qkeys, s,
+                            if (HS_FN(probe_sparse)(c, ws, sg, j, keys, nk, q, qkeys, s,
                                                      k, &T, &probes, &verified, &work))
                                 return -1;
                             continue;
@@ -409,7 +390,7 @@ static int MIH_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                                     continue;
                                 const uint64_t *code =
                                     tc ? tc + t * w : c->codes + p * w;
-                                if (MIH_FN(consider)(c, ws, code, p, q, qkeys, s, j, k, &T,
+                                if (HS_FN(consider)(c, ws, code, p, q, qkeys, s, j, k, &T,
                                                      pend_d, pend_p, &npend))
                                     return -1;
                             }

@@ -11,20 +11,8 @@
  */
 #include <stdint.h>
 
+#include "dist_impl.h"
 #include "kernels.h"
-
-static inline int32_t HS_FN(dist)(const uint64_t *a, const uint64_t *b, int w)
-{
-    int32_t s = 0;
-    int j = 0;
-    for (; j + 4 <= w; j += 4)
-        s += (int32_t)(HS_POP64(a[j] ^ b[j]) + HS_POP64(a[j + 1] ^ b[j + 1]) +
-                       HS_POP64(a[j + 2] ^ b[j + 2]) +
-                       HS_POP64(a[j + 3] ^ b[j + 3]));
-    for (; j < w; j++)
-        s += (int32_t)HS_POP64(a[j] ^ b[j]);
-    return s;
-}
 
 __attribute__((unused)) static void HS_FN(distances)(const uint64_t *q, const uint64_t *db, int64_t n,
                              int w, int32_t *out)

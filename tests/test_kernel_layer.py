@@ -240,6 +240,24 @@ def test_python_lists_no_isa_variant():
     assert hits == []
 
 
+def test_tests_list_no_isa_variants():
+    """Tests read the variants from the C table (tests/variants.py): no test
+    module spells out a list of three or more variant names, which would
+    leave a new row of the table untested."""
+    names = {"portable", "popcnt", "avx2", "avx512", "avx512-vpopcntdq"}
+    hits = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if path.name == "test_kernel_layer.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                found = [e.value for e in node.elts
+                         if isinstance(e, ast.Constant) and e.value in names]
+                if len(found) >= 3:
+                    hits.append(f"{path.relative_to(ROOT)}:{node.lineno} {found}")
+    assert hits == []
+
+
 def test_ffibuild_reads_the_one_header():
     sys.path.insert(0, str(ROOT))
     try:

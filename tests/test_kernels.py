@@ -25,6 +25,7 @@ from tests.reference import (
     range_search,
     words_to_bits,
 )
+from tests.variants import c_variants
 
 # 192-3072 bits: the unrolled wide-code widths of the AVX-512 kernels (3-48
 # words) and their neighbours; 4096 (64 words) the widest unrolled one
@@ -39,17 +40,9 @@ def _native_params():
     if not _native.available():
         return [pytest.param(None, marks=pytest.mark.skip(_native.unavailable_reason()))]
     params = []
-    for isa in ("portable", "popcnt", "avx2", "avx512"):
-        before = _native.isa()
-        got = _native.set_isa(isa)
-        _native.set_isa(before)
-        if got.split("-")[0] == isa:
-            params.append(pytest.param(("c", isa), id=f"c-{isa}"))
-        else:
-            params.append(
-                pytest.param(("c", isa), id=f"c-{isa}",
-                             marks=pytest.mark.skip(f"this CPU cannot run {isa}"))
-            )
+    for short, name, ok in c_variants():
+        marks = () if ok else pytest.mark.skip(f"this CPU cannot run {name}")
+        params.append(pytest.param(("c", short, name), id=f"c-{short}", marks=marks))
     return params
 
 
@@ -57,18 +50,18 @@ def _numba_param():
     try:
         mod = importlib.import_module("hamsearch._numba")
     except ImportError as exc:
-        return pytest.param(("numba", None), id="numba",
+        return pytest.param(("numba", None, None), id="numba",
                             marks=pytest.mark.skip(f"no hamsearch._numba ({exc})"))
     missing = [f for f in KERNELS if not callable(getattr(mod, f, None))]
     if missing:
-        return pytest.param(("numba", None), id="numba",
+        return pytest.param(("numba", None, None), id="numba",
                             marks=pytest.mark.skip(f"hamsearch._numba lacks {missing}"))
-    return pytest.param(("numba", None), id="numba")
+    return pytest.param(("numba", None, None), id="numba")
 
 
 @pytest.fixture(params=_native_params() + [_numba_param()], scope="module")
 def backend(request):
-    kind, isa = request.param
+    kind, isa, name = request.param
     if kind == "numba":
         yield importlib.import_module("hamsearch._numba")
         return
@@ -76,8 +69,8 @@ def backend(request):
 
     before_isa = _native.isa()
     before_work = _native._set_min_work_per_thread(0)
-    _native.set_isa(isa)
-    assert _native.isa().split("-")[0] == isa
+    assert _native.set_isa(isa) == name
+    assert _native.isa() == name
     assert _native.NAME == "c-" + _native.isa()
     try:
         yield _native

@@ -28,24 +28,13 @@ from hamsearch.storage import IndexFileError
 from tests import file_probe as fp
 from tests.reference import clustered_words, knn, random_words, range_search
 from tests.test_mih import BACKENDS, _backend_module
-
-ISAS = ("portable", "popcnt", "avx2", "avx512")
-
+from tests.variants import supported_c_variants
 
 def _c_isas():
     """The ISAs this CPU runs (the C backend only)."""
     if "c" not in BACKENDS:
         return []
-    from hamsearch import _native
-
-    out, before = [], _native.isa()
-    try:
-        for isa in ISAS:
-            if _native.set_isa(isa).split("-")[0] == isa:
-                out.append(isa)
-    finally:
-        _native.set_isa(before)
-    return out
+    return supported_c_variants()
 
 
 KERNEL_PARAMS = ["numba"] + [f"c-{isa}" for isa in _c_isas()]

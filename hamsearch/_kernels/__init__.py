@@ -118,12 +118,11 @@ class Kernels(Protocol):
                           metric: int) -> Array: ...
 
 
-#: Every kernel of :class:`Kernels` (what a backend must define).
-KERNEL_NAMES = (
-    "hamming_matrix", "hamming_rows", "knn", "range_search",
-    "mih_counting_sort", "mih_hash_insert", "mih_key_counts", "mih_key_scatter",
-    "mih_key_scatter_sparse", "mih_knn", "mih_range_search",
-    "rerank", "feature_distances",
+#: Every kernel of :class:`Kernels` (what a backend must define), in the
+#: Protocol's order: read off the class, so a kernel is declared once.
+KERNEL_NAMES = tuple(
+    name for name, member in vars(Kernels).items()
+    if not name.startswith("_") and callable(member)
 )
 
 

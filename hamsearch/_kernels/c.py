@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import PAD_DISTANCE
+from . import KERNEL_NAMES, PAD_DISTANCE
 
 try:
     from .._hamsearch_c import ffi as _ffi, lib as _lib
@@ -67,10 +67,7 @@ else:
 __all__ = [
     "NAME", "PAD_DISTANCE", "available", "unavailable_reason", "stale", "isa",
     "set_isa", "variants", "cpu_features", "rerank_isa", "check_status",
-    "hamming_matrix", "hamming_rows", "knn", "range_search",
-    "mih_counting_sort", "mih_hash_insert", "mih_key_counts", "mih_key_scatter",
-    "mih_key_scatter_sparse", "mih_knn", "mih_range_search",
-    "rerank", "feature_distances",
+    *KERNEL_NAMES,
 ]
 
 
