@@ -97,6 +97,11 @@ __all__ = ["MultiIndexTables", "choose_m", "paper_m", "substring_layout", "table
 #: Tables are dense while ``2**b <= DENSE_FACTOR * n + DENSE_SLACK``.
 DENSE_FACTOR = 8
 DENSE_SLACK = 4096
+#: and while their offsets stay within 1 GiB (``2**28`` int32 buckets): the
+#: 32-bit substrings of 10^9 codes (m = 2 at 64 bits) would otherwise get
+#: 16 GiB of dense offsets per table (17 B/code) where a sparse table costs
+#: 1 B/code of suffixes plus 64 MiB.
+MAX_DENSE_BITS = 28
 #: The delta segment is merged into the main one beyond this fraction.
 DELTA_FRACTION = 1 / 8
 #: Work allowed per query before it starts over with a linear scan, in units
@@ -130,8 +135,8 @@ def suffix_bits(b: int) -> int:
 def table_kind(b: int, n: int, kind=None) -> str:
     """The kind of a table over ``b``-bit substrings of ``n`` codes.
 
-    ``"dense"`` while ``2**b <= DENSE_FACTOR * n + DENSE_SLACK``;
-    ``"sparse"`` while the top ``b - 8`` bits meet that bound; else
+    ``"dense"`` while ``2**b <= DENSE_FACTOR * n + DENSE_SLACK`` and
+    ``b <= MAX_DENSE_BITS`` (28); ``"sparse"`` while the top ``b - 8`` bits meet that bound; else
     ``"hash"``.  ``kind`` (or :data:`FORCE_KIND`) overrides the choice
     (a sparse table needs ``b >= 2``: a 1-bit one is dense).
     """
@@ -142,7 +147,7 @@ def table_kind(b: int, n: int, kind=None) -> str:
             raise ValueError(f"table kind must be one of {TABLE_KINDS}, got {kind!r}")
         return "dense" if kind == "sparse" and b < 2 else kind
     limit = DENSE_FACTOR * int(n) + DENSE_SLACK
-    if (1 << b) <= limit:
+    if (1 << b) <= limit and b <= MAX_DENSE_BITS:
         return "dense"
     if b > SUFFIX_BITS and (1 << (b - SUFFIX_BITS)) <= limit:
         return "sparse"

@@ -133,6 +133,9 @@ def test_table_kind_and_paper_m():
     assert mih_mod.table_kind(32, 10**8) == "sparse"
     assert mih_mod.table_kind(32, 10**7) == "sparse"  # 2**24 <= 8 * 10**7
     assert mih_mod.table_kind(32, 10**6) == "hash"
+    # 10^9 codes: 32-bit dense offsets (16 GiB) are over MAX_DENSE_BITS
+    assert mih_mod.table_kind(32, 10**9) == "sparse"
+    assert mih_mod.table_kind(mih_mod.MAX_DENSE_BITS, 10**9) == "dense"
     assert mih_mod.table_kind(16, 100, "sparse") == "sparse"
     assert mih_mod.table_kind(1, 100, "sparse") == "dense"  # no room for a suffix
     with pytest.raises(ValueError, match="table kind"):
