@@ -98,3 +98,19 @@ def test_info_reports_the_kernels_cpu_features(capsys):
     line = next(v for v in out.splitlines() if v.startswith("CPU features (kernels)"))
     assert line.split(None, 3)[3] == (", ".join(_native.cpu_features()) or "-")
     assert "/proc/cpuinfo" not in out
+
+
+def test_demo_with_shards_matches_the_single_index():
+    """``hamsearch demo --shards 2`` (issue 14): a local Ray cluster, a
+    sharded index of the demo's codes, its results identical to the single
+    index's.  In a subprocess: the demo starts and stops its own cluster."""
+    pytest.importorskip("ray")
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from hamsearch.cli import main; "
+         "sys.exit(main(sys.argv[1:]))", "demo", "--n", "20000", "--nq", "50",
+         "--latency-runs", "5", "--nbits", "64", "--shards", "2", "--no-faiss"],
+        capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "sharded results identical to the single index (ids and distances): yes" in out.stdout
+    rows = [line for line in out.stdout.splitlines() if "shard" in line.lower()]
+    assert rows, out.stdout
