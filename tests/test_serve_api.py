@@ -32,10 +32,11 @@ NBITS = 64
 N0 = 300
 
 
-def _service(tmp_path, name="ix", features=False, **config):
+def _service(tmp_path, name="ix", features=False, encoder=None, items=None, **config):
     cfg = {"token": TOKEN, "max_batch": 50, "max_k": 100, "max_range_results": 500,
            "max_body_bytes": 64 << 10, **config}
-    svc = IndexService(str(tmp_path / name), NBITS, config=ServeConfig(**cfg), fsync="never")
+    svc = IndexService(str(tmp_path / name), NBITS, config=ServeConfig(**cfg), fsync="never",
+                       encoder=encoder, items=items)
     codes = random_codes(0, N0)
     codes[100:150] = codes[0]  # many exact ties
     feats = np.random.default_rng(1).standard_normal((N0, 6)).astype(np.float32) if features \
@@ -200,19 +201,68 @@ def test_image_search_without_a_model_is_409(client):
 
 
 # ---------------------------------------------------------------- auth
-READS = [("POST", "/v1/search", {"codes": GOOD, "k": 2}), ("POST", "/v1/range",
-                                                           {"codes": GOOD, "radius": 3}),
-         ("GET", "/v1/stats", None), ("GET", "/metrics", None), ("GET", "/v1/items", None)]
-WRITES = [("POST", "/v1/codes", {"codes": GOOD}), ("DELETE", "/v1/codes", {"ids": [1]}),
-          ("POST", "/v1/snapshot", None)]
+class _StubEncoder:
+    """8x8 grey images to 64-bit codes (their first 8 pixels): enough for
+    ``/v1/images/search`` to answer without a trained model."""
+
+    nbits = NBITS
+    image_shape = (8, 8, 1)
+    name = "stub"
+
+    def encode(self, images):
+        flat = np.ascontiguousarray(np.asarray(images, np.uint8).reshape(len(images), -1))
+        return np.ascontiguousarray(flat[:, : NBITS // 8]), None
+
+
+UPLOAD = "upload"  # the body marker of a multipart image upload
+
+# (method, path, body, status with the right token); every route but /, /healthz,
+# /readyz and /openapi.json needs the token (reads: unless --public-read)
+READS = [("POST", "/v1/search", {"codes": GOOD, "k": 2}, 200),
+         ("POST", "/v1/range", {"codes": GOOD, "radius": 3}, 200),
+         ("POST", "/v1/images/search", UPLOAD, 200),
+         ("GET", "/v1/stats", None, 200), ("GET", "/metrics", None, 200),
+         ("GET", "/v1/items", None, 200), ("GET", "/v1/items/3/similar", None, 200),
+         ("GET", "/v1/items/3/thumbnail.png", None, 200),
+         ("GET", "/v1/items/999999/thumbnail.png", None, 404)]
+WRITES = [("POST", "/v1/codes", {"codes": GOOD}, 200),
+          ("DELETE", "/v1/codes", {"ids": [1]}, 200),
+          ("POST", "/v1/snapshot", None, 200), ("POST", "/v1/reload", None, 200)]
+OPEN = [("GET", "/", None, 200), ("GET", "/healthz", None, 200), ("GET", "/readyz", None, 200),
+        ("GET", "/openapi.json", None, 200)]
+
+
+def _auth_service(tmp_path, **config):
+    """A service with every route live: thumbnails, a model, a reload source."""
+    from hamsearch.serve.images import ItemStore
+
+    src = hamsearch.Index(NBITS)
+    src.add(random_codes(30, 20))
+    src.save(str(tmp_path / "reload.hsx"))
+    images = np.random.default_rng(3).integers(0, 256, (N0, 8, 8), dtype=np.uint8)
+    return _service(tmp_path, encoder=_StubEncoder(), items=ItemStore(images),
+                    reload_from=str(tmp_path / "reload.hsx"), **config)
+
+
+@pytest.fixture
+def auth_client(tmp_path):
+    svc = _auth_service(tmp_path)
+    yield svc, TestClient(create_app(svc))
+    svc.close(save=False)
 
 
 def _call(client, method, path, body, headers):
+    if body == UPLOAD:
+        img = np.random.default_rng(4).integers(0, 256, (8, 8), dtype=np.uint8)
+        return client.post(path, files=[("files", ("q.png", _png(img), "image/png"))],
+                           data={"k": "3"}, headers=headers)
     return client.request(method, path, json=body, headers=headers)
 
 
-@pytest.mark.parametrize("method,path,body", READS + WRITES)
-def test_auth_missing_wrong_and_right_token(svc, client, method, path, body):
+@pytest.mark.parametrize("method,path,body,status", READS + WRITES,
+                         ids=[f"{m} {p}" for m, p, _, _ in READS + WRITES])
+def test_auth_missing_wrong_and_right_token(auth_client, method, path, body, status):
+    svc, client = auth_client
     before = index_state(svc.index)
     for headers, words in (({}, "Authorization: Bearer"),
                            ({"Authorization": "Bearer nope"}, "wrong token"),
@@ -226,28 +276,57 @@ def test_auth_missing_wrong_and_right_token(svc, client, method, path, body):
         assert r.json()["error"]["field"] == "Authorization"
         assert words in r.json()["error"]["message"]
         assert TOKEN not in r.text
-    assert index_state(svc.index) == before
+    assert index_state(svc.index) == before and svc.reloads == 0
     r = _call(client, method, path, body, AUTH)
-    assert r.status_code == 200, r.text
+    assert r.status_code == status, r.text
+
+
+def test_every_route_is_in_the_auth_matrix(auth_client):
+    """A new route must be added to READS, WRITES or OPEN (and so be tested)."""
+    from fastapi.routing import APIRoute
+
+    _, client = auth_client
+    listed = {(m, p.split("?")[0]) for m, p, _, _ in READS + WRITES + OPEN}
+    for route in client.app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        for method in route.methods:
+            path = route.path.replace("{id}", "3")
+            assert (method, path) in listed, f"{method} {route.path} is not in the auth matrix"
 
 
 def test_public_read_needs_no_token_for_reads_but_still_for_writes(tmp_path):
-    svc = _service(tmp_path, public_read=True)
+    svc = _auth_service(tmp_path, public_read=True)
     client = TestClient(create_app(svc))
-    for method, path, body in READS:
-        assert _call(client, method, path, body, {}).status_code == 200
-    for method, path, body in WRITES:
-        assert _call(client, method, path, body, {}).status_code == 401
+    before = index_state(svc.index)
+    for method, path, body, status in READS + OPEN:
+        r = _call(client, method, path, body, {})
+        assert r.status_code == status, (path, r.text)
+    for method, path, body, _ in WRITES:
+        r = _call(client, method, path, body, {})
+        assert r.status_code == 401, (path, r.text)
+        r = _call(client, method, path, body, {"Authorization": "Bearer nope"})
+        assert r.status_code == 401 and "wrong token" in r.text, path
+    assert index_state(svc.index) == before and svc.reloads == 0
     svc.close(save=False)
 
 
+def test_open_routes_need_no_token(auth_client):
+    _, client = auth_client
+    for method, path, body, status in OPEN:
+        assert _call(client, method, path, body, {}).status_code == status, path
+
+
 def test_without_a_token_writes_are_disabled(tmp_path):
-    svc = _service(tmp_path, token=None, public_read=True)
+    svc = _auth_service(tmp_path, token=None, public_read=True)
     client = TestClient(create_app(svc))
     before = index_state(svc.index)
-    r = client.post("/v1/codes", json={"codes": GOOD}, headers=AUTH)
-    assert r.status_code == 403 and "without a token" in r.json()["error"]["message"]
-    assert index_state(svc.index) == before
+    for method, path, body, _ in WRITES:
+        r = _call(client, method, path, body, AUTH)
+        assert r.status_code == 403 and "without a token" in r.json()["error"]["message"], path
+    assert index_state(svc.index) == before and svc.reloads == 0
+    for method, path, body, status in READS:
+        assert _call(client, method, path, body, {}).status_code == status, path
     svc.close(save=False)
 
 

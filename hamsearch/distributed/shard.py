@@ -135,9 +135,14 @@ class ShardServer:
         return words, found
 
     def reconstruct_features(self, keys):
+        """Features (storage dtype, ``None`` when this shard holds none) of
+        the found ``keys``, in order, and the found mask."""
         snap = self.index.snapshot()
         which, rows = snap.locate(np.asarray(keys, dtype=np.int64))
-        return snap.gather(which, rows, "features")
+        found = which >= 0
+        if not snap.features_enabled or not found.any():
+            return None, found
+        return snap.gather(which[found], rows[found], "features"), found
 
     def pool_probe(self, q, m: int, radius, flt):
         """For the driver's pool decisions of a hierarchical search: the

@@ -427,6 +427,18 @@ class ShardedIndex(SearchAPI):
     def ntotal(self) -> int:
         return len(self)
 
+    @property
+    def next_id(self) -> int:
+        """The first default id of the next :meth:`add` without ids: one
+        past the largest id ever added to any shard."""
+        return self._next_id
+
+    @property
+    def features_dim(self) -> Optional[int]:
+        """Dimension of the stored features (``None`` when there are none),
+        as :attr:`hamsearch.Index.features_dim`."""
+        return self._features.d if self._features.enabled else None
+
     def __len__(self) -> int:
         with self._lock.reading():
             return int(sum(self._read(range(self._num_shards), "length", lambda s: ())))
@@ -694,6 +706,16 @@ class ShardedIndex(SearchAPI):
         with self._lock.reading():
             return bool(self._present(np.array([int(id_)], dtype=np.int64))[0])
 
+    def contains(self, ids) -> np.ndarray:
+        """Boolean mask: which of ``ids`` (integers) are stored -- ``id in
+        index`` for many ids, one call per shard holding any of them."""
+        if np.size(ids) == 0:
+            return np.zeros(0, dtype=bool)
+        keys, _ = _id_keys(ids)
+        with self._lock.reading():
+            self._open()
+            return self._present(keys)
+
     def reconstruct(self, ids) -> np.ndarray:
         """The stored codes of ``ids`` as packed uint8 ``(n, nbits/8)``;
         KeyError if an id is not stored."""
@@ -711,6 +733,38 @@ class ShardedIndex(SearchAPI):
         if not found.all():
             raise KeyError(f"id {int(values[~found][0])} is not in the index")
         return words_to_bytes(words, self._nbits)
+
+    def reconstruct_features(self, ids) -> np.ndarray:
+        """The stored features of ``ids``, shape ``(n, d)``, in the storage
+        dtype (as :meth:`hamsearch.Index.reconstruct_features`).
+
+        Raises
+        ------
+        KeyError
+            If an id is not stored.
+        ValueError
+            If the index holds no features.
+        """
+        keys, values = _id_keys(ids)
+        with self._lock.reading():
+            self._open()
+            d = self.features_dim
+            if d is None:
+                raise ValueError("this index holds no features (add them with "
+                                 "index.add(..., features=X))")
+            feats = np.zeros((keys.shape[0], d), dtype=self._features.dtype)
+            found = np.zeros(keys.shape[0], dtype=bool)
+            rows = split_rows(keys, self._num_shards)
+            shards = [s for s in range(self._num_shards) if rows[s].size]
+            for s, (f, mask) in zip(shards, self._read(shards, "reconstruct_features",
+                                                       lambda s: (keys[rows[s]],))):
+                mine = rows[s][np.asarray(mask, dtype=bool)]
+                if f is not None:
+                    feats[mine] = f
+                found[mine] = True
+        if not found.all():
+            raise KeyError(f"id {int(values[~found][0])} is not in the index")
+        return feats
 
     def stats(self) -> dict:
         """Totals over the shards (codes, rows, deleted, bytes, segments) and

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from .. import __version__
 from .auth import check_bearer
-from .errors import ApiError, install_handlers
+from .errors import ApiError, install_handlers, install_shard_handler
 from .images import decode_image
 from .limits import BodyLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
@@ -52,6 +52,8 @@ def create_app(service: IndexService, *, lifespan=None) -> FastAPI:
     app.state.service = service
     app.state.metrics = metrics
     install_handlers(app)
+    if service.is_sharded:
+        install_shard_handler(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-__all__ = ["ApiError", "install_handlers", "error_body"]
+__all__ = ["ApiError", "install_handlers", "install_shard_handler", "error_body"]
 
 log = logging.getLogger("hamsearch.serve")
 
@@ -107,3 +107,22 @@ def install_handlers(app) -> None:
     async def _unexpected(request, exc: Exception):  # pragma: no cover - a bug if reached
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         return JSONResponse(error_body(None, "internal error"), status_code=500)
+
+
+def install_shard_handler(app) -> None:
+    """Answer :class:`hamsearch.distributed.ShardUnavailableError` (a shard
+    did not answer in time) with a 503 naming the shard, and ``Retry-After``.
+
+    A read that would miss a shard's codes is refused rather than answered
+    partially; a write not acknowledged by every replica may have reached
+    some (an upsert or remove retried is harmless).
+    """
+    from fastapi.responses import JSONResponse
+
+    from ..distributed import ShardUnavailableError  # no Ray import
+
+    @app.exception_handler(ShardUnavailableError)
+    async def _shard_unavailable(request, exc: ShardUnavailableError):
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(error_body(None, str(exc)), status_code=503,
+                            headers={"Retry-After": "1"})

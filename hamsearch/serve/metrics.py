@@ -39,7 +39,7 @@ class Metrics:
 
         class _IndexCollector:
             def collect(self_inner):
-                st = service.index.stats()
+                st = service.index_stats()
                 for name, key, doc in (
                         ("hamsearch_index_codes", "ntotal", "Codes in the index"),
                         ("hamsearch_index_deleted_rows", "deleted", "Deleted rows awaiting compaction"),

@@ -69,8 +69,9 @@ def serve(service, host: str = "127.0.0.1", port: int = 8000, *, log_level: str 
         except (NotImplementedError, AttributeError, RuntimeError, ValueError):
             pass
         yield
-        await loop.run_in_executor(None, service.close)
-        log.warning("saved %d codes to %s", len(service.index), service.directory)
+        saved = await loop.run_in_executor(None, service.close)
+        if saved is not None:
+            log.warning("saved %d codes to %s", saved, service.directory)
 
     app = create_app(service, lifespan=lifespan)
     try:

@@ -8,18 +8,24 @@ and with writes.  Writes (add, upsert, remove) go through ``_write_lock``
 they are acknowledged.  :meth:`IndexService.reload` loads the new index
 first, then swaps it in under the lock; requests that already hold the old
 index finish on it.
+
+The index is one directory (:func:`hamsearch.open`) or a Ray sharded index
+(:class:`hamsearch.distributed.ShardedIndex`: :meth:`IndexService.sharded`,
+or a ``directory`` that holds ``sharded.json``).  Both answer the same
+verbs; :mod:`hamsearch.serve.backends` holds what differs (open, save,
+close, the next default id, statistics, reload).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Optional
 
 import numpy as np
 
+from .backends import DirectoryBackend, ShardedBackend, is_sharded_root
 from .codec import decode_codes
 from .config import ServeConfig
 from .errors import ApiError
@@ -87,7 +93,9 @@ class IndexService:
     Parameters
     ----------
     directory : str
-        Index directory, opened or created with :func:`hamsearch.open`.
+        Index directory, opened or created with :func:`hamsearch.open`; a
+        sharded root (holding ``sharded.json``) is opened as a
+        :class:`~hamsearch.distributed.ShardedIndex` (see :meth:`sharded`).
     nbits : int, optional
         Code length of a new index; checked against an existing one.
     config : ServeConfig, optional
@@ -98,27 +106,30 @@ class IndexService:
         :mod:`hamsearch.serve.encoders`).
     items : hamsearch.serve.images.ItemStore, optional
         Corpus images for thumbnails (id ``i`` is row ``i``).
+    backend : DirectoryBackend or ShardedBackend, optional
+        What to open instead of ``directory`` (``nbits``, ``fsync`` and
+        ``index_options`` are then the backend's).
     **index_options
         ``method``, ``features_dtype``, ``segment_rows`` for a new index.
     """
 
     def __init__(self, directory, nbits: Optional[int] = None, *,
                  config: Optional[ServeConfig] = None, fsync: str = "always",
-                 encoder=None, items=None, **index_options):
-        import hamsearch
-
-        self.directory = os.fspath(directory)
+                 encoder=None, items=None, backend=None, **index_options):
+        if backend is None:
+            kind = ShardedBackend if is_sharded_root(directory) else DirectoryBackend
+            backend = kind(directory, nbits, fsync=fsync, options=index_options)
+        self._backend = backend
+        self.directory = backend.directory
         self.config = config or ServeConfig()
-        self.fsync = fsync
+        self.fsync = backend.fsync
         self.encoder = encoder
         self.items = items
-        self._index_options = index_options
         self._write_lock = threading.RLock()  # writes, and the swap of reload
         self._admin_lock = threading.Lock()  # one snapshot / reload / close at a time
-        self._index = hamsearch.open(self.directory, nbits, wal=True, fsync=fsync,
-                                     **index_options)
+        self._index = backend.open()
         if encoder is not None and encoder.nbits != self._index.nbits:
-            self._index.close()
+            backend.close(self._index)
             raise ValueError(f"the model makes {encoder.nbits}-bit codes; the index at "
                              f"{self.directory} holds {self._index.nbits}-bit codes")
         self.nbits = self._index.nbits
@@ -127,15 +138,63 @@ class IndexService:
         self.draining = False
         self.closed = False
 
+    @classmethod
+    def sharded(cls, root, nbits: Optional[int] = None, *, num_shards: Optional[int] = None,
+                replicas: Optional[int] = None, config: Optional[ServeConfig] = None,
+                fsync: str = "always", encoder=None, items=None,
+                **sharded_options) -> "IndexService":
+        """Serve a :class:`hamsearch.distributed.ShardedIndex` under ``root``.
+
+        Parameters
+        ----------
+        root : str
+            Opened with :func:`hamsearch.distributed.load` when it holds
+            ``sharded.json``, else created (``nbits`` needed).
+        nbits, num_shards, replicas : int, optional
+            Of a new sharded index (default 2 shards, 1 replica); checked
+            against an existing one.
+        config, fsync, encoder, items
+            As for :class:`IndexService`.
+        **sharded_options
+            ``method`` of a new index and :class:`ShardedIndex` keywords
+            (``num_cpus`` per actor, ``address``, ``timeout``, ``failover``).
+            Ray starts here (a local cluster unless one is running or
+            ``address`` names one); :meth:`close` stops the shard actors.
+
+        Returns
+        -------
+        IndexService
+            Whose reload is refused (409): see
+            :data:`hamsearch.serve.backends.SHARDED_RELOAD`.
+        """
+        backend = ShardedBackend(root, nbits, num_shards=num_shards, replicas=replicas,
+                                 fsync=fsync, options=sharded_options)
+        return cls(root, nbits, config=config, encoder=encoder, items=items, backend=backend)
+
     # ---------------------------------------------------------------- state
     @property
     def index(self):
-        """The index serving now (a reload may replace it)."""
+        """The index serving now (a reload may replace it): a
+        :class:`hamsearch.Index` or a :class:`~hamsearch.distributed.ShardedIndex`."""
         return self._index
+
+    @property
+    def is_sharded(self) -> bool:
+        """Whether the index is a Ray sharded index."""
+        return self._backend.sharded
+
+    def index_stats(self) -> dict:
+        """The index's statistics (``ntotal``, ``rows``, ``deleted``,
+        ``segments``, ``nbytes``, ``wal_seq``, ...)."""
+        return self._backend.stats(self._index)
 
     def _writable(self):
         if self.closed:
             raise ApiError(503, None, "the service is shutting down; retry on the next instance")
+
+    def _readable(self):
+        if self.closed and not self._backend.readable_after_close:
+            raise ApiError(503, None, "the service is shut down; retry on the next instance")
 
     def _check_batch(self, n: int, field: str) -> None:
         if n > self.config.max_batch:
@@ -144,6 +203,7 @@ class IndexService:
 
     def _queries(self, codes: list, encoding: str, field: str = "codes") -> np.ndarray:
         self._check_batch(len(codes), field)
+        self._readable()
         return decode_codes(codes, self.nbits, encoding, field)
 
     # --------------------------------------------------------------- writes
@@ -171,7 +231,7 @@ class IndexService:
             self._writable()
             index = self._index
             if ids is None:
-                start = int(index.snapshot().next_id)
+                start = self._backend.next_id(index)
                 arr = np.arange(start, start + n, dtype=np.int64)
             try:
                 if ids is not None and mode == "upsert":
@@ -271,6 +331,7 @@ class IndexService:
         from ..filters import IdFilter
 
         self._check_k(k)
+        self._readable()
         index = self._index
         try:
             code = index.reconstruct([id_])
@@ -305,6 +366,7 @@ class IndexService:
             raise ApiError(409, None, "this service has no model to encode images: start it "
                                       "with --model or --demo")
         self._check_k(k)
+        self._readable()
         codes, feats = self.encoder.encode(images)
         index = self._index
         D, I = index.search(codes, k)
@@ -318,6 +380,7 @@ class IndexService:
         """Ids with thumbnails (those in the index): in order, or a seeded sample."""
         if self.items is None:
             return {"total": 0, "items": []}
+        self._readable()
         index = self._index
         n = len(self.items)
         if seed is not None:
@@ -325,21 +388,25 @@ class IndexService:
         else:
             order = np.arange(offset, min(n, offset + 4 * limit))
             offset = 0
-        chosen = [int(i) for i in order[offset:] if int(i) in index][:limit]
+        candidates = [int(i) for i in order[offset:]]
+        stored = self._backend.present(index, candidates)
+        chosen = [i for i, ok in zip(candidates, stored) if ok][:limit]
         return {"total": n, "items": [{"id": i, "label": self.items.label(i)} for i in chosen]}
 
     def stats(self) -> dict:
         """Index statistics and the service's own."""
         from .. import __version__, backend
 
+        self._readable()
         index = self._index
-        st = index.stats()
+        st = self._backend.stats(index)
         st.update({
             "nbits": index.nbits, "backend": backend(), "version": __version__,
             "features_dim": index.features_dim, "uptime_s": round(time.time() - self.started, 3),
             "reloads": self.reloads, "model": None if self.encoder is None else self.encoder.name,
             "thumbnails": 0 if self.items is None else len(self.items),
             "public_read": self.config.public_read, "fsync": self.fsync,
+            "sharded": self.is_sharded,
         })
         return st
 
@@ -352,8 +419,7 @@ class IndexService:
                 raise ApiError(503, None, "the service is shut down")
             index = self._index
             t0 = time.perf_counter()
-            report = index.save(self.directory)
-        report = {k: v for k, v in report.items() if isinstance(v, (int, float, str))}
+            report = self._backend.save(index)
         report["seconds"] = round(time.perf_counter() - t0, 4)
         return report
 
@@ -369,6 +435,8 @@ class IndexService:
         """
         import hamsearch
 
+        if self._backend.reload_refused:
+            raise ApiError(409, None, self._backend.reload_refused)
         source = source or self.config.reload_from
         if source is None:
             raise ApiError(409, None, "no reload source: start the service with --reload-from "
@@ -386,15 +454,14 @@ class IndexService:
                                           f"service serves {self.nbits}-bit codes")
             with self._write_lock:
                 old = self._index
-                old.close()  # releases the log: the save below supersedes its records
+                self._backend.close(old)  # releases the log: the save below supersedes it
                 failure = None
                 try:
                     new.save(self.directory)
                 except Exception as exc:  # disk full, permissions...: keep the old index
                     failure = exc
                 # the directory holds the old state (the save failed) or the new one
-                self._index = hamsearch.open(self.directory, self.nbits, wal=True,
-                                             fsync=self.fsync)
+                self._index = self._backend.open()
                 if failure is not None:
                     raise ApiError(503, None, f"reload failed, still serving the previous "
                                               f"index: {failure}")
@@ -404,16 +471,26 @@ class IndexService:
         return {"ntotal": loaded, "seconds": round(time.perf_counter() - t0, 4),
                 "reloads": self.reloads}
 
-    def close(self, save: bool = True) -> None:
-        """Save (by default) and close the log; later writes are refused."""
+    def close(self, save: bool = True) -> Optional[int]:
+        """Save (by default) and close the log (a sharded index: stop its
+        actors); later writes are refused.
+
+        Returns
+        -------
+        int or None
+            The number of codes saved (``None``: not saved, or closed before).
+        """
         with self._admin_lock:
             if self.closed:
-                return
+                return None
             with self._write_lock:
                 self.closed = True
                 index = self._index
+                saved = None
                 try:
                     if save:
-                        index.save(self.directory)
+                        self._backend.save(index)
+                        saved = len(index)
                 finally:
-                    index.close()
+                    self._backend.close(index)
+                return saved
