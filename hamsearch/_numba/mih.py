@@ -45,6 +45,13 @@ RANDOM_COST = 32
 BATCH = 32
 # Rows per block of the fallback linear scan.
 SCAN_BLOCK = 512
+#: From this many tables on, candidates are de-duplicated by a per-query
+#: bitmap over the rows (one bit test, before the distance) instead of
+#: re-deriving the other substrings' distances, for up to this many rows
+#: (the bitmap is n / 8 bytes per work item): as ``MIH_SEEN_MIN_M`` /
+#: ``MIH_SEEN_MAX_ROWS`` in ``csrc/mih.c``.
+SEEN_MIN_M = 9
+SEEN_MAX_ROWS = 1 << 28
 # Table kinds in meta[:, 0] (csrc/mih.h: HS_MIH_DENSE, HS_MIH_SPARSE; >= 0: hash).
 DENSE = -1
 SPARSE = -2
@@ -227,6 +234,58 @@ def _seen_before(flat, base, qkeys, sub_start, sub_len, s, j):
     return False
 
 
+#: ``seen[0]`` of a seen buffer whose list of set words overflowed.
+_SEEN_FULL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@numba.njit(inline="always", nogil=True)
+def _seen_buffer(n, m):
+    """The rows met by one query, for :func:`_chunk` (empty unless ``m`` and
+    ``n`` call for it, see :data:`SEEN_MIN_M`): one uint64 array holding
+    ``[count, cap, the cap words set since the reset..., the bitmap...]``
+    (one array: a call of more than 30 arguments compiles to a ``*args``
+    call, which Numba cannot inline)."""
+    words = (n + 63) >> 6 if m >= SEEN_MIN_M and 0 < n <= SEEN_MAX_ROWS else 0
+    if words == 0:
+        return np.zeros(0, dtype=np.uint64)
+    cap = words // 16 + 64
+    buf = np.zeros(2 + cap + words, dtype=np.uint64)
+    buf[1] = cap
+    return buf
+
+
+@numba.njit(inline="always", nogil=True)
+def _seen_test_set(buf, p):
+    """True when row p was met before by this query; marks it met otherwise."""
+    wi = 2 + np.int64(buf[1]) + (p >> 6)
+    bit = np.uint64(1) << np.uint64(p & 63)
+    word = buf[wi]
+    if word & bit:
+        return True
+    if word == 0 and buf[0] != _SEEN_FULL:
+        c = np.int64(buf[0])
+        if c < np.int64(buf[1]):
+            buf[2 + c] = np.uint64(wi)
+            buf[0] = np.uint64(c + 1)
+        else:
+            buf[0] = _SEEN_FULL
+    buf[wi] = word | bit
+    return False
+
+
+@numba.njit(inline="always", nogil=True)
+def _seen_reset(buf):
+    """Forget every row met (before each query)."""
+    if buf.shape[0] == 0:
+        return
+    if buf[0] == _SEEN_FULL:
+        buf[2 + np.int64(buf[1]):] = 0
+    else:
+        for i in range(np.int64(buf[0])):
+            buf[np.int64(buf[2 + i])] = 0
+    buf[0] = 0
+
+
 @numba.njit(nogil=True, inline="always")
 def _skipped(skip, p):
     return (skip[p >> 6] >> np.uint64(p & 63)) & np.uint64(1)
@@ -262,7 +321,8 @@ def _take(d, p, ids, k, skip, cd, ci, cnt, T):
 
 @numba.njit(inline="always", nogil=True)
 def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, ids, q, qi,
-                 qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work):
+                 qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work,
+                 seen):
     """Look up and verify keys[:nk] of table j in one segment."""
     seg_n = pos.shape[1]
     if seg_n == 0:
@@ -270,7 +330,8 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
     w = q.shape[1]
     n_rows = flat.shape[0] // w
     inline = tc.shape[0] > 0
-    check = s > 0 or j > 0
+    bitmap = seen.shape[0] > 0
+    check = (s > 0 or j > 0) and not bitmap
     if meta[j, 0] == SPARSE:
         if sfx.shape[1] == 0:  # never built so (hamsearch.mih checks the layout)
             return cnt, T, probes, verified, work
@@ -292,6 +353,8 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
                 else:
                     src = flat
                     base = p * w
+                if bitmap and _seen_test_set(seen, p):
+                    continue
                 d = _dist(src, base, q, qi, w)
                 if d <= T:
                     if check and _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
@@ -314,6 +377,8 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
                 if p < 0 or p >= n_rows:  # only a crafted table file: never read it
                     continue
                 base = (j * seg_n + t) * w
+                if bitmap and _seen_test_set(seen, p):
+                    continue
                 d = _dist(tc, base, q, qi, w)
                 if d <= T:
                     if check and _seen_before(tc, base, qkeys, sub_start, sub_len, s, j):
@@ -326,6 +391,8 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
                 if p < 0 or p >= n_rows:  # only a crafted table file: never read it
                     continue
                 base = p * w
+                if bitmap and _seen_test_set(seen, p):
+                    continue
                 d = _dist(flat, base, q, qi, w)
                 if d <= T:
                     if check and _seen_before(flat, base, qkeys, sub_start, sub_len, s, j):
@@ -360,7 +427,8 @@ def _grouped(meta0, pos0, sfx0, meta1, pos1, sfx1, sub_len):
 
 @numba.njit(inline="always", nogil=True)
 def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, q, qi, qkeys,
-                   sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work):
+                   sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work,
+                   seen):
     """Visit prefix buckets pre[:nk] of sparse table j in one segment: its
     entries whose suffix is at distance tgt[i] from the query's (qs) are
     at distance exactly s on substring j (twin of ``probe_grouped``)."""
@@ -370,7 +438,8 @@ def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, 
     w = q.shape[1]
     n_rows = flat.shape[0] // w
     inline = tc.shape[0] > 0
-    check = s > 0 or j > 0
+    bitmap = seen.shape[0] > 0
+    check = (s > 0 or j > 0) and not bitmap
     base_o = meta[j, 1]
     for i in range(nk):
         b0 = np.int64(offs[base_o + pre[i]])
@@ -390,6 +459,8 @@ def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, 
             else:
                 src = flat
                 base = p * w
+            if bitmap and _seen_test_set(seen, p):
+                continue
             d = _dist(src, base, q, qi, w)
             if d <= T:
                 if check and _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
@@ -406,7 +477,7 @@ def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, 
 @numba.njit(nogil=True)
 def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, hk0, hv0,
            pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget, D, I,
-           counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total):
+           counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total, seen):
     """Search queries ``q0:q1``: k > 0 k-NN into rows of ``D``/``I``; k == 0
     radius search, appending to ``outd``/``outi`` from ``total`` (``counts``
     per query).  Returns ``(qi, need_c, need_out, total)``: ``qi == q1`` when
@@ -450,6 +521,7 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
     dbuf = _borrowed(dbuf)
     outd = _borrowed(outd)
     outi = _borrowed(outi)
+    seen = _borrowed(seen)
     n, w = codes.shape
     m = sub_len.shape[0]
     flat = _borrowed(codes.reshape(n * w))
@@ -462,6 +534,7 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
     for qi in range(q0, q1):
         T = np.int64(BIG) if k > 0 else np.int64(radius)
         cnt = 0
+        _seen_reset(seen)
         if n > 0:
             for j in range(m):
                 qkeys[j] = _sub_key(q, qi, sub_start[j], sub_len[j])
@@ -503,11 +576,11 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
                             cnt, T, probes, verified, work = _probe_grouped(
                                 pre, tgt, nk, qs, j, s, meta0, offs0, pos0, tc0, sfx0, flat,
                                 ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
-                                probes, verified, work)
+                                probes, verified, work, seen)
                             cnt, T, probes, verified, work = _probe_grouped(
                                 pre, tgt, nk, qs, j, s, meta1, offs1, pos1, tc1, sfx1, flat,
                                 ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
-                                probes, verified, work)
+                                probes, verified, work, seen)
                             if work > budget:
                                 break
                         if work > budget:
@@ -532,11 +605,11 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
                             cnt, T, probes, verified, work = _probe_batch(
                                 keys, nk, j, s, meta0, offs0, hk0, hv0, pos0, occ0, tc0, sfx0,
                                 flat, ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt,
-                                T, probes, verified, work)
+                                T, probes, verified, work, seen)
                             cnt, T, probes, verified, work = _probe_batch(
                                 keys, nk, j, s, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1,
                                 flat, ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt,
-                                T, probes, verified, work)
+                                T, probes, verified, work, seen)
                             if work > budget:
                                 break
                         if work > budget:
@@ -603,9 +676,10 @@ def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, 
     counts = np.zeros(0, dtype=np.int64)
     outd = np.zeros(0, dtype=np.int32)
     outi = np.zeros(0, dtype=np.int64)
+    seen = _seen_buffer(codes.shape[0], sub_len.shape[0])
     _chunk(codes, ids, queries, q0, q1, k, 0, sub_start, sub_len, meta0, offs0, hk0, hv0,
            pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget, D, I,
-           counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, 0)
+           counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, 0, seen)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -622,13 +696,14 @@ def range_chunk(codes, ids, queries, q0, q1, radius, sub_start, sub_len, meta0, 
     outi = np.empty(1024, dtype=np.int64)
     D = np.zeros((0, 0), dtype=np.int32)
     I = np.zeros((0, 0), dtype=np.int64)
+    seen = _seen_buffer(codes.shape[0], sub_len.shape[0])
     qi = q0
     total = 0
     while True:
         qi, need_c, need_out, total = _chunk(
             codes, ids, queries, qi, q1, 0, radius, sub_start, sub_len, meta0, offs0, hk0,
             hv0, pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget,
-            D, I, counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total)
+            D, I, counts, stats, skip, cd, ci, keys, qkeys, dbuf, outd, outi, total, seen)
         if qi >= q1:
             break
         if need_c > 0:
