@@ -387,7 +387,8 @@ def _segment_nbytes(seg) -> int:
 class _State:
     """One consistent published view: codes, ids and the tables over them."""
 
-    __slots__ = ("codes", "ids", "m", "starts", "lengths", "main", "delta", "n_main", "n")
+    __slots__ = ("codes", "ids", "m", "starts", "lengths", "main", "delta", "n_main", "n",
+                 "max_len")
 
     def __init__(self, codes, ids, m, starts, lengths, main, delta, n_main):
         self.codes, self.ids = codes, ids
@@ -395,6 +396,7 @@ class _State:
         self.main, self.delta = main, delta
         self.n_main = n_main
         self.n = codes.shape[0]
+        self.max_len = int(lengths.max()) if len(lengths) else 0  # (per search: _budget)
 
 
 class MultiIndexTables:
@@ -532,7 +534,7 @@ class MultiIndexTables:
     # ----------------------------------------------------------------- search
     def _budget(self, st) -> int:
         factor = self.budget_factor
-        if int(st.lengths.max()) > CACHED_TABLE_BITS:
+        if st.max_len > CACHED_TABLE_BITS:
             # probes into tables larger than L2 cost several times the 32
             # units the kernel charges (see AutoRule): spend less before
             # giving up
