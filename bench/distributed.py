@@ -5,7 +5,7 @@
 On n clustered 64-bit codes (1000 centres, flip 0.05 -- as
 ``bench.engine_persist``), default ids, for a single :class:`hamsearch.Index`
 and a :class:`hamsearch.distributed.ShardedIndex` of S shards on a local
-Ray cluster (``ray.init(num_cpus=<threads>)``):
+Ray cluster (``hamsearch.distributed.init_ray(num_cpus=<threads>)``):
 
 * **add**: codes per second, in batches of ``--batch`` (WAL fsync policy
   ``--fsync`` for the shards; the single index has no log);
@@ -94,7 +94,9 @@ def main(argv=None) -> int:
     print(machine_line())
     print(f"ray {ray.__version__}, {args.nbits}-bit clustered codes, k=10, nq={args.nq}, "
           f"add batches of {args.batch:,}, shards' WAL fsync={args.fsync}")
-    ray.init(num_cpus=args.threads, include_dashboard=False, log_to_driver=False)
+    from hamsearch.distributed import init_ray
+
+    init_ray(num_cpus=args.threads)  # (hamsearch's settings for a local cluster)
     rows = []
     try:
         for n in sizes:

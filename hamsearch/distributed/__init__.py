@@ -23,6 +23,6 @@ See ``docs/distributed.md``.
 """
 
 from .routing import shard_of
-from .sharded import ShardedIndex, ShardUnavailableError, load
+from .sharded import ShardedIndex, ShardUnavailableError, init_ray, load
 
-__all__ = ["ShardedIndex", "ShardUnavailableError", "load", "shard_of"]
+__all__ = ["ShardedIndex", "ShardUnavailableError", "init_ray", "load", "shard_of"]

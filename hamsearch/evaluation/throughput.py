@@ -111,11 +111,11 @@ def run_sharded(db: np.ndarray, queries: np.ndarray, k: int, nbits: int, method:
 
     import ray
 
-    from hamsearch.distributed import ShardedIndex
+    from hamsearch.distributed import ShardedIndex, init_ray
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
+        init_ray(num_cpus=threads)
     try:
         with tempfile.TemporaryDirectory(prefix="hamsearch-demo-shards-") as root:
             cpus = threads / (shards * replicas)
