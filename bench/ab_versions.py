@@ -98,11 +98,22 @@ def main(argv=None) -> int:
     import hamsearch
     from hamsearch.synthetic import clustered_codes
 
+    def _c_lib(pkg):
+        """The cffi library a checkout loaded (the kernel layer's C module,
+        or ``_native`` in checkouts older than it)."""
+        for name in ("_kernels.c", "_native"):
+            try:
+                mod = importlib.import_module(f"{pkg.__name__}.{name}")
+            except ImportError:
+                continue
+            return getattr(mod, "_lib", None)
+        return None
+
     from .compare_mih import make_data
 
     hamsearch.backend()  # load this checkout's extension first (cffi names both alike)
     base = import_base(args.base)
-    if base._native._lib is hamsearch._native._lib:
+    if _c_lib(base) is _c_lib(hamsearch):
         raise SystemExit("both versions got the same C extension; cannot compare")
     faiss = bench_env(faiss_required=True)  # OMP_WAIT_POLICY=PASSIVE first
     print(machine_line())
