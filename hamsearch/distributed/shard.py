@@ -124,6 +124,15 @@ class ShardServer:
 
         return best_time(lambda: self.index.search(q, k), int(repeats))
 
+    def echo_search(self, q, k: int):
+        """A k-NN reply of the shape :meth:`search` sends for ``q``, without
+        searching (for benchmarks: the round trip of a batch call alone --
+        arguments in, results out -- through Ray)."""
+        from ..results import SearchResult
+
+        n = len(q)
+        return SearchResult(np.zeros((n, int(k)), np.int32), np.zeros((n, int(k)), np.int64))
+
     def reconstruct(self, keys):
         """Codes (uint64 words) and a found mask for ``keys``."""
         snap = self.index.snapshot()
