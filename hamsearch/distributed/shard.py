@@ -133,25 +133,29 @@ class ShardServer:
         n = len(q)
         return SearchResult(np.zeros((n, int(k)), np.int32), np.zeros((n, int(k)), np.int64))
 
-    def reconstruct(self, keys):
-        """Codes (uint64 words) and a found mask for ``keys``."""
+    def _stored_rows(self, keys, field: str):
+        """``field`` ("codes" or "features") of ``keys`` -- rows of keys not
+        found are zero; ``None`` when none is found or there are no such
+        rows (an index without features) -- and the found mask."""
         snap = self.index.snapshot()
         which, rows = snap.locate(np.asarray(keys, dtype=np.int64))
         found = which >= 0
-        words = np.zeros((len(keys), (self.index.nbits + 63) // 64), np.uint64)
-        if found.any():
-            words[found] = snap.gather(which[found], rows[found], "codes")
-        return words, found
+        if not found.any() or (field == "features" and not snap.features_enabled):
+            return None, found
+        got = snap.gather(which[found], rows[found], field)
+        out = np.zeros((len(keys),) + got.shape[1:], dtype=got.dtype)
+        out[found] = got
+        return out, found
+
+    def reconstruct(self, keys):
+        """Codes (uint64 words) of ``keys`` and the found mask (see
+        :meth:`_stored_rows`)."""
+        return self._stored_rows(keys, "codes")
 
     def reconstruct_features(self, keys):
-        """Features (storage dtype, ``None`` when this shard holds none) of
-        the found ``keys``, in order, and the found mask."""
-        snap = self.index.snapshot()
-        which, rows = snap.locate(np.asarray(keys, dtype=np.int64))
-        found = which >= 0
-        if not snap.features_enabled or not found.any():
-            return None, found
-        return snap.gather(which[found], rows[found], "features"), found
+        """Features (storage dtype) of ``keys`` and the found mask (see
+        :meth:`_stored_rows`)."""
+        return self._stored_rows(keys, "features")
 
     def pool_probe(self, q, m: int, radius, flt):
         """For the driver's pool decisions of a hierarchical search: the

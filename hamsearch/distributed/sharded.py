@@ -737,22 +737,33 @@ class ShardedIndex(SearchAPI):
             self._open()
             return self._present(keys)
 
+    def _rows_of(self, keys, values, method: str, width: int, dtype) -> np.ndarray:
+        """Per id of ``keys``, the row (``width`` values) that ``method``
+        returns from the shard holding it -- one call per shard holding any
+        of them, each answering ``(rows, found mask)`` for its keys (rows
+        ``None``: it found none).  KeyError naming the first id no shard
+        holds.  Call under the read lock."""
+        out = np.zeros((keys.shape[0], width), dtype=dtype)
+        found = np.zeros(keys.shape[0], dtype=bool)
+        rows = split_rows(keys, self._num_shards)
+        shards = [s for s in range(self._num_shards) if rows[s].size]
+        for s, (got, mask) in zip(shards, self._read(shards, method,
+                                                      lambda s: (keys[rows[s]],))):
+            mask = np.asarray(mask, dtype=bool)
+            if got is not None:
+                out[rows[s][mask]] = np.asarray(got)[mask]
+            found[rows[s]] = mask
+        if not found.all():
+            raise KeyError(f"id {int(values[~found][0])} is not in the index")
+        return out
+
     def reconstruct(self, ids) -> np.ndarray:
         """The stored codes of ``ids`` as packed uint8 ``(n, nbits/8)``;
         KeyError if an id is not stored."""
         keys, values = _id_keys(ids)
         with self._lock.reading():
             self._open()
-            words = np.zeros((keys.shape[0], self._nw), dtype=np.uint64)
-            found = np.zeros(keys.shape[0], dtype=bool)
-            rows = split_rows(keys, self._num_shards)
-            shards = [s for s in range(self._num_shards) if rows[s].size]
-            for s, (w, f) in zip(shards, self._read(shards, "reconstruct",
-                                                    lambda s: (keys[rows[s]],))):
-                words[rows[s]] = w
-                found[rows[s]] = f
-        if not found.all():
-            raise KeyError(f"id {int(values[~found][0])} is not in the index")
+            words = self._rows_of(keys, values, "reconstruct", self._nw, np.uint64)
         return words_to_bytes(words, self._nbits)
 
     def reconstruct_features(self, ids) -> np.ndarray:
@@ -773,19 +784,8 @@ class ShardedIndex(SearchAPI):
             if d is None:
                 raise ValueError("this index holds no features (add them with "
                                  "index.add(..., features=X))")
-            feats = np.zeros((keys.shape[0], d), dtype=self._features.dtype)
-            found = np.zeros(keys.shape[0], dtype=bool)
-            rows = split_rows(keys, self._num_shards)
-            shards = [s for s in range(self._num_shards) if rows[s].size]
-            for s, (f, mask) in zip(shards, self._read(shards, "reconstruct_features",
-                                                       lambda s: (keys[rows[s]],))):
-                mine = rows[s][np.asarray(mask, dtype=bool)]
-                if f is not None:
-                    feats[mine] = f
-                found[mine] = True
-        if not found.all():
-            raise KeyError(f"id {int(values[~found][0])} is not in the index")
-        return feats
+            return self._rows_of(keys, values, "reconstruct_features", d,
+                                 self._features.dtype)
 
     def stats(self) -> dict:
         """Totals over the shards (codes, rows, deleted, bytes, segments) and
