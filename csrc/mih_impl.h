@@ -5,13 +5,15 @@
  *   HS_POP64(x)  popcount of one uint64_t
  *   HS_FN(name)  a unique static name for this flavour
  *
- * and wraps the include in the target options the flavour needs.
+ * includes dist_impl.h first (HS_FN(dist): the one scalar distance, shared
+ * with the scan kernels) and wraps both in the target options the flavour
+ * needs.
  */
 
 /* True when the enumeration met `code` before table j at radius s: some
  * other substring is closer than s, or as close and in an earlier table. */
 static inline int HS_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
-                                      const uint32_t *qkeys, int s, int j)
+                                     const uint32_t *qkeys, int s, int j)
 {
     for (int jj = 0; jj < c->m; jj++) {
         if (jj == j)
@@ -30,9 +32,9 @@ static inline int HS_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
  * bitmap it goes to the pending list (pend_d/pend_p, *npend entries) whose
  * bitmap words are prefetched.  Returns -1 when memory ran out. */
 static inline int HS_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *code,
-                                   int64_t p, const uint64_t *q, const uint32_t *qkeys,
-                                   int s, int j, int64_t k, int32_t *T, int32_t *pend_d,
-                                   int64_t *pend_p, int *npend)
+                                  int64_t p, const uint64_t *q, const uint32_t *qkeys,
+                                  int s, int j, int64_t k, int32_t *T, int32_t *pend_d,
+                                  int64_t *pend_p, int *npend)
 {
     /* with the bitmap, a row met before costs no distance: T only falls,
      * so a row once above it stays above it */
@@ -58,9 +60,9 @@ static inline int HS_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *
 /* Verify the collected candidates of a sparse table (entries cand_t, rows
  * cand_p, codes prefetched). */
 static inline int HS_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64_t *tc,
-                                       const int64_t *cand_t, const int64_t *cand_p,
-                                       int ncand, const uint64_t *q, const uint32_t *qkeys,
-                                       int s, int j, int64_t k, int32_t *T)
+                                      const int64_t *cand_t, const int64_t *cand_p,
+                                      int ncand, const uint64_t *q, const uint32_t *qkeys,
+                                      int s, int j, int64_t k, int32_t *T)
 {
     int32_t pend_d[MIH_PEND];
     int64_t pend_p[MIH_PEND];
@@ -68,7 +70,7 @@ static inline int HS_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64
     for (int e = 0; e < ncand; e++) {
         const uint64_t *code = tc ? tc + cand_t[e] * c->w : c->codes + cand_p[e] * c->w;
         if (HS_FN(consider)(c, ws, code, cand_p[e], q, qkeys, s, j, k, T, pend_d, pend_p,
-                             &npend))
+                            &npend))
             return -1;
     }
     if (npend && mih_offer_pending(ws, pend_d, pend_p, npend, c->skip, k, T))
@@ -103,9 +105,9 @@ static inline int HS_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64
  * at a time: SWAR zero-byte test) whose matches' codes are prefetched and
  * verified MIH_CAND at a time.  Returns -1 when memory ran out. */
 static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
-                                int j, const uint32_t *keys, int nk, const uint64_t *q,
-                                const uint32_t *qkeys, int s, int64_t k, int32_t *T,
-                                int64_t *probes, int64_t *verified, int64_t *work)
+                               int j, const uint32_t *keys, int nk, const uint64_t *q,
+                               const uint32_t *qkeys, int s, int64_t k, int32_t *T,
+                               int64_t *probes, int64_t *verified, int64_t *work)
 {
     const int w = c->w;
     const int64_t n = c->n;
@@ -173,10 +175,10 @@ static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segmen
  * buckets.  Stages as probe_sparse; the suffix test is a SWAR per-byte
  * popcount compared with tgt[i].  Returns -1 when memory ran out. */
 static int HS_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
-                                 int j, const uint32_t *pre, const uint8_t *tgt, int nk,
-                                 uint32_t qs, const uint64_t *q, const uint32_t *qkeys,
-                                 int s, int64_t k, int32_t *T, int64_t *probes,
-                                 int64_t *verified, int64_t *work)
+                                int j, const uint32_t *pre, const uint8_t *tgt, int nk,
+                                uint32_t qs, const uint64_t *q, const uint32_t *qkeys,
+                                int s, int64_t k, int32_t *T, int64_t *probes,
+                                int64_t *verified, int64_t *work)
 {
     const int w = c->w;
     const int64_t n = c->n;
@@ -245,7 +247,7 @@ static int HS_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segme
  * with distance <= *T_out (and maybe some above it).  k > 0: k-NN; k == 0:
  * radius search with radius `radius`.  Returns 0, or -1 out of memory. */
 static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
-                              int64_t k, int32_t radius, int32_t *T_out)
+                             int64_t k, int32_t radius, int32_t *T_out)
 {
     const int w = c->w;
     const int m = c->m;
@@ -308,7 +310,7 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                         if (sg->seg_n == 0)
                             continue;
                         if (HS_FN(probe_grouped)(c, ws, sg, j, pre, tgt, nk, qs, q, qkeys, s,
-                                                  k, &T, &probes, &verified, &work))
+                                                 k, &T, &probes, &verified, &work))
                             return -1;
                     }
                     if (work > c->budget)
@@ -347,7 +349,7 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                             sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
                         if (sg->meta[3 * (int64_t)j] == HS_MIH_SPARSE) {
                             if (HS_FN(probe_sparse)(c, ws, sg, j, keys, nk, q, qkeys, s,
-                                                     k, &T, &probes, &verified, &work))
+                                                    k, &T, &probes, &verified, &work))
                                 return -1;
                             continue;
                         }
@@ -391,7 +393,7 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                                 const uint64_t *code =
                                     tc ? tc + t * w : c->codes + p * w;
                                 if (HS_FN(consider)(c, ws, code, p, q, qkeys, s, j, k, &T,
-                                                     pend_d, pend_p, &npend))
+                                                    pend_d, pend_p, &npend))
                                     return -1;
                             }
                             if (npend &&

@@ -1,8 +1,9 @@
 /*
  * popcount_portable.c -- portable C family: no special instructions.
  *
- * Popcount by the SWAR method (hs_pop64_swar in kernels.h).  Runs on any CPU; the fallback when
- * POPCNT is absent and the reference the other families are tested against.
+ * Popcount by the SWAR method (hs_pop64_swar in kernels.h).  Runs on any
+ * CPU; the fallback when POPCNT is absent and the reference the other
+ * families are tested against.
  */
 #include <stdint.h>
 

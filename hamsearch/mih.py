@@ -136,8 +136,8 @@ def table_kind(b: int, n: int, kind=None) -> str:
     """The kind of a table over ``b``-bit substrings of ``n`` codes.
 
     ``"dense"`` while ``2**b <= DENSE_FACTOR * n + DENSE_SLACK`` and
-    ``b <= MAX_DENSE_BITS`` (28); ``"sparse"`` while the top ``b - 8`` bits meet that bound; else
-    ``"hash"``.  ``kind`` (or :data:`FORCE_KIND`) overrides the choice
+    ``b <= MAX_DENSE_BITS`` (28); ``"sparse"`` while the top ``b - 8`` bits
+    meet the first bound; else ``"hash"``.  ``kind`` (or :data:`FORCE_KIND`) overrides the choice
     (a sparse table needs ``b >= 2``: a 1-bit one is dense).
     """
     kind = kind if kind is not None else FORCE_KIND
