@@ -58,9 +58,10 @@ def _rss() -> int:
         return 0
 
 
-def make_data(kind: str, n: int, nq: int, nbits: int, seed: int = 1):
+def make_data(kind: str, n: int, nq: int, nbits: int, seed: int = 1, centres: int = 1000):
     """Database and queries (packed uint8) for ``uniform``, ``clustered-<p>``
-    or ``fashion-itq`` (real learned codes, see :mod:`bench.learned_codes`)."""
+    (``centres`` centres, each bit flipped with probability p) or
+    ``fashion-itq`` (real learned codes, see :mod:`bench.learned_codes`)."""
     from hamsearch.synthetic import clustered_codes, uniform_codes
 
     if kind == "fashion-itq":
@@ -70,7 +71,7 @@ def make_data(kind: str, n: int, nq: int, nbits: int, seed: int = 1):
     if kind == "uniform":
         return uniform_codes(n, nbits, seed=seed), uniform_codes(nq, nbits, seed=seed + 1)
     p = float(kind.split("-")[1])
-    db, centres = clustered_codes(n, nbits, ncenters=1000, flip=p, seed=seed)
+    db, centres = clustered_codes(n, nbits, ncenters=centres, flip=p, seed=seed)
     q, _ = clustered_codes(nq, nbits, centres=centres, flip=p, seed=seed + 1)
     return db, q
 
@@ -108,7 +109,7 @@ def _built(index, db):
 def run_case(args, faiss, kind, nbits, n, timer):
     import hamsearch
 
-    db, q = make_data(kind, n, args.nq, nbits)
+    db, q = make_data(kind, n, args.nq, nbits, centres=args.centres)
     nq = len(q)
     rows = {}
 
@@ -293,6 +294,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="uniform,clustered-0.05,clustered-0.15",
                    help="comma list of uniform / clustered-<p> / fashion-itq")
     p.add_argument("--radius", default="2,4,8,16")
+    p.add_argument("--centres", type=int, default=1000,
+                   help="centres of the clustered-<p> codes")
     p.add_argument("--peers", default="faiss-flat,faiss-mhash,faiss-hash,faiss-ivf")
     p.add_argument("--nflips", default="0,1,2", help="nflip values tried for FAISS hashes")
     p.add_argument("--hash-bits", type=int, default=20)
@@ -379,7 +382,7 @@ def scaling(args, faiss, timer) -> int:
     series = {}
     for kind in kinds:
         for n in ns:
-            db, q = make_data(kind, n, args.nq, nbits)
+            db, q = make_data(kind, n, args.nq, nbits, centres=args.centres)
             mih, build = timed(lambda: _built(hamsearch.Index(nbits, method="mih"), db))
             flat = hamsearch.Index(nbits, method="flat")
             flat.add(db)

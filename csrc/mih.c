@@ -16,6 +16,12 @@
 
 #define MIH_MAX_M 4096
 #define MIH_SCAN_CAP 1024
+/* From this many queries in one call on, the queries that fall back to a
+ * linear scan are scanned together after the MIH pass, by the flat batch
+ * kernels (which share each pass over the codes between queries), instead
+ * of one by one by the filter kernel (hamsearch/_numba/mih.py:
+ * DEFER_MIN_QUERIES). */
+#define MIH_DEFER_MIN_QUERIES 2
 /* Keys looked up together (their memory accesses overlap). */
 #define MIH_BATCH 32
 #define MIH_PEND 16 /* candidates whose skip-bitmap words are fetched together */
@@ -178,6 +184,9 @@ typedef struct {
     /* per table: its suffix bits when it is sparse in every segment (the
      * grouped enumeration), else 0 */
     const int8_t *grouped;
+    /* per query, set when it fell back to a linear scan that was left to
+     * mih_scan_deferred (NULL: such a query is scanned where it fell back) */
+    uint8_t *deferred;
 } mih_ctx;
 
 struct hs_mih_range {
@@ -549,6 +558,86 @@ static int mih_grouped(mih_ctx *c)
     return 0;
 }
 
+/* The queries marked in c->deferred, gathered and answered by the flat
+ * kernels (hs_knn, hs_range_search) into c->D / c->I or c->res: exact, in
+ * the same (distance, id) order, so a deferred query's answer is the one the
+ * inline scan gives.  Returns HS_OK or the flat kernel's error. */
+static int mih_scan_deferred(mih_ctx *c, int nthreads)
+{
+    if (!c->deferred)
+        return HS_OK;
+    int64_t nfb = 0;
+    for (int64_t q = 0; q < c->nq; q++)
+        nfb += c->deferred[q];
+    if (!nfb)
+        return HS_OK;
+    const size_t w = (size_t)c->w;
+    int64_t *which = (int64_t *)malloc(sizeof(int64_t) * (size_t)nfb);
+    uint64_t *Q = (uint64_t *)malloc(sizeof(uint64_t) * (size_t)nfb * w);
+    if (!which || !Q) {
+        free(which);
+        free(Q);
+        return HS_ENOMEM;
+    }
+    for (int64_t q = 0, j = 0; q < c->nq; q++)
+        if (c->deferred[q]) {
+            which[j] = q;
+            memcpy(Q + (size_t)j * w, c->queries + (size_t)q * w, sizeof(uint64_t) * w);
+            j++;
+        }
+    int rc = HS_OK;
+    if (c->k > 0) {
+        const size_t k = (size_t)c->k;
+        int32_t *Dt = (int32_t *)malloc(sizeof(int32_t) * (size_t)nfb * k);
+        int64_t *It = (int64_t *)malloc(sizeof(int64_t) * (size_t)nfb * k);
+        rc = Dt && It ? hs_knn(c->codes, c->ids, c->n, c->w, Q, nfb, c->k, Dt, It, nthreads,
+                               c->skip)
+                      : HS_ENOMEM;
+        for (int64_t j = 0; rc == HS_OK && j < nfb; j++) {
+            memcpy(c->D + which[j] * c->k, Dt + (size_t)j * k, sizeof(int32_t) * k);
+            memcpy(c->I + which[j] * c->k, It + (size_t)j * k, sizeof(int64_t) * k);
+        }
+        free(Dt);
+        free(It);
+    } else {
+        int err = HS_OK;
+        hs_range_result *fr = hs_range_search(c->codes, c->ids, c->n, c->w, Q, nfb, c->radius,
+                                              nthreads, c->skip, &err);
+        int64_t total = fr ? hs_range_total(fr) : 0;
+        int64_t *lims = (int64_t *)malloc(sizeof(int64_t) * (size_t)(nfb + 1));
+        int32_t *fd = (int32_t *)malloc(sizeof(int32_t) * (size_t)(total ? total : 1));
+        int64_t *fi = (int64_t *)malloc(sizeof(int64_t) * (size_t)(total ? total : 1));
+        rc = !fr ? (err ? err : HS_ENOMEM) : (!lims || !fd || !fi) ? HS_ENOMEM : HS_OK;
+        if (rc == HS_OK) {
+            hs_range_lims(fr, lims);
+            hs_range_copy(fr, fd, fi);
+        }
+        hs_mih_range *r = c->res;
+        for (int64_t j = 0; rc == HS_OK && j < nfb; j++) {
+            const int64_t q = which[j], cnt = lims[j + 1] - lims[j];
+            r->counts[q] = cnt;
+            if (!cnt)
+                continue;
+            r->d[q] = (int32_t *)malloc(sizeof(int32_t) * (size_t)cnt);
+            r->id[q] = (int64_t *)malloc(sizeof(int64_t) * (size_t)cnt);
+            if (!r->d[q] || !r->id[q]) {
+                rc = HS_ENOMEM;
+                break;
+            }
+            memcpy(r->d[q], fd + lims[j], sizeof(int32_t) * (size_t)cnt);
+            memcpy(r->id[q], fi + lims[j], sizeof(int64_t) * (size_t)cnt);
+        }
+        if (fr)
+            hs_range_free(fr);
+        free(lims);
+        free(fd);
+        free(fi);
+    }
+    free(which);
+    free(Q);
+    return rc;
+}
+
 int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
                const uint64_t *queries, int64_t nq, int64_t k,
                const int32_t *sub_start, const int32_t *sub_len, int m,
@@ -580,9 +669,13 @@ int hs_mih_knn(const uint64_t *codes, const int64_t *ids, int64_t n, int w,
     c.skip = skip;
     if (mih_grouped(&c))
         return HS_ENOMEM;
+    if (nq >= MIH_DEFER_MIN_QUERIES)
+        c.deferred = (uint8_t *)calloc((size_t)nq, 1); /* NULL: scan inline */
     hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
     free((void *)c.grouped);
-    return c.failed ? HS_ENOMEM : 0;
+    int rc = c.failed ? HS_ENOMEM : mih_scan_deferred(&c, nthreads);
+    free(c.deferred);
+    return rc;
 }
 
 void hs_mih_range_free(hs_mih_range *res)
@@ -659,9 +752,14 @@ hs_mih_range *hs_mih_range_search(const uint64_t *codes, const int64_t *ids,
         hs_mih_range_free(res);
         return 0;
     }
+    if (nq >= MIH_DEFER_MIN_QUERIES)
+        c.deferred = (uint8_t *)calloc((size_t)nq, 1); /* NULL: scan inline */
     hs_parallel(mih_threads(nq, nthreads), mih_task, &c);
     free((void *)c.grouped);
-    if (c.failed) {
+    int rc = c.failed ? HS_ENOMEM : mih_scan_deferred(&c, nthreads);
+    free(c.deferred);
+    if (rc) {
+        *err = rc;
         hs_mih_range_free(res);
         return 0;
     }

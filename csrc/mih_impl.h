@@ -421,13 +421,17 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
         c->stats[qi * 3 + 2] = fallback;
     }
     if (fallback) {
-        /* start over with a linear scan (the flat filter kernel) */
+        /* start over with a linear scan (the flat filter kernel), or leave
+         * an empty result and let mih_scan_deferred scan this query with the
+         * call's other fallen-back ones */
         int32_t bd[MIH_SCAN_CAP];
         int64_t bi[MIH_SCAN_CAP];
-        int64_t start = 0;
+        int64_t start = c->deferred ? n : 0;
         ws->cnt = 0;
         memset(ws->hist, 0, sizeof(int64_t) * (size_t)ws->hist_n);
         T = k > 0 ? HS_PAD_DISTANCE : radius;
+        if (c->deferred)
+            c->deferred[qi] = 1;
         while (start < n) {
             const int32_t thr = T < ws->hist_n ? T : ws->hist_n - 1;
             const int got = c->kern->filter(q, c->codes, n, w, thr, &start, bd, bi,

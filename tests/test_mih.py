@@ -313,3 +313,43 @@ def test_auto_rule_on_each_backend(backend):
     assert plans["uniform256_k10"] == "flat" and plans["uniform256_k100"] == "flat", plans
     assert plans["neardup64_r2"] == "mih" and plans["neardup64_k1"] == "mih", plans
     assert plans["exact"]
+
+
+@pytest.mark.parametrize("nq", [1, 2, 40])
+def test_fallen_back_queries_share_one_scan(backend, nq):
+    """In one call some queries finish in the tables and some fall back to
+    a scan; from 2 queries on the fallen-back ones are scanned together after
+    the table pass (DEFER_MIN_QUERIES / MIH_DEFER_MIN_QUERIES) and spliced
+    back in.  Answers equal the reference with custom ids and deleted rows,
+    for k-NN and radius search, whichever path each query took."""
+    rng = np.random.default_rng(11)
+    nbits = 128
+    db = clustered_words(rng, 3000, nbits, ncenters=300, p=0.02)
+    ids = rng.permutation(20_000)[:3000].astype(np.int64)
+    q = random_words(rng, nq, nbits)
+    q[::2] = db[rng.integers(0, len(db), len(q[::2]))]  # these finish in the tables
+    t = MultiIndexTables(nbits)
+    t.budget_factor = 2.0
+    t.sync(db, ids)
+    dead = rng.random(len(db)) < 0.2
+    skip = np.zeros((len(db) + 63) // 64, dtype=np.uint64)
+    for r in np.flatnonzero(dead):
+        skip[r >> 6] |= np.uint64(1) << np.uint64(r & 63)
+    live = ~dead
+    for k in (1, 10, 70):
+        D, I = t.knn(q, k, nthreads=2, skip=skip)
+        Dr, Ir = knn(db[live], ids[live], q, k)
+        np.testing.assert_array_equal(D, Dr)
+        np.testing.assert_array_equal(I, Ir)
+        if nq == 40 and k < 70:
+            fell = t.last_stats[:, 2].sum()
+            assert 0 < fell < nq, fell  # both paths ran in this call
+    for radius in (3, 20, 60):
+        lims, D, I = t.range_search(q, radius, nthreads=2, skip=skip)
+        if nq == 40 and radius == 20:
+            fell = t.last_stats[:, 2].sum()
+            assert 0 < fell < nq, fell
+        lr, Dr, Ir = range_search(db[live], ids[live], q, radius)
+        np.testing.assert_array_equal(lims, lr)
+        np.testing.assert_array_equal(D, Dr)
+        np.testing.assert_array_equal(I, Ir)

@@ -45,6 +45,11 @@ RANDOM_COST = 32
 BATCH = 32
 # Rows per block of the fallback linear scan.
 SCAN_BLOCK = 512
+#: From this many queries in one call on, the queries that fall back to a
+#: linear scan are scanned together afterwards by the flat kernel (which
+#: shares each pass over the codes between queries) instead of one by one
+#: inside the MIH loop (as ``MIH_DEFER_MIN_QUERIES`` in ``csrc/mih.c``).
+DEFER_MIN_QUERIES = 2
 #: From this many tables on, candidates are de-duplicated by a per-query
 #: bitmap over the rows (one bit test, before the distance) instead of
 #: re-deriving the other substrings' distances, for up to this many rows
@@ -625,11 +630,13 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
             stats[qi, 2] = 1 if fallback else 0
             if fallback:
                 # start over with a linear scan, in blocks (a block whose
-                # minimum distance is above T is rejected with one comparison)
+                # minimum distance is above T is rejected with one comparison);
+                # an empty dbuf leaves the scan to the caller (the query's
+                # result stays empty here: see _scan_deferred)
                 cnt = 0
                 T = np.int64(BIG) if k > 0 else np.int64(radius)
-                nb = dbuf.shape[0]
-                for r0 in range(0, n, nb):
+                nb = max(dbuf.shape[0], 1)
+                for r0 in range(0, n if dbuf.shape[0] > 0 else 0, nb):
                     r1 = min(n, r0 + nb)
                     if block_distances(codes, r0, r1, q, qi, dbuf) > T:
                         continue
@@ -666,13 +673,15 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
 @numba.njit(cache=True, nogil=True)
 def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, hk0, hv0,
               pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget, D, I,
-              stats, skip):
-    """Exact k-NN of queries ``q0:q1`` into rows of ``D``/``I``."""
+              stats, skip, defer):
+    """Exact k-NN of queries ``q0:q1`` into rows of ``D``/``I``; with
+    ``defer``, a query that falls back to a scan is left padded (the caller
+    scans those queries together)."""
     cd = np.empty(k, dtype=np.int32)
     ci = np.empty(k, dtype=np.int64)
     keys = np.empty(BATCH, dtype=np.int64)
     qkeys = np.empty(sub_len.shape[0], dtype=np.int64)
-    dbuf = np.empty(SCAN_BLOCK, dtype=np.int32)
+    dbuf = np.empty(0 if defer else SCAN_BLOCK, dtype=np.int32)
     counts = np.zeros(0, dtype=np.int64)
     outd = np.zeros(0, dtype=np.int32)
     outi = np.zeros(0, dtype=np.int64)
@@ -685,13 +694,15 @@ def knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, meta0, offs0, 
 @numba.njit(cache=True, nogil=True)
 def range_chunk(codes, ids, queries, q0, q1, radius, sub_start, sub_len, meta0, offs0, hk0,
                 hv0, pos0, occ0, tc0, sfx0, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1, budget,
-                counts, stats, skip):
-    """Radius search of queries ``q0:q1``; returns concatenated (D, I)."""
+                counts, stats, skip, defer):
+    """Radius search of queries ``q0:q1``; returns concatenated (D, I).  With
+    ``defer`` a query that falls back to a scan gets no rows here (as
+    :func:`knn_chunk`)."""
     cd = np.empty(256, dtype=np.int32)
     ci = np.empty(256, dtype=np.int64)
     keys = np.empty(BATCH, dtype=np.int64)
     qkeys = np.empty(sub_len.shape[0], dtype=np.int64)
-    dbuf = np.empty(SCAN_BLOCK, dtype=np.int32)
+    dbuf = np.empty(0 if defer else SCAN_BLOCK, dtype=np.int32)
     outd = np.empty(1024, dtype=np.int32)
     outi = np.empty(1024, dtype=np.int64)
     D = np.zeros((0, 0), dtype=np.int32)
@@ -858,11 +869,19 @@ def mih_knn(codes, ids, queries, k, sub_start, sub_len, seg0, seg1, budget, nthr
     ids = ROW_IDS if ids is None else ids
     skip = _NO_SKIP if skip is None else skip
 
+    defer = nq >= DEFER_MIN_QUERIES
+
     def fn(q0, q1):
         knn_chunk(codes, ids, queries, q0, q1, k, sub_start, sub_len, *seg0, *seg1,
-                  int(budget), D, I, stats, skip)
+                  int(budget), D, I, stats, skip, defer)
 
     _run(fn, nq, nthreads)
+    fb = np.flatnonzero(stats[:, 2]) if defer else ()
+    if len(fb):
+        from . import knn  # the package's flat driver (imported at call time: a cycle)
+
+        D[fb], I[fb] = knn(codes, None if ids is ROW_IDS else ids, queries[fb], k,
+                           nthreads, None if skip is _NO_SKIP else skip)
     return D, I, stats
 
 
@@ -878,12 +897,44 @@ def mih_range_search(codes, ids, queries, radius, sub_start, sub_len, seg0, seg1
     ids = ROW_IDS if ids is None else ids
     skip = _NO_SKIP if skip is None else skip
 
+    defer = nq >= DEFER_MIN_QUERIES
+
     def fn(q0, q1):
         return range_chunk(codes, ids, queries, q0, q1, int(radius), sub_start, sub_len,
-                           *seg0, *seg1, int(budget), counts, stats, skip)
+                           *seg0, *seg1, int(budget), counts, stats, skip, defer)
 
     parts = [p for _, p in _run(fn, nq, nthreads)]
     np.cumsum(counts, out=lims[1:])
     D = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
     I = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+    fb = np.flatnonzero(stats[:, 2]) if defer else ()
+    if len(fb):
+        from . import range_search
+
+        f_lims, f_D, f_I = range_search(codes, None if ids is ROW_IDS else ids, queries[fb],
+                                        radius, nthreads, None if skip is _NO_SKIP else skip)
+        lims, D, I = _splice_csr(lims, D, I, fb, f_lims, f_D, f_I)
     return lims, D, I, stats
+
+
+def _splice_csr(lims, D, I, rows, r_lims, r_D, r_I):
+    """CSR ``(lims, D, I)`` with the (empty) slices of queries ``rows``
+    replaced by the slices of ``(r_lims, r_D, r_I)``, in order."""
+    counts = np.diff(lims)
+    counts[rows] = np.diff(r_lims)
+    out_lims = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out_lims[1:])
+    take = np.ones(len(counts), dtype=bool)
+    take[rows] = False
+    # destination of each kept entry: its query's new start + its offset
+    dest_keep = np.repeat(out_lims[:-1][take] - lims[:-1][take], np.diff(lims)[take]) \
+        + np.arange(len(D))
+    dest_new = np.repeat(out_lims[:-1][rows] - r_lims[:-1], np.diff(r_lims)) \
+        + np.arange(len(r_D))
+    out_D = np.empty(out_lims[-1], dtype=np.int32)
+    out_I = np.empty(out_lims[-1], dtype=np.int64)
+    out_D[dest_keep] = D
+    out_I[dest_keep] = I
+    out_D[dest_new] = r_D
+    out_I[dest_new] = r_I
+    return out_lims, out_D, out_I
