@@ -38,6 +38,10 @@ COMPACT_FRACTION = 0.25
 #: The growing segment is sealed once it holds this many rows (default of
 #: ``Index(segment_rows=...)``).
 SEGMENT_ROWS = 1 << 20
+#: The keyword arguments of ``Index(nbits, ...)`` that the metadata records
+#: (written by :meth:`Index.sections`); one absent from older metadata takes
+#: the constructor's default.
+_META_ARGS = ("method", "features_dtype", "m", "segment_rows", "background_merges")
 
 
 def _id_keys(ids, name: str = "ids") -> tuple[np.ndarray, np.ndarray]:
@@ -1108,6 +1112,15 @@ class Index(SearchAPI):
         return meta, arrays
 
     @classmethod
+    def _from_meta(cls, meta: dict) -> "Index":
+        """An empty index made with the constructor arguments that ``meta``
+        records (``_META_ARGS``; an absent one takes its default) and its
+        ``next_id``: what :meth:`from_sections` and :meth:`from_views` share."""
+        index = cls(meta["nbits"], **{name: meta[name] for name in _META_ARGS if name in meta})
+        index._next_id = int(meta["next_id"])
+        return index
+
+    @classmethod
     def from_sections(cls, meta: dict, arrays: dict, check: Optional[FileCheck] = None
                       ) -> "Index":
         """An index over validated :meth:`sections` output (arrays may be
@@ -1116,15 +1129,11 @@ class Index(SearchAPI):
         :func:`hamsearch.storage.read_sections` checks every field and shape
         first; ``check`` is its pending data check (see :meth:`verify`).
         """
-        index = cls(meta["nbits"], method=meta.get("method", "auto"),
-                    features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"),
-                    segment_rows=meta.get("segment_rows", SEGMENT_ROWS),
-                    background_merges=meta.get("background_merges", True))
+        index = cls._from_meta(meta)
         n = int(meta["ntotal"])
         index._features.restore(meta, arrays, n)
         feats = index._features.detach(n)
         codes = arrays["codes"][:n]
-        index._next_id = int(meta["next_id"])
         if n and "id_base" in meta:
             index._sealed = [SegmentView(Segment(codes, None, feats, meta["id_base"]))]
         elif n:
@@ -1149,12 +1158,8 @@ class Index(SearchAPI):
                    check: Optional[Any] = None) -> "Index":
         """An index over loaded segment views (:mod:`hamsearch.directory`);
         ``check``: their pending data checks."""
-        index = cls(meta["nbits"], method=meta.get("method", "auto"),
-                    features_dtype=meta.get("features_dtype", "float32"), m=meta.get("m"),
-                    segment_rows=meta.get("segment_rows", SEGMENT_ROWS),
-                    background_merges=meta.get("background_merges", True))
+        index = cls._from_meta(meta)
         index._features.restore_layout(meta)
-        index._next_id = int(meta["next_id"])
         index._sealed = [v for v in views if v.n]
         index._wal_seq = int(wal_seq)
         live = sum(v.live for v in index._sealed)
