@@ -1,7 +1,7 @@
 /*
  * mih.h -- multi-index hashing kernels (Norouzi, Punjani & Fleet).
  *
- * The tables are built and owned by Python (hamsearch/mih.py documents the
+ * The tables are built and owned by Python (hamsearch/mih/ documents the
  * layout); these functions fill them (counting sort, hash insert) and search
  * them.  A segment indexes a contiguous range of database positions with one
  * table per substring:

@@ -6,6 +6,10 @@ index.range_search(q, r)``, ``D, I, H = index.hierarchical_search(...)``)
 while new code can name the fields (``res.ids``, ``res.distances``).  They
 pickle, compare and index like plain tuples.
 
+``pad_knn`` widens k-NN results to ``k`` columns with the padding every
+search returns (id ``-1``, distance ``PAD_DISTANCE``); ``_padded`` allocates
+a padded result array with a clear error when ``k`` is too large.
+
 Examples
 --------
 >>> import numpy as np, hamsearch
@@ -24,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Optional, Union, ove
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import ArrayLike
+
+from ._backend import PAD_DISTANCE
 
 if TYPE_CHECKING:
     from .filters import IdFilter
@@ -103,6 +109,31 @@ class RerankResult(NamedTuple):
     distances: npt.NDArray[np.float32]
     ids: npt.NDArray[np.int64]
     hamming: npt.NDArray[np.int32]
+
+
+def _padded(nq: int, k: int, n: int, dtype, fill):
+    """An ``(nq, k)`` result array filled with ``fill``; a clear error when
+    ``k`` makes it impossible to allocate."""
+    try:
+        return np.full((nq, k), fill, dtype=dtype)
+    except (MemoryError, ValueError) as exc:
+        nbytes = nq * k * np.dtype(dtype).itemsize
+        msg = (f"k={k}: the result of {nq} queries x k={k} ({nbytes:,} bytes for one "
+               f"output array) cannot be allocated; the index holds {n} codes, so any "
+               f"k above {n} only adds padding")
+        raise (MemoryError if isinstance(exc, MemoryError) else ValueError)(msg) from exc
+
+
+def pad_knn(D: np.ndarray, I: np.ndarray, k: int, n: int, d_fill=PAD_DISTANCE):
+    """Widen k-NN results ``(nq, k') -> (nq, k)`` with padding (id ``-1``)."""
+    nq, have = I.shape
+    if have == k:
+        return D, I
+    outD = _padded(nq, k, n, D.dtype, d_fill)
+    outI = _padded(nq, k, n, np.int64, -1)
+    outD[:, :have] = D
+    outI[:, :have] = I
+    return outD, outI
 
 
 class SearchAPI:

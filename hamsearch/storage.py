@@ -1,19 +1,12 @@
 """On-disk index format: versioned, checksummed, atomic, memory-mappable.
 
-Layout of an index file (all integers little-endian)::
-
-    offset 0   8 bytes   magic  b"HAMSRCH\\x00"
-    offset 8   uint32    format version (currently 1)
-    offset 12  uint32    header length H in bytes (at most 1 MiB)
-    offset 16  uint32    CRC-32 of the header bytes
-    offset 20  uint32    reserved (0; anything else is refused)
-    offset 24  H bytes   header: UTF-8 JSON with the index metadata and, per
-                         section, its name, dtype, shape, offset, size and CRC-32
-    ...        sections, each starting on a 64-byte boundary
-
-Sections are raw C-order arrays (``codes`` ``<u8 (ntotal, words)``, ``ids``
-``<i8 (ntotal,)``, optionally ``features`` ``<f4``/``<f2 (ntotal, d)``), so
-:func:`load` with ``mmap=True`` maps them without reading them.
+An index file is a container (:mod:`hamsearch.container`: a preamble, a
+JSON header with the index metadata and the section table, 64-byte aligned
+sections).  Sections are raw C-order arrays (``codes`` ``<u8 (ntotal,
+words)``, ``ids`` ``<i8 (ntotal,)``, optionally ``features``
+``<f4``/``<f2 (ntotal, d)``), so :func:`load` with ``mmap=True`` maps them
+without reading them.  What the metadata and the sections must be, and the
+data check: :mod:`hamsearch.index_meta`.
 
 What loading checks
     *Always*, before any array is built: the magic, the version, the header
@@ -53,19 +46,24 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import mmap as _mmap
 import os
 import stat
-import struct
 import threading
 import time
-import zlib
 
 import numpy as np
 
-from ._atomic import TEMP_SUFFIX, atomic_write, fsync_directory
-from .errors import FileFormatError
+from ._atomic import TEMP_SUFFIX, atomic_write
+from .container import (FORMAT_VERSION, MAGIC, MAX_HEADER_BYTES, IndexFileError, _ALIGN,
+                        _HEADER_KEYS, _PREAMBLE, _SECTION_KEYS, _Checker, _crc32, _is_int,
+                        _open_regular, _read_all, _read_header, _write)
+from .index_meta import _check_data, _check_ids, _check_meta, _expected_sections
+
+# Names read from this module elsewhere: the format's constants, the
+# container helpers hamsearch.mih reads table files with (_Checker,
+# _read_header, _open_regular, ...), _check_meta (hamsearch.directory); the
+# tests patch _write, which save_sections and dumps_sections look up here.
 
 try:
     import fcntl as _fcntl
@@ -75,96 +73,11 @@ except ImportError:  # pragma: no cover - not POSIX
 __all__ = ["save_sections", "read_sections", "dumps_sections", "loads_sections",
            "IndexFileError", "FORMAT_VERSION", "TEMP_SUFFIX"]
 
-MAGIC = b"HAMSRCH\x00"
-FORMAT_VERSION = 1
-_PREAMBLE = struct.Struct("<8sIIII")
-_ALIGN = 64
-_CHUNK = 1 << 24
-#: Largest header :func:`load` accepts (the writer's is a few KiB).
-MAX_HEADER_BYTES = 1 << 20
 #: An unlocked temporary file older than this is stale even if its pid lives.
 STALE_AFTER_S = 3600.0
 
-_HEADER_KEYS = {"format", "meta", "sections", "file_size"}
-_SECTION_KEYS = {"name", "dtype", "shape", "offset", "nbytes", "crc32"}
-_META_REQUIRED = {"nbits", "ntotal", "next_id"}
-_META_KEYS = _META_REQUIRED | {"method", "m", "features_dtype", "features_d",
-                               "features_enabled", "segment_rows", "background_merges",
-                               "id_base"}
-_MAX_ROWS = 1 << 62
-_MAX_NEXT_ID = 1 << 63
-
-
-class IndexFileError(FileFormatError):
-    """An index file is truncated, corrupted, crafted or of an unknown version.
-
-    A :class:`~hamsearch.errors.FileFormatError`, so a :class:`ValueError`.
-    """
-
 
 # --------------------------------------------------------------------- writing
-def _crc32(buf) -> int:
-    view = memoryview(buf).cast("B")
-    crc = 0
-    for start in range(0, len(view), _CHUNK):
-        crc = zlib.crc32(view[start : start + _CHUNK], crc)
-    return crc & 0xFFFFFFFF
-
-
-def _array_bytes(arr: np.ndarray) -> memoryview:
-    arr = np.ascontiguousarray(arr)
-    return memoryview(arr).cast("B") if arr.size else memoryview(b"")
-
-
-def _layout(meta: dict, arrays: dict) -> tuple[bytes, list[tuple[int, memoryview]]]:
-    sections = []
-    payloads = []
-    # Offsets depend on the header length, which depends on the offsets: lay
-    # out with a generous fixed header reservation, recomputed if too small.
-    reserve = 4096
-    datas = {name: _array_bytes(arr) for name, arr in arrays.items()}
-    crcs = {name: _crc32(data) for name, data in datas.items()}
-    while True:
-        offset = _PREAMBLE.size + reserve
-        sections.clear()
-        payloads.clear()
-        for name, arr in arrays.items():
-            offset = (offset + _ALIGN - 1) // _ALIGN * _ALIGN
-            data = datas[name]
-            sections.append(
-                {
-                    "name": name,
-                    "dtype": arr.dtype.newbyteorder("<").str,
-                    "shape": list(arr.shape),
-                    "offset": offset,
-                    "nbytes": len(data),
-                    "crc32": crcs[name],
-                }
-            )
-            payloads.append((offset, data))
-            offset += len(data)
-        header = {"format": "hamsearch-index", "meta": meta, "sections": sections,
-                  "file_size": offset}
-        blob = json.dumps(header, sort_keys=True).encode("utf-8")
-        if len(blob) <= reserve:
-            blob = blob + b" " * (reserve - len(blob))
-            return blob, payloads
-        reserve = (len(blob) + 4095) // 4096 * 4096
-
-
-def _write(fh, meta: dict, arrays: dict) -> None:
-    header, payloads = _layout(meta, arrays)
-    fh.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header), _crc32(header), 0))
-    fh.write(header)
-    pos = _PREAMBLE.size + len(header)
-    for offset, data in payloads:
-        if offset > pos:
-            fh.write(b"\x00" * (offset - pos))
-        for start in range(0, len(data), _CHUNK):
-            fh.write(data[start : start + _CHUNK])
-        pos = offset + len(data)
-
-
 def _temp_parts(name: str, base: str):
     """``(pid)`` if ``name`` is a temporary file of a save to ``base``, else None."""
     prefix = f".{base}."
@@ -271,139 +184,6 @@ def dumps_sections(meta: dict, arrays: dict) -> bytes:
 
 
 # --------------------------------------------------------------------- reading
-def _no_duplicate_keys(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _no_constants(name):
-    raise ValueError(f"{name} is not allowed")
-
-
-def _is_int(v) -> bool:
-    return type(v) is int
-
-
-class _Checker:
-    """Raises :class:`IndexFileError` with the source's name."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, what: str):
-        raise IndexFileError(f"{self.source}: {what}")
-
-    def int_in(self, value, name: str, lo: int, hi: int) -> int:
-        if not _is_int(value) or not lo <= value <= hi:
-            self.fail(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
-        return value
-
-
-def _read_header(buf, ck: _Checker):
-    size = len(buf)
-    if size < _PREAMBLE.size:
-        ck.fail(f"too short to be a hamsearch index ({size} bytes)")
-    magic, version, hlen, hcrc, reserved = _PREAMBLE.unpack_from(buf, 0)
-    if magic != MAGIC:
-        ck.fail(f"not a hamsearch index file (bad magic {bytes(magic)!r})")
-    if version != FORMAT_VERSION:
-        ck.fail(f"index format version {version} is not supported "
-                f"(this hamsearch reads version {FORMAT_VERSION})")
-    if reserved != 0:
-        ck.fail(f"reserved preamble field is {reserved}, not 0")
-    if hlen > MAX_HEADER_BYTES:
-        ck.fail(f"header length {hlen} exceeds the {MAX_HEADER_BYTES}-byte limit")
-    if _PREAMBLE.size + hlen > size:
-        ck.fail("truncated (header runs past the end of the file)")
-    header_bytes = bytes(buf[_PREAMBLE.size : _PREAMBLE.size + hlen])
-    if _crc32(header_bytes) != hcrc:
-        ck.fail("corrupted header (checksum mismatch)")
-    try:
-        header = json.loads(header_bytes.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
-                            parse_constant=_no_constants)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        ck.fail(f"unreadable header ({type(exc).__name__}: {str(exc)[:200]})")
-    return header, hlen
-
-
-def _check_meta(meta, ck: _Checker) -> dict:
-    from .codes import check_nbits
-    from .features import FEATURE_DTYPES
-    from .index import METHODS
-    from .mih import _check_m
-
-    if not isinstance(meta, dict):
-        ck.fail(f"header 'meta' must be an object, got {type(meta).__name__}")
-    missing = _META_REQUIRED - meta.keys()
-    if missing:
-        ck.fail(f"header 'meta' lacks {sorted(missing)}")
-    unknown = meta.keys() - _META_KEYS
-    if unknown:
-        ck.fail(f"header 'meta' has unknown fields {sorted(unknown)}")
-    if not _is_int(meta["nbits"]):
-        ck.fail(f"nbits must be an integer, got {meta['nbits']!r}")
-    try:
-        nbits = check_nbits(meta["nbits"])
-    except ValueError as exc:
-        ck.fail(str(exc))
-    ntotal = ck.int_in(meta["ntotal"], "ntotal", 0, _MAX_ROWS)
-    next_id = ck.int_in(meta["next_id"], "next_id", 0, _MAX_NEXT_ID)
-    method = meta.get("method", "auto")
-    if not isinstance(method, str) or method not in METHODS:
-        ck.fail(f"method must be one of {METHODS}, got {method!r}")
-    m = meta.get("m")
-    if m is not None:
-        if not _is_int(m):
-            ck.fail(f"m must be an integer or null, got {m!r}")
-        try:
-            _check_m(nbits, m)
-        except ValueError as exc:
-            ck.fail(str(exc))
-    fdtype = meta.get("features_dtype", "float32")
-    if not isinstance(fdtype, str) or fdtype not in FEATURE_DTYPES:
-        ck.fail(f"features_dtype must be one of {FEATURE_DTYPES}, got {fdtype!r}")
-    fd = meta.get("features_d")
-    if fd is not None:
-        ck.int_in(fd, "features_d", 1, 1 << 31)
-    enabled = meta.get("features_enabled")
-    if enabled not in (None, True, False) or not (enabled is None or isinstance(enabled, bool)):
-        ck.fail(f"features_enabled must be true, false or null, got {enabled!r}")
-    if ntotal and enabled is None:
-        ck.fail("features_enabled is null although the index holds codes")
-    if enabled and fd is None:
-        ck.fail("features_enabled is true but features_d is null")
-    out = {"nbits": nbits, "ntotal": ntotal, "next_id": next_id, "method": method, "m": m,
-           "features_dtype": fdtype, "features_d": fd, "features_enabled": enabled}
-    if "segment_rows" in meta:
-        out["segment_rows"] = ck.int_in(meta["segment_rows"], "segment_rows", 1, 1 << 62)
-    if "id_base" in meta:  # ids id_base .. id_base + ntotal - 1, no ids section rows
-        out["id_base"] = ck.int_in(meta["id_base"], "id_base", 0, _MAX_NEXT_ID - 1)
-        if out["id_base"] + ntotal > next_id:
-            ck.fail(f"next_id {next_id} is not above the largest id "
-                    f"{out['id_base'] + ntotal - 1} (id_base + ntotal - 1)")
-    if "background_merges" in meta:
-        if not isinstance(meta["background_merges"], bool):
-            ck.fail(f"background_merges must be true or false, got {meta['background_merges']!r}")
-        out["background_merges"] = meta["background_merges"]
-    return out
-
-
-def _expected_sections(meta: dict) -> dict:
-    from .codes import n_words
-
-    n = meta["ntotal"]
-    out = {"codes": ("<u8", [n, n_words(meta["nbits"])]),
-           "ids": ("<i8", [0 if "id_base" in meta else n])}
-    if meta["features_enabled"]:
-        ftype = np.dtype(meta["features_dtype"]).newbyteorder("<").str
-        out["features"] = (ftype, [n, meta["features_d"]])
-    return out
-
-
 def _parse(buf, source: str):
     """Validate the preamble, header and section table of ``buf``.
 
@@ -481,47 +261,6 @@ def _parse(buf, source: str):
     return meta, arrays, checks
 
 
-def _check_ids(meta: dict, ids: np.ndarray, ck: _Checker) -> None:
-    """Ids non-negative, unique and below ``next_id`` (reads the ids)."""
-    n = ids.shape[0]
-    if n == 0:
-        return
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo < 0:
-        ck.fail(f"ids section holds a negative id ({lo})")
-    if hi >= meta["next_id"]:
-        ck.fail(f"next_id {meta['next_id']} is not above the largest id {hi}")
-    if n > 1 and not (np.diff(ids) > 0).all():
-        srt = np.sort(ids)
-        dup = srt[1:] == srt[:-1]
-        if dup.any():
-            ck.fail(f"ids section holds duplicate ids, e.g. {int(srt[1:][dup][0])}")
-
-
-def _check_data(meta: dict, arrays: dict, checks, source: str) -> None:
-    """The data check: section CRC-32s, zero padding bits, finite features."""
-    ck = _Checker(source)
-    for name, data, crc in checks:
-        if _crc32(data) != crc:
-            ck.fail(f"section {name!r} is corrupted (checksum mismatch)")
-    nbits = meta["nbits"]
-    rem = nbits % 64
-    codes = arrays["codes"]
-    step = 1 << 20
-    if rem and codes.shape[0]:
-        shift = np.uint64(rem)
-        for s in range(0, codes.shape[0], step):
-            if (codes[s : s + step, -1] >> shift).any():
-                ck.fail(f"codes have bits set past nbits={nbits} (a crafted or mislabelled "
-                        f"file: the padding of the last word must be zero)")
-    feats = arrays.get("features")
-    if feats is not None and feats.size:
-        rows = max(1, (1 << 24) // max(1, feats.shape[1]))
-        for s in range(0, feats.shape[0], rows):
-            if not np.isfinite(feats[s : s + rows]).all():
-                ck.fail("features section holds NaN or infinite values")
-
-
 class FileCheck:
     """A data check of loaded files, run now, later or in the background.
 
@@ -593,39 +332,6 @@ def loads_sections(data: bytes) -> tuple[dict, dict]:
 
 
 _VERIFY_CHOICES = (True, False, "background")
-
-
-def _open_regular(path: str) -> int:
-    """Open ``path`` read-only, refusing anything but a regular file (without
-    blocking on a FIFO)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no index file at {path!r}") from None
-    except IsADirectoryError:
-        raise IndexFileError(f"{path}: is a directory, not a hamsearch index file") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
-                else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise IndexFileError(f"{path}: is {kind}, not a hamsearch index file")
-    return fd
-
-
-def _read_all(fd: int, size: int) -> bytearray:
-    data = bytearray(size)
-    view = memoryview(data)
-    got = 0
-    while got < size:
-        chunk = os.read(fd, min(size - got, _CHUNK * 4))
-        if not chunk:
-            break
-        view[got : got + len(chunk)] = chunk
-        got += len(chunk)
-    return data if got == size else data[:got]
 
 
 def read_sections(path: str, mmap: bool = False, verify=None):

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from .codes import as_words, check_nbits, n_words
-from . import mih
+from .mih import build as mih_build
 from .segment import Segment, SegmentView
 
 __all__ = ["from_chunks"]
@@ -117,9 +117,9 @@ def from_chunks(chunks, nbits: int, n=None, *, method: str = "auto", m=None,
     index = Index(nbits, method=method, m=m, inline_codes=inline_codes, **options)
     codes = _gather(chunks, nbits, n)
     total = codes.shape[0]
-    if total > mih.MAX_ROWS:
-        raise ValueError(f"one segment holds at most {mih.MAX_ROWS} codes (int32 row numbers in "
-                         f"its tables), the chunks hold {total}")
+    if total > mih_build.MAX_ROWS:
+        raise ValueError(f"one segment holds at most {mih_build.MAX_ROWS} codes (int32 row "
+                         f"numbers in its tables), the chunks hold {total}")
     if total == 0:
         return index
     seg = Segment(codes, None, None, id_base=0, sealed=True)

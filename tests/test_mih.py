@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import hamsearch
 from hamsearch import mih as mih_mod
+from hamsearch.mih import build as mih_build
 from hamsearch._backend import kernels
 from hamsearch.mih import MultiIndexTables, choose_m, substring_layout
 from tests.reference import clustered_words, knn, random_words, range_search
@@ -36,7 +37,7 @@ def _backend_module(name):
 @pytest.fixture(params=BACKENDS)
 def backend(request, monkeypatch):
     mod = _backend_module(request.param)
-    monkeypatch.setattr(mih_mod, "_mih_kernels", lambda: mod)
+    monkeypatch.setattr(mih_build, "_mih_kernels", lambda: mod)
     return request.param
 
 

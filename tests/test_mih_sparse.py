@@ -23,6 +23,9 @@ import pytest
 import hamsearch
 from hamsearch import directory as directory_mod
 from hamsearch import mih as mih_mod
+from hamsearch.mih import build as mih_build
+from hamsearch.mih import cost as mih_cost
+from hamsearch.mih import layout as mih_layout
 from hamsearch._backend import kernels
 from hamsearch.storage import IndexFileError
 from tests import file_probe as fp
@@ -53,14 +56,14 @@ def kern(request, monkeypatch):
         _native.set_isa(name[2:])
         request.addfinalizer(lambda: _native.set_isa(before))
         mod = _backend_module("c")
-    monkeypatch.setattr(mih_mod, "_mih_kernels", lambda: mod)
+    monkeypatch.setattr(mih_build, "_mih_kernels", lambda: mod)
     return mod
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request, monkeypatch):
     mod = _backend_module(request.param)
-    monkeypatch.setattr(mih_mod, "_mih_kernels", lambda: mod)
+    monkeypatch.setattr(mih_build, "_mih_kernels", lambda: mod)
     return mod
 
 
@@ -79,7 +82,7 @@ def _near(rng, db, nbits, nq):
                                                 (128, 60, 10), (72, 64, 8), (64, 5, 2)])
 @pytest.mark.parametrize("chunk", [7, 1 << 22])
 def test_sparse_build_matches_numpy(backend, monkeypatch, nbits, start, length, chunk):
-    monkeypatch.setattr(mih_mod, "BUILD_CHUNK", chunk)
+    monkeypatch.setattr(mih_build, "BUILD_CHUNK", chunk)
     rng = np.random.default_rng(length + chunk)
     n = 300 if chunk < 8 else 5000
     codes = clustered_words(rng, n, nbits, ncenters=4, p=0.1)
@@ -220,7 +223,7 @@ def test_kinds_agree_and_backends_count_alike(nbits, m, monkeypatch):
         else:
             _native.set_isa(name[2:])
             mod = _backend_module("c")
-        monkeypatch.setattr(mih_mod, "_mih_kernels", lambda mod=mod: mod)
+        monkeypatch.setattr(mih_build, "_mih_kernels", lambda mod=mod: mod)
         try:
             for kind in kinds:
                 t = mih_mod.MultiIndexTables(nbits, m=m, inline_codes=False, table_kind=kind)
@@ -246,7 +249,7 @@ def test_kinds_agree_and_backends_count_alike(nbits, m, monkeypatch):
 
 
 def test_from_chunks_with_sparse_tables_equals_flat(backend, monkeypatch):
-    monkeypatch.setattr(mih_mod, "FORCE_KIND", "sparse")
+    monkeypatch.setattr(mih_layout, "FORCE_KIND", "sparse")
     rng = np.random.default_rng(11)
     n, nbits = 30_000, 64
     codes = clustered_words(rng, n, nbits, ncenters=30, p=0.06)
@@ -271,13 +274,13 @@ def test_from_chunks_with_sparse_tables_equals_flat(backend, monkeypatch):
 # ------------------------------------------------------------ table files
 def _saved(tmp_path, monkeypatch, n=6000, m=4, inline=False):
     monkeypatch.setattr(directory_mod, "TABLES_MIN_ROWS", 1)
-    monkeypatch.setattr(mih_mod, "FORCE_KIND", "sparse")
+    monkeypatch.setattr(mih_layout, "FORCE_KIND", "sparse")
     rng = np.random.default_rng(n + m)
     codes = clustered_words(rng, n, 64, ncenters=10, p=0.08)
     index = hamsearch.Index.from_chunks([codes], 64, method="mih", m=m, inline_codes=inline)
     d = tmp_path / "idx"
     index.save(str(d), directory=True)
-    monkeypatch.setattr(mih_mod, "FORCE_KIND", None)  # what is loaded comes from the file
+    monkeypatch.setattr(mih_layout, "FORCE_KIND", None)  # what is loaded comes from the file
     return index, codes, d
 
 
@@ -469,10 +472,10 @@ def test_cost_model_prices_sparse_probes(monkeypatch):
     c3 = rule.costs(Big(), 64, 3, False, k=10)
     assert c2[1] == c3[1]  # the same flat cost
     assert mih_mod.table_kind(32, 10**8) == "sparse" and mih_mod.table_kind(22, 10**8) == "dense"
-    monkeypatch.setattr(mih_mod, "COST_PROBE_SPARSE", 2 * mih_mod.COST_PROBE_SPARSE)
+    monkeypatch.setattr(mih_cost, "COST_PROBE_SPARSE", 2 * mih_cost.COST_PROBE_SPARSE)
     assert rule.costs(Big(), 64, 2, False, k=10)[0] > c2[0]
     assert rule.costs(Big(), 64, 3, False, k=10)[0] == c3[0]
-    assert mih_mod.cost_constants()["probe_sparse"] == mih_mod.COST_PROBE_SPARSE
+    assert mih_mod.cost_constants()["probe_sparse"] == mih_cost.COST_PROBE_SPARSE
 
 
 @pytest.mark.parametrize("other", ["hash", "dense", "sparse"])

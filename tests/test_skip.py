@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hamsearch import mih as M
+from hamsearch.mih import build as mih_build
 from hamsearch.rowbits import from_mask as skip_bitmap
 
 from . import reference as ref
@@ -71,7 +72,7 @@ def _mih_modules():
 @pytest.mark.parametrize("budget", [None, 1e-6], ids=["tables", "fallback"])
 def test_mih_skip_rows(module, nbits, budget, monkeypatch):
     K = importlib.import_module(module)
-    monkeypatch.setattr(M, "_mih_kernels", lambda: K)
+    monkeypatch.setattr(mih_build, "_mih_kernels", lambda: K)
     rng, db, q, ids = _data(nbits, n=4000)
     tables = M.MultiIndexTables(nbits)
     tables.sync(db[:3500], ids[:3500])

@@ -16,6 +16,7 @@ import pytest
 import hamsearch
 from hamsearch import directory as directory_mod
 from hamsearch import mih as mih_mod
+from hamsearch.mih import build as mih_build
 from hamsearch.storage import IndexFileError
 from tests.reference import clustered_words, knn, random_words, range_search
 from tests.test_mih import BACKENDS, _backend_module
@@ -24,7 +25,7 @@ from tests.test_mih import BACKENDS, _backend_module
 @pytest.fixture(params=BACKENDS)
 def backend(request, monkeypatch):
     mod = _backend_module(request.param)
-    monkeypatch.setattr(mih_mod, "_mih_kernels", lambda: mod)
+    monkeypatch.setattr(mih_build, "_mih_kernels", lambda: mod)
     return mod
 
 
@@ -60,7 +61,7 @@ def test_key_counts_and_scatter_match_numpy(backend, nbits, start, length):
 
 @pytest.mark.parametrize("chunk", [1, 7, 1 << 22])
 def test_dense_offsets_is_a_stable_counting_sort(backend, monkeypatch, chunk):
-    monkeypatch.setattr(mih_mod, "BUILD_CHUNK", chunk)
+    monkeypatch.setattr(mih_build, "BUILD_CHUNK", chunk)
     rng = np.random.default_rng(chunk)
     codes = random_words(rng, 300 if chunk < 8 else 3000, 64)
     codes[::3] = codes[0]  # a crowded bucket: order within it must stay ascending
@@ -95,7 +96,7 @@ def test_row_numbers_are_int32_and_bounded(monkeypatch):
     state.sync(codes, None)
     assert state._state.main[4].dtype == np.int32
     assert state._state.main[4].shape == (4, 100)
-    monkeypatch.setattr(mih_mod, "MAX_ROWS", 99)
+    monkeypatch.setattr(mih_build, "MAX_ROWS", 99)
     starts, lengths = mih_mod.substring_layout(64, 4)
     with pytest.raises(ValueError, match="at most 99 rows"):
         mih_mod.build_segment(codes, 0, 100, starts, lengths, False)

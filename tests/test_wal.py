@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hamsearch import wal as wal_mod
+from hamsearch.wal import records as wal_records
 from hamsearch.wal import WalCorruptError, WalLockedError, WriteAheadLog
 
 from .wal_writer import expected_record
@@ -214,7 +214,7 @@ def test_append_validation(tmp_path, op, arrays, error):
 
 
 def test_record_size_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(wal_mod, "MAX_RECORD_BYTES", 4096)
+    monkeypatch.setattr(wal_records, "MAX_RECORD_BYTES", 4096)
     with WriteAheadLog.open(tmp_path) as wal:
         wal.append("add", {"a": np.zeros(500)})  # 4000 bytes of data + metadata
         with pytest.raises(ValueError, match="exceeds the limit"):
