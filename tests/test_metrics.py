@@ -278,9 +278,10 @@ def test_tie_average_does_not_depend_on_database_order(random_case):
 
 def test_better_codes_score_higher():
     """Codes clustered by label beat random codes on every metric."""
-    from hamsearch.datasets import make_clustered_codes
+    from hamsearch.synthetic import clustered_codes
 
-    codes, y = make_clustered_codes(600, 32, n_clusters=5, flip_prob=0.1, random_state=0)
+    codes, _, y = clustered_codes(600, 32, ncenters=5, flip=0.1, seed=0, labels="balanced",
+                                  return_labels=True)
     rnd = np.random.default_rng(0).integers(0, 256, size=codes.shape, dtype=np.uint8)
     good = evaluate(codes[:50], codes[50:], y[:50], y[50:])
     bad = evaluate(rnd[:50], rnd[50:], y[:50], y[50:])
