@@ -29,6 +29,17 @@ def _id_keys(ids, name: str = "ids") -> tuple[np.ndarray, np.ndarray]:
     return keys, arr
 
 
+def removal_keys(ids) -> np.ndarray | None:
+    """The int64 keys of ``remove(ids)`` (see :func:`_id_keys`), or None when
+    there are none; ``ids`` must be 1-D (a scalar is one id)."""
+    arr = np.atleast_1d(np.asarray(ids))
+    if arr.ndim != 1:
+        raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        return None
+    return _id_keys(arr)[0]
+
+
 def default_ids(next_id: int, n: int) -> np.ndarray:
     """The default ids of an add of ``n`` codes: ``next_id, next_id + 1, ...``
     (OverflowError past the int64 maximum)."""

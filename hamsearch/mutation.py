@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from . import rowbits
 from .codes import as_words
-from .ids import _id_keys, check_new_ids, default_ids
+from .ids import check_new_ids, default_ids, removal_keys
 from .mih import rebased
 from .segment import Segment, SegmentView, Snapshot
 
@@ -197,12 +197,9 @@ class MutationMixin:
         without them: the growing segment at once, a sealed one by a merge
         (see :mod:`hamsearch.merges`); :meth:`compact` does it on demand.
         """
-        arr = np.atleast_1d(np.asarray(ids))
-        if arr.ndim != 1:
-            raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
-        if arr.size == 0:
+        keys = removal_keys(ids)
+        if keys is None:
             return 0
-        keys, _ = _id_keys(arr)
         with self._lock:
             which, rows = self._present(self._view(), keys)
             if which.size == 0:

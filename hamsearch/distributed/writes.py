@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..codes import as_words
-from ..index import _id_keys, check_new_ids, default_ids
+from ..ids import check_new_ids, default_ids, removal_keys
 
 __all__ = ["ShardedWrites"]
 
@@ -93,12 +93,9 @@ class ShardedWrites:
     def remove(self, ids) -> int:
         """Remove codes by id (ids not stored are ignored); returns how many
         were removed."""
-        arr = np.atleast_1d(np.asarray(ids))
-        if arr.ndim != 1:
-            raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
-        if arr.size == 0:
+        keys = removal_keys(ids)
+        if keys is None:
             return 0
-        keys, _ = _id_keys(arr)
         keys = np.unique(keys[keys >= 0])
         with self._lock.writing():
             self._open()
