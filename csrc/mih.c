@@ -36,6 +36,8 @@
 /* Candidates of a sparse table collected (codes prefetched) before they
  * are verified. */
 #define MIH_CAND 64
+/* rows ahead whose codes the dense non-inline verification prefetches */
+#define MIH_AHEAD 12
 /* From this many tables on, a candidate is de-duplicated by a per-query
  * bitmap over the rows (one bit test) instead of re-deriving its other
  * m - 1 substring distances (seen_before in mih_impl.h), and a row met

@@ -384,8 +384,17 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                             int32_t pend_d[MIH_PEND];
                             int64_t pend_p[MIH_PEND];
                             int npend = 0;
+                            if (!tc) /* the first codes of the bucket */
+                                for (int64_t t = b0; t < b1 && t < b0 + MIH_AHEAD; t++)
+                                    __builtin_prefetch(c->codes + (int64_t)(uint32_t)pos[t] * w);
                             for (int64_t t = b0; t < b1; t++) {
                                 const int64_t p = pos[t];
+                                /* codes are random accesses (out of cache
+                                 * at 1M x 256 bits): fetch MIH_AHEAD ahead;
+                                 * a prefetch never faults, whatever the row */
+                                if (!tc && t + MIH_AHEAD < b1)
+                                    __builtin_prefetch(
+                                        c->codes + (int64_t)(uint32_t)pos[t + MIH_AHEAD] * w);
                                 /* rows out of range come only from a
                                  * crafted table file: never read them */
                                 if ((uint64_t)p >= (uint64_t)n)
