@@ -140,7 +140,9 @@ class ReadsMixin:
         Notes
         -----
         With ``method="auto"`` the answer depends on the segment's size,
-        ``nbits``, its codes, ``k`` / ``radius`` and the kernels in use (see
+        ``nbits``, its codes, ``k`` / ``radius``, the kernels in use and the
+        first queries searched (the planner's query profile; until it has
+        seen 8, the segment's own rows stand in for queries; see
         :class:`hamsearch.mih.AutoRule`); when it is ``"mih"`` the tables are
         built now if they were not yet.
         """

@@ -104,7 +104,7 @@ class _PoolBuilder:
         return self.planner.searcher_for(self.view, selection=self.sel, **want)
 
     def range(self, q, radius: int) -> _Pool:
-        searcher = self._searcher(radius=int(radius))
+        searcher = self._searcher(radius=int(radius), queries=q)
         if searcher is not None:
             lims, ham, pos = searcher.range_search(self.view, q, int(radius), self.nthreads,
                                                    self.posids, self.skip)
@@ -117,7 +117,7 @@ class _PoolBuilder:
         """The Hamming distances of each query's ``min(m, n)`` nearest codes
         (ascending), int64 ``(nq, min(m, n))``."""
         m = min(int(m), self.n)
-        searcher = self._searcher(k=m)
+        searcher = self._searcher(k=m, queries=q)
         if searcher is not None:
             D, _ = searcher.knn(self.view, q, m, self.nthreads, self.posids, self.skip)
         else:

@@ -138,8 +138,10 @@ class Planner:
         tables.sync(seg.codes, None)
         return tables._state
 
-    def searcher_for(self, view, k=None, radius=None, selection=None) -> Searcher:
-        """The searcher for a k-NN (``k``) or radius search over ``view``."""
+    def searcher_for(self, view, k=None, radius=None, selection=None,
+                     queries=None) -> Searcher:
+        """The searcher for a k-NN (``k``) or radius search over ``view``
+        (``queries``: the call's query codes, for the planner's profile)."""
         if self.method == "flat":
             return FLAT
         if k is not None and selection is not None:
@@ -149,17 +151,20 @@ class Planner:
         if n == 0 or (k is not None and k >= n):
             return FLAT  # every code is a result: the scan is the right tool
         if self.method == "auto":  # asked every call: built tables do not make MIH right
+            self.rule.observe(queries)
             key = (k, radius)
-            prefer = seg.plans.get(key)
-            if prefer is None:  # a pure function of the segment's rows and the key
+            version = self.rule.profile_version
+            plan = seg.plans.get(key)
+            prefer = plan[1] if plan is not None and plan[0] == version else None
+            if prefer is None:  # a function of the segment's rows, the key and the profile
                 m = self.m_for(seg)
                 st = seg.mih  # built tables say whether they hold inline codes
                 inline = (bool(st.main[6].size) if st is not None
                           else self._tables._inline(m, seg.codes))
                 prefer = self.rule.prefer_mih(seg.codes, self.nbits, m, inline, k=k,
                                               radius=radius, holder=seg)
-                if len(seg.plans) < 256:
-                    seg.plans[key] = prefer
+                if len(seg.plans) < 256 or key in seg.plans:
+                    seg.plans[key] = (version, prefer)
             if not prefer:
                 return FLAT
         state = seg.tables(self.build_sealed)
@@ -185,7 +190,7 @@ def segment_knn(view, queries, k: int, planner: Planner, nthreads: int, flt=None
                              nthreads)
     kids, base = view.seg.kernel_ids()
     skip = None if sel is None else sel.skip
-    searcher = planner.searcher_for(view, k=keff, selection=sel)
+    searcher = planner.searcher_for(view, k=keff, selection=sel, queries=queries)
     D, I = searcher.knn(view, queries, keff, nthreads, kids, skip)
     return D, add_base(I, base)
 
@@ -201,6 +206,6 @@ def segment_range(view, queries, radius: int, planner: Planner, nthreads: int, f
                                       radius, nthreads)
     kids, base = view.seg.kernel_ids()
     skip = None if sel is None else sel.skip
-    searcher = planner.searcher_for(view, radius=radius)
+    searcher = planner.searcher_for(view, radius=radius, queries=queries)
     lims, D, I = searcher.range_search(view, queries, radius, nthreads, kids, skip)
     return lims, D, add_base(I, base)

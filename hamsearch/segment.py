@@ -74,7 +74,9 @@ class Segment:
         self.name = name or new_segment_name()
         self.mih = None  # multi-index table state over these rows (hamsearch.mih)
         self.sample = None  # the auto cost model's sample of these rows
-        self.plans = {}  # the auto rule's answers for these rows: (k | radius) -> bool
+        # the auto rule's answers for these rows: (k, radius) -> (profile
+        # version, bool), "m" -> substrings
+        self.plans = {}
         self.lookup_cache = None  # (sorted ids, rows, rows covered)
         self._tail = None
         self._lock = threading.Lock()

@@ -354,3 +354,30 @@ def test_fallen_back_queries_share_one_scan(backend, nq):
         np.testing.assert_array_equal(lims, lr)
         np.testing.assert_array_equal(D, Dr)
         np.testing.assert_array_equal(I, Ir)
+
+
+def test_auto_plans_for_the_queries_it_is_asked():
+    """The planner's k-NN distances come from the queries searched (its
+    profile), not only from the stored rows: near-duplicate rows make a
+    1-NN search by MIH cheap for queries like them, but queries far from
+    every row (uniform codes) need a distance MIH cannot reach cheaply."""
+    from hamsearch.synthetic import clustered_codes, uniform_codes
+
+    db, _ = clustered_codes(60_000, 64, ncenters=3000, flip=0.02, seed=2)
+    index = hamsearch.Index(64)
+    index.add(db)
+    assert index.plan(k=10) == "mih"  # the rows stand in for queries
+    rule = index.planner.rule
+    assert rule.profile_version == 0
+    far = uniform_codes(40, 64, seed=7)
+    D, I = index.search(far, 10)
+    ref = knn(index.codes, index.ids, np.ascontiguousarray(far).view(np.uint64), 10)
+    np.testing.assert_array_equal(D, ref[0])
+    np.testing.assert_array_equal(I, ref[1])
+    assert rule.profile_version == 1  # 32 of the 40 queries, at once
+    assert index.plan(k=10) == "flat"
+    index.search(db[:5], 10)  # the profile is full: no more replanning
+    assert rule.profile_version == 1 and index.plan(k=10) == "flat"
+    # a query of another width is never taken into the profile
+    rule.observe(np.zeros((3, 2), np.uint64))
+    assert rule.profile_version == 1

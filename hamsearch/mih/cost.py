@@ -35,6 +35,22 @@ PICK_M_K = 10
 CACHED_TABLE_BITS = 17
 COST_VERIFY_WORD = 8.7  # a candidate verified from the inline codes, per word
 COST_VERIFY_RANDOM = 40.0  # a candidate verified by a random access into the codes
+#: ... when the codes are larger than this (out of cache): measured 100 on
+#: 1M x 256-bit Fashion ITQ codes (32 MB), AMD Zen 3, codes prefetched ahead
+COST_VERIFY_RANDOM_DRAM = 100.0
+RANDOM_CACHED_BYTES = 8 << 20
+#: A query over its work budget starts over with a scan: it costs the scan
+#: and this fraction of it (measured 0.34 on 1M x 256-bit Fashion ITQ codes).
+FALLBACK_EXTRA = 0.35
+#: k-NN distances are predicted per profiled query: the pooled ``k / n``
+#: quantile shifted by that query's distance to its SHIFT_RANK-th nearest
+#: sampled code minus the pooled quantile at that rank.
+SHIFT_RANK = 4
+#: The query profile: the first PROFILE_QUERIES query codes searched, at most
+#: PROFILE_PER_CALL from one call; used once it holds PROFILE_MIN.
+PROFILE_QUERIES = 32
+PROFILE_PER_CALL = 32
+PROFILE_MIN = 8
 COST_HIT_PER_TABLE = 394.0  # a result found by MIH, per substring (de-duplication)
 COST_HIT_FLAT = 2000.0  # a result found by the flat scan (collection)
 #: Flat scan cost per code word of each kernel, relative to AVX2 (measured
@@ -77,6 +93,7 @@ def cost_constants() -> dict:
             "probe": COST_PROBE, "probe_uncached": COST_PROBE_UNCACHED,
             "probe_sparse": COST_PROBE_SPARSE,
             "verify_word": COST_VERIFY_WORD, "verify_random": COST_VERIFY_RANDOM,
+            "verify_random_dram": COST_VERIFY_RANDOM_DRAM, "fallback_extra": FALLBACK_EXTRA,
             "hit_per_table": COST_HIT_PER_TABLE, "hit_flat": COST_HIT_FLAT,
             "margin": AUTO_MARGIN}
 
@@ -88,22 +105,33 @@ class AutoRule:
     lengths ``b_j``:
 
     1. ``n < AUTO_MIN_N`` (20,000): flat.
-    2. Estimate the distance ``d`` the search must reach: the radius for a
-       radius search; for k-NN, the ``k / n`` quantile of the distances
-       between 32 stored codes and 8,192 others (a sample drawn once per
-       doubling of ``n``, per segment; queries are assumed to look like the
-       database).  The results per query ``H``: ``k``, or ``n`` times the
-       sampled fraction of pairs within the radius.
-    3. Predicted MIH cost, with ``s = floor(d / m)``: probes
-       ``P = sum_j sum_{i <= s} C(b_j, i)``, verified codes
-       ``V = n * m * F(s)`` (``F``: sampled fraction of substring pairs
-       within ``s``), ``cost = p P + c V + 394 m H`` with ``p = 16`` while
+    2. The *queries* of the model: the planner's profile (the first 32
+       query codes searched, spread over the calls' queries; used once
+       it holds 8) or, before that, 32 stored codes; their distances to
+       8,192 other stored codes (a sample drawn once per doubling of ``n``,
+       per segment) and, per substring, the distances of their substrings.
+       Estimate, per query, the distance ``d`` its search must reach: the
+       radius for a radius search; for k-NN, the ``k / n`` quantile of the
+       pooled distances, shifted by how far that query's 4th nearest
+       sampled code lies from the pooled 4-in-8,192 quantile (a dense
+       neighbourhood reaches its k-th neighbour sooner).  The results per
+       query ``H``: ``k``, or ``n`` times the pooled fraction within the
+       radius.
+    3. Predicted MIH cost of each query, with ``s = floor(d / m)`` and
+       ``t = d - s m``: tables ``j <= t`` are probed to radius ``s``, the
+       others to ``s - 1`` (the kernel stops there), so probes ``P = sum_j
+       sum_{i <= s_j} C(b_j, i)``, verified codes ``V = n sum_j F_j(s_j)``
+       (``F_j``: that query's sampled fraction of substring-``j`` distances
+       within ``s_j``), ``cost = p P + c V + 394 m H`` with ``p = 16`` while
        the dense offsets fit in L2 (``b <= 17``) else 63, ``c = 8.7 w``
-       (inline codes) or 40 (random access); sparse tables (the 32-bit
+       (inline codes) or a random access into the codes, 40 while they
+       fit in 8 MiB and 100 beyond; sparse tables (the 32-bit
        substrings of 10^7+ codes): ``P`` counts prefix-bucket visits
        (``sum_{s' <= s} sum_h C(b - 8, h)``, ``s' - 8 <= h <= s'``), ``p =
        50``, and ``V`` grows by the suffix matches of other keys,
-       ``P n / 2**b``.  Flat cost: ``f n w + 2000 H``
+       ``P n / 2**b``.  A query costs at most the scan plus 0.35 of it (it
+       runs out of work budget and starts over with a scan).  MIH cost:
+       the mean over the queries.  Flat cost: ``f n w + 2000 H``
        with ``f`` the kernel's cost per word (:data:`FLAT_WORD_COST`: 0.4
        for avx512-vpopcntdq, 1 for avx2).
     4. MIH when its predicted cost is below 0.8 times the flat cost.
@@ -117,70 +145,105 @@ class AutoRule:
     """
 
     def __init__(self):
-        # (n sampled, sorted sampled distances, substring-distance CDF): one
+        # (n sampled, profile version, sorted pooled distances, per-query
+        # sorted distances, substring-distance CDFs, query rows, codes): one
         # tuple replaced whole, so concurrent searches never mix two samples
         self._sampled = None
+        # (version, up to PROFILE_QUERIES query codes): the first queries seen
+        self._profile = (0, None)
+
+    @property
+    def profile_version(self) -> int:
+        """Bumped whenever :meth:`observe` changes the query profile (plans
+        cached under an older version are planned again)."""
+        return self._profile[0]
+
+    def observe(self, queries) -> None:
+        """Keep the first :data:`PROFILE_QUERIES` query codes searched (a
+        few rows of each call, spread over it): the k-NN distances the model
+        predicts are those of the queries the index is asked, which need not
+        look like its rows (held-out images, for one)."""
+        version, have = self._profile
+        got = 0 if have is None else have.shape[0]
+        if got >= PROFILE_QUERIES or queries is None or queries.shape[0] == 0:
+            return
+        take = min(PROFILE_QUERIES - got, queries.shape[0], PROFILE_PER_CALL)
+        rows = np.linspace(0, queries.shape[0] - 1, take).astype(np.int64)
+        new = np.ascontiguousarray(queries[rows], dtype=np.uint64)
+        if have is not None:
+            if have.shape[1] != new.shape[1]:
+                return
+            new = np.concatenate([have, new])
+        self._profile = (version + 1, new)  # replaced whole
+
+    def _query_rows(self, db_rows):
+        """The rows the model treats as queries: the profile once it holds
+        :data:`PROFILE_MIN` queries, else rows of the segment."""
+        version, prof = self._profile
+        if prof is not None and prof.shape[0] >= PROFILE_MIN and prof.shape[1] == db_rows.shape[1]:
+            return version, prof
+        return -1, db_rows
 
     def _sample(self, codes, lengths, starts, holder=None):
-        """``(n, sorted sampled distances, substring-distance CDF)`` for the
-        substring layout ``(starts, lengths)`` (its first substring).  The
-        sample (and one CDF per substring) is drawn once per doubling of
-        ``n`` and cached whole in the holder."""
+        """``(n, sorted pooled distances, per-query sorted distances,
+        substring-distance CDFs)`` for the substring layout ``(starts,
+        lengths)`` (per substring, an array of one CDF per sampled query).  The codes sampled are drawn once
+        per doubling of ``n`` and cached whole in the holder; the distances
+        are recomputed when the query profile changes."""
         n = codes.shape[0]
         cur = self._sampled if holder is None else holder.sample
-        if cur is None or not (cur[0] / 2 <= n <= 2 * cur[0]) or len(cur) != 5:
+        if cur is None or not (cur[0] / 2 <= n <= 2 * cur[0]) or len(cur) != 7:
             rng = np.random.default_rng(n)
             nq = min(_SAMPLE_QUERIES, n // 2)
             pick = rng.choice(n, size=min(n, nq + _SAMPLE_CODES), replace=False)
             q, db = codes[pick[:nq]], codes[pick[nq:]]
-            dists = np.sort(kernels().hamming_matrix(
-                np.ascontiguousarray(q), np.ascontiguousarray(db), 1).ravel())
-            cur = (n, dists, {}, q, db)
-        b0, s0 = int(lengths[0]), int(starts[0])
-        cdf = cur[2].get((s0, b0))
-        if cdf is None:
-            kq = extract_substring(cur[3], s0, b0)
-            kd = extract_substring(cur[4], s0, b0)
-            sub = np.bitwise_count(kq[:, None] ^ kd[None, :]).ravel()
-            cdf = np.bincount(sub, minlength=b0 + 1).cumsum() / max(1, sub.size)
-            cdfs = dict(cur[2])
-            cdfs[(s0, b0)] = cdf
-            cur = (cur[0], cur[1], cdfs, cur[3], cur[4])  # replaced whole
+            cur = (n, None, None, None, {}, np.ascontiguousarray(q), np.ascontiguousarray(db))
+        version, q = self._query_rows(cur[5])
+        if cur[1] != version:
+            per = np.sort(kernels().hamming_matrix(q, cur[6], 1), axis=1)
+            cur = (cur[0], version, np.sort(per.ravel()), per, {}, cur[5], cur[6])
+        key = (tuple(int(x) for x in starts), tuple(int(x) for x in lengths))
+        cdf = cur[4].get(key)
+        if cdf is None:  # one CDF per substring: their spreads differ (ITQ bits)
+            cdf = []
+            for s0, b0 in zip(*key):
+                kq = extract_substring(q, s0, b0)
+                kd = extract_substring(cur[6], s0, b0)
+                sub = np.bitwise_count(kq[:, None] ^ kd[None, :]).astype(np.int64)
+                sub += (b0 + 1) * np.arange(sub.shape[0])[:, None]  # one histogram a query
+                hist = np.bincount(sub.ravel(), minlength=(b0 + 1) * sub.shape[0])
+                cdf.append(hist.reshape(sub.shape[0], b0 + 1).cumsum(axis=1)
+                           / max(1, sub.shape[1]))
+            cdfs = dict(cur[4])
+            cdfs[key] = cdf
+            cur = cur[:4] + (cdfs,) + cur[5:]  # replaced whole
         if holder is None:
             self._sampled = cur
         else:
             holder.sample = cur
-        return cur[0], cur[1], cdf
+        return cur[0], cur[2], cur[3], cdf
 
-    def costs(self, codes, nbits: int, m: int, inline: bool, k=None, radius=None,
-              holder=None):
-        """Predicted ``(mih, flat)`` costs of one query (see the class
-        docstring), or None when MIH is out of the question (``k >= n``)."""
-        n, w = codes.shape[0], max(1, codes.shape[1])
-        starts, lengths = substring_layout(nbits, m)
-        _, dists, cdf = self._sample(codes, lengths, starts, holder)
-        if radius is not None:
-            d = int(radius)
-            hits = n * float(np.searchsorted(dists, d, side="right")) / dists.size
-        else:
-            if k >= n:
-                return None
-            at = int(np.ceil(k / n * dists.size))
-            d = int(dists[min(at, dists.size - 1)])
-            hits = float(k)
+    def _mih_cost(self, n, w, m, lengths, kinds, cdf, d, hits, inline, codes_bytes):
+        """Predicted MIH cost of each sampled query were its search to reach
+        distance ``d`` (an array)."""
+        # tables 0..d - s m are probed to radius s, the others to s - 1: the
+        # kernel stops once the k-th distance is at most s m + j
         s = d // m
-        kinds = [table_kind(int(b), n) for b in lengths]
+        last = d - s * m
         probes = 0
-        for b, kind in zip(lengths, kinds):
+        verified = np.zeros(cdf[0].shape[0])
+        for j, (b, kind) in enumerate(zip(lengths, kinds)):
             b = int(b)
+            sj = s if j <= last else s - 1
+            if sj < 0:
+                continue
             if kind == "sparse":  # bucket visits of the grouped enumeration
                 sb = suffix_bits(b)
-                probes += sum(math.comb(b - sb, h) for r in range(min(s, b) + 1)
+                probes += sum(math.comb(b - sb, h) for r in range(min(sj, b) + 1)
                               for h in range(max(0, r - sb), min(r, b - sb) + 1))
             else:
-                probes += sum(math.comb(b, i) for i in range(min(s, b) + 1))
-        frac = float(cdf[min(s, len(cdf) - 1)])
-        verified = n * m * frac
+                probes += sum(math.comb(b, i) for i in range(min(sj, b) + 1))
+            verified += n * cdf[j][:, min(sj, cdf[j].shape[1] - 1)]
         if "sparse" in kinds:
             probe_cost = COST_PROBE_SPARSE
             # suffix matches of other keys (uniform keys: n / 2**b per probe)
@@ -189,11 +252,50 @@ class AutoRule:
             probe_cost = COST_PROBE
         else:
             probe_cost = COST_PROBE_UNCACHED
-        verify_cost = COST_VERIFY_WORD * w if inline else COST_VERIFY_RANDOM
-        cost = mih_cost_factor() * (probe_cost * probes + verify_cost * verified
+        if inline:
+            verify_cost = COST_VERIFY_WORD * w
+        elif codes_bytes > RANDOM_CACHED_BYTES:
+            verify_cost = COST_VERIFY_RANDOM_DRAM
+        else:
+            verify_cost = COST_VERIFY_RANDOM
+        return mih_cost_factor() * (probe_cost * probes + verify_cost * verified
                                     + COST_HIT_PER_TABLE * m * hits)
-        flat = flat_word_cost() * n * w + COST_HIT_FLAT * hits
-        return cost, flat
+
+    def costs(self, codes, nbits: int, m: int, inline: bool, k=None, radius=None,
+              holder=None):
+        """Predicted ``(mih, flat)`` costs of one query (see the class
+        docstring), or None when MIH is out of the question (``k >= n``)."""
+        n, w = codes.shape[0], max(1, codes.shape[1])
+        starts, lengths = substring_layout(nbits, m)
+        _, dists, per, cdf = self._sample(codes, lengths, starts, holder)
+        kinds = [table_kind(int(b), n) for b in lengths]
+        flat = flat_word_cost() * n * w
+        # a query over its work budget pays about that much again besides the scan
+        cap_extra = FALLBACK_EXTRA * flat
+        args = (n, w, m, lengths, kinds, cdf)
+        cb = n * w * 8
+        if radius is not None:
+            d = int(radius)
+            hits = n * float(np.searchsorted(dists, d, side="right")) / dists.size
+            flat += COST_HIT_FLAT * hits
+            each = self._mih_cost(*args, d, hits, inline, cb)
+            return float(np.minimum(each, flat + cap_extra).mean()), flat
+        if k >= n:
+            return None
+        at = int(np.ceil(k / n * dists.size))
+        d_pool = int(dists[min(at, dists.size - 1)])
+        # per query: the pooled k-NN distance shifted by how far that query's
+        # SHIFT_RANK-th nearest sampled code is from the pooled one
+        t = min(SHIFT_RANK, per.shape[1]) - 1
+        ref = int(dists[min((t + 1) * per.shape[0] - 1, dists.size - 1)])
+        flat += COST_HIT_FLAT * k
+        ds = np.clip(d_pool + per[:, t].astype(np.int64) - ref, 0, nbits)
+        each = np.empty(ds.size)
+        for d in np.unique(ds).tolist():
+            at_d = ds == d
+            each[at_d] = self._mih_cost(*args, int(d), float(k), inline, cb)[at_d]
+        total = float(np.minimum(each, flat + cap_extra).sum())
+        return total / len(ds), flat
 
     def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
                    radius=None, holder=None) -> bool:
