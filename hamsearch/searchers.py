@@ -132,6 +132,13 @@ class Planner:
             seg.plans["m"] = m
         return m
 
+    def plan_inputs(self, seg) -> tuple[int, bool]:
+        """``(m, inline)``: the substrings of ``seg``'s tables and whether they
+        hold inline codes (built tables say; else what a build would do)."""
+        m = self.m_for(seg)
+        st = seg.mih
+        return m, (bool(st.main[6].size) if st is not None else self._tables._inline(m, seg.codes))
+
     def build_sealed(self, seg):
         """Tables over a sealed segment's rows (built once, kept on the segment)."""
         tables = MultiIndexTables(self.nbits, m=self.m_for(seg), inline_codes=self.inline_codes)
@@ -157,10 +164,7 @@ class Planner:
             plan = seg.plans.get(key)
             prefer = plan[1] if plan is not None and plan[0] == version else None
             if prefer is None:  # a function of the segment's rows, the key and the profile
-                m = self.m_for(seg)
-                st = seg.mih  # built tables say whether they hold inline codes
-                inline = (bool(st.main[6].size) if st is not None
-                          else self._tables._inline(m, seg.codes))
+                m, inline = self.plan_inputs(seg)
                 prefer = self.rule.prefer_mih(seg.codes, self.nbits, m, inline, k=k,
                                               radius=radius, holder=seg)
                 if len(seg.plans) < 256 or key in seg.plans:

@@ -472,10 +472,11 @@ def test_cost_model_prices_sparse_probes(monkeypatch):
     c3 = rule.costs(Big(), 64, 3, False, k=10)
     assert c2[1] == c3[1]  # the same flat cost
     assert mih_mod.table_kind(32, 10**8) == "sparse" and mih_mod.table_kind(22, 10**8) == "dense"
-    monkeypatch.setattr(mih_cost, "COST_PROBE_SPARSE", 2 * mih_cost.COST_PROBE_SPARSE)
+    costs = mih_cost.backend_costs()
+    monkeypatch.setitem(costs, "probe_sparse", 2 * costs["probe_sparse"])
     assert rule.costs(Big(), 64, 2, False, k=10)[0] > c2[0]
     assert rule.costs(Big(), 64, 3, False, k=10)[0] == c3[0]
-    assert mih_mod.cost_constants()["probe_sparse"] == mih_cost.COST_PROBE_SPARSE
+    assert mih_mod.cost_constants()["probe_sparse"] == costs["probe_sparse"]
 
 
 @pytest.mark.parametrize("other", ["hash", "dense", "sparse"])

@@ -34,10 +34,11 @@ def _cost_line() -> str:
         c = cost_constants()
     except RuntimeError:
         return "-"
-    return (f"flat scan {c['flat_word_cost']:g} per code word, MIH costs x{c['mih_cost_factor']:g} "
-            f"(probe {c['probe']:g}/{c['probe_uncached']:g}, verify {c['verify_word']:g}/word "
-            f"or {c['verify_random']:g}, result {c['hit_per_table']:g}/table vs "
-            f"{c['hit_flat']:g} flat)")
+    return (f"{c['backend']}: flat scan {c['flat_word_cost']:g} per code word; MIH probe "
+            f"{c['probe']:g}/{c['probe_uncached']:g}/{c['probe_sparse']:g} (cached/uncached/"
+            f"sparse), verify {c['verify_word']:g}/word or {c['verify_random']:g}/"
+            f"{c['verify_random_dram']:g} (random, cached/DRAM), result "
+            f"{c['hit_per_table']:g}/table vs {c['hit_flat']:g} flat")
 
 
 def run(args) -> int:

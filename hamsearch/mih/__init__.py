@@ -99,7 +99,7 @@ Modules
     This package re-exports their names.  The code reads its knobs from
     the module that defines them, so patch them there:
     ``build._mih_kernels``, ``build.BUILD_CHUNK`` and ``build.MAX_ROWS``,
-    ``layout.FORCE_KIND``, the ``COST_*`` constants in ``cost``.
+    ``layout.FORCE_KIND``, ``cost.BACKEND_COSTS``.
 """
 
 from __future__ import annotations
@@ -108,10 +108,8 @@ from __future__ import annotations
 from .build import (  # noqa: F401
     BUILD_CHUNK, MAX_ROWS, SEGMENT_FIELDS, _empty_segment, build_segment, dense_offsets)
 from .cost import (  # noqa: F401
-    AUTO_MARGIN, AUTO_MIN_N, CACHED_TABLE_BITS, COST_HIT_FLAT, COST_HIT_PER_TABLE, COST_PROBE,
-    COST_PROBE_SPARSE, COST_PROBE_UNCACHED, COST_VERIFY_RANDOM, COST_VERIFY_WORD,
-    FLAT_WORD_COST, MIH_COST_FACTOR, PICK_M_K, AutoRule, cost_constants, flat_word_cost,
-    mih_cost_factor)
+    AUTO_MARGIN, AUTO_MIN_N, BACKEND_COSTS, CACHED_TABLE_BITS, FLAT_WORD_COST, MIH_TERMS,
+    PICK_M_K, AutoRule, backend_costs, cost_constants, flat_word_cost)
 from .growing import IndexMIH  # noqa: F401
 from .layout import (  # noqa: F401
     DENSE_FACTOR, DENSE_SLACK, FORCE_KIND, KIND_DENSE, KIND_SPARSE, MAX_DENSE_BITS,

@@ -19,25 +19,33 @@ from .layout import choose_m, extract_substring, paper_m, substring_layout, suff
 
 #: Below this many codes ``auto`` always scans.
 AUTO_MIN_N = 20_000
-#: Cost model constants, in units of one code word of the AVX2 flat scan,
-#: fitted to 48 measured (data, k or radius, ISA) points: 1M ITQ codes of
-#: Fashion-MNIST at 64 and 128 bits and 1M clustered 64-bit codes, k in
-#: {1, 10, 100}, radius in {2, 4, 8, 12, 16}, the avx512-vpopcntdq and avx2
-#: kernels (see ``docs/benchmarks.md``).
-COST_PROBE = 16.0  # dense offsets small enough for L2 (<= CACHED_TABLE_BITS)
-COST_PROBE_UNCACHED = 63.0
-#: A bucket visit of a sparse table: prefix offsets, suffix bytes and row
-#: numbers, each a random access, overlapped 32 at a time (measured 45-50
-#: on 10^7 LSH-like 64-bit codes at m = 2, k = 1 and 10, avx512-vpopcntdq).
-COST_PROBE_SPARSE = 50.0
+#: The terms of MIH's predicted cost of a query, each counted per query:
+#: ``probe`` -- a bucket probe of a dense table whose offsets fit in L2
+#: (``b <= CACHED_TABLE_BITS``); ``probe_uncached`` -- of a larger dense
+#: table; ``probe_sparse`` -- a bucket visit of a sparse table (prefix
+#: offsets, suffix bytes and row numbers, each a random access, overlapped
+#: 32 at a time); ``verify_word`` -- a candidate verified from the inline
+#: codes, per code word; ``verify_random`` -- a candidate verified by a
+#: random access into the codes while they fit in RANDOM_CACHED_BYTES;
+#: ``verify_random_dram`` -- beyond; ``hit_per_table`` -- a result, per
+#: substring (its de-duplication).
+MIH_TERMS = ("probe", "probe_uncached", "probe_sparse", "verify_word", "verify_random",
+             "verify_random_dram", "hit_per_table")
+#: Per backend, the cost of each MIH term and of a result of the flat scan
+#: (``hit_flat``: collecting it), in units of one code word of the flat scan
+#: (of the AVX2 kernel for C: see FLAT_WORD_COST).
+BACKEND_COSTS = {
+    "c": {"probe": 16.0, "probe_uncached": 63.0, "probe_sparse": 50.0, "verify_word": 8.7,
+          "verify_random": 40.0, "verify_random_dram": 100.0, "hit_per_table": 394.0,
+          "hit_flat": 2000.0},
+    "numba": {"probe": 16.0, "probe_uncached": 63.0, "probe_sparse": 50.0, "verify_word": 8.7,
+              "verify_random": 40.0, "verify_random_dram": 100.0, "hit_per_table": 394.0,
+              "hit_flat": 2000.0},
+}
 #: ``k`` of the query :meth:`AutoRule.pick_m` weighs m for.
 PICK_M_K = 10
 CACHED_TABLE_BITS = 17
-COST_VERIFY_WORD = 8.7  # a candidate verified from the inline codes, per word
-COST_VERIFY_RANDOM = 40.0  # a candidate verified by a random access into the codes
-#: ... when the codes are larger than this (out of cache): measured 100 on
-#: 1M x 256-bit Fashion ITQ codes (32 MB), AMD Zen 3, codes prefetched ahead
-COST_VERIFY_RANDOM_DRAM = 100.0
+#: Codes larger than this are verified out of cache (``verify_random_dram``).
 RANDOM_CACHED_BYTES = 8 << 20
 #: A query over its work budget starts over with a scan: it costs the scan
 #: and this fraction of it (measured 0.34 on 1M x 256-bit Fashion ITQ codes).
@@ -51,8 +59,6 @@ SHIFT_RANK = 4
 PROFILE_QUERIES = 32
 PROFILE_PER_CALL = 32
 PROFILE_MIN = 8
-COST_HIT_PER_TABLE = 394.0  # a result found by MIH, per substring (de-duplication)
-COST_HIT_FLAT = 2000.0  # a result found by the flat scan (collection)
 #: Flat scan cost per code word of each kernel, relative to AVX2 (measured
 #: with ``bench.compare_flat``-like runs: 1M x 128-bit k-NN).
 FLAT_WORD_COST = {"avx512-vpopcntdq": 0.4, "avx512": 0.6, "avx2": 1.0, "popcnt": 1.5,
@@ -61,15 +67,6 @@ FLAT_WORD_COST = {"avx512-vpopcntdq": 0.4, "avx512": 0.6, "avx2": 1.0, "popcnt":
 AUTO_MARGIN = 0.8
 _SAMPLE_QUERIES = 32
 _SAMPLE_CODES = 8192
-
-
-#: The MIH costs above are the C kernel's; another backend's MIH costs this
-#: many times as much.  Numba: 1 -- measured with ``bench.auto_rule`` (1M
-#: clustered 64-bit and Fashion ITQ 128-bit codes) after the Numba MIH kernel
-#: stopped counting references in its loops, auto then ran the better method
-#: or one within 0.87x of it at every point, and a larger factor turned
-#: clustered r=12 (MIH 1.4x faster) to the scan.
-MIH_COST_FACTOR = {"c": 1.0, "numba": 1.0}
 
 
 def _backend_keys() -> tuple[str, str]:
@@ -82,20 +79,15 @@ def flat_word_cost() -> float:
     return FLAT_WORD_COST.get(_backend_keys()[1], 1.0)
 
 
-def mih_cost_factor() -> float:
-    """:data:`MIH_COST_FACTOR` of the backend in use."""
-    return MIH_COST_FACTOR.get(_backend_keys()[0], 1.0)
+def backend_costs() -> dict:
+    """:data:`BACKEND_COSTS` of the backend in use (the dict itself)."""
+    return BACKEND_COSTS.get(_backend_keys()[0], BACKEND_COSTS["c"])
 
 
 def cost_constants() -> dict:
     """The cost model's constants for the kernels in use (``hamsearch info``)."""
-    return {"flat_word_cost": flat_word_cost(), "mih_cost_factor": mih_cost_factor(),
-            "probe": COST_PROBE, "probe_uncached": COST_PROBE_UNCACHED,
-            "probe_sparse": COST_PROBE_SPARSE,
-            "verify_word": COST_VERIFY_WORD, "verify_random": COST_VERIFY_RANDOM,
-            "verify_random_dram": COST_VERIFY_RANDOM_DRAM, "fallback_extra": FALLBACK_EXTRA,
-            "hit_per_table": COST_HIT_PER_TABLE, "hit_flat": COST_HIT_FLAT,
-            "margin": AUTO_MARGIN}
+    return {"backend": _backend_keys()[0], "flat_word_cost": flat_word_cost(),
+            **backend_costs(), "fallback_extra": FALLBACK_EXTRA, "margin": AUTO_MARGIN}
 
 
 class AutoRule:
@@ -223,9 +215,9 @@ class AutoRule:
             holder.sample = cur
         return cur[0], cur[2], cur[3], cdf
 
-    def _mih_cost(self, n, w, m, lengths, kinds, cdf, d, hits, inline, codes_bytes):
-        """Predicted MIH cost of each sampled query were its search to reach
-        distance ``d`` (an array)."""
+    def _mih_terms(self, n, w, m, lengths, kinds, cdf, d, hits, inline, codes_bytes):
+        """The MIH cost terms (:data:`MIH_TERMS`) of each sampled query were
+        its search to reach distance ``d``: an array ``(queries, terms)``."""
         # tables 0..d - s m are probed to radius s, the others to s - 1: the
         # kernel stops once the k-th distance is at most s m + j
         s = d // m
@@ -244,42 +236,38 @@ class AutoRule:
             else:
                 probes += sum(math.comb(b, i) for i in range(min(sj, b) + 1))
             verified += n * cdf[j][:, min(sj, cdf[j].shape[1] - 1)]
+        out = np.zeros((verified.size, len(MIH_TERMS)))
         if "sparse" in kinds:
-            probe_cost = COST_PROBE_SPARSE
+            probe = "probe_sparse"
             # suffix matches of other keys (uniform keys: n / 2**b per probe)
             verified += probes * n / 2.0 ** float(max(lengths))
         elif max(lengths) <= CACHED_TABLE_BITS:
-            probe_cost = COST_PROBE
+            probe = "probe"
         else:
-            probe_cost = COST_PROBE_UNCACHED
+            probe = "probe_uncached"
+        out[:, MIH_TERMS.index(probe)] = probes
         if inline:
-            verify_cost = COST_VERIFY_WORD * w
+            out[:, MIH_TERMS.index("verify_word")] = verified * w
         elif codes_bytes > RANDOM_CACHED_BYTES:
-            verify_cost = COST_VERIFY_RANDOM_DRAM
+            out[:, MIH_TERMS.index("verify_random_dram")] = verified
         else:
-            verify_cost = COST_VERIFY_RANDOM
-        return mih_cost_factor() * (probe_cost * probes + verify_cost * verified
-                                    + COST_HIT_PER_TABLE * m * hits)
+            out[:, MIH_TERMS.index("verify_random")] = verified
+        out[:, MIH_TERMS.index("hit_per_table")] = m * hits
+        return out
 
-    def costs(self, codes, nbits: int, m: int, inline: bool, k=None, radius=None,
-              holder=None):
-        """Predicted ``(mih, flat)`` costs of one query (see the class
-        docstring), or None when MIH is out of the question (``k >= n``)."""
+    def _query_terms(self, codes, nbits, m, inline, k, radius, holder):
+        """``(MIH terms per query, flat words, results per query)``, or None
+        when MIH is out of the question (``k >= n``)."""
         n, w = codes.shape[0], max(1, codes.shape[1])
         starts, lengths = substring_layout(nbits, m)
         _, dists, per, cdf = self._sample(codes, lengths, starts, holder)
         kinds = [table_kind(int(b), n) for b in lengths]
-        flat = flat_word_cost() * n * w
-        # a query over its work budget pays about that much again besides the scan
-        cap_extra = FALLBACK_EXTRA * flat
         args = (n, w, m, lengths, kinds, cdf)
         cb = n * w * 8
         if radius is not None:
             d = int(radius)
             hits = n * float(np.searchsorted(dists, d, side="right")) / dists.size
-            flat += COST_HIT_FLAT * hits
-            each = self._mih_cost(*args, d, hits, inline, cb)
-            return float(np.minimum(each, flat + cap_extra).mean()), flat
+            return self._mih_terms(*args, d, hits, inline, cb), n * w, hits
         if k >= n:
             return None
         at = int(np.ceil(k / n * dists.size))
@@ -288,14 +276,40 @@ class AutoRule:
         # SHIFT_RANK-th nearest sampled code is from the pooled one
         t = min(SHIFT_RANK, per.shape[1]) - 1
         ref = int(dists[min((t + 1) * per.shape[0] - 1, dists.size - 1)])
-        flat += COST_HIT_FLAT * k
         ds = np.clip(d_pool + per[:, t].astype(np.int64) - ref, 0, nbits)
-        each = np.empty(ds.size)
+        terms = np.empty((ds.size, len(MIH_TERMS)))
         for d in np.unique(ds).tolist():
             at_d = ds == d
-            each[at_d] = self._mih_cost(*args, int(d), float(k), inline, cb)[at_d]
-        total = float(np.minimum(each, flat + cap_extra).sum())
-        return total / len(ds), flat
+            terms[at_d] = self._mih_terms(*args, int(d), float(k), inline, cb)[at_d]
+        return terms, n * w, float(k)
+
+    def terms(self, codes, nbits: int, m: int, inline: bool, k=None, radius=None,
+              holder=None):
+        """The model's counts behind :meth:`costs` (for fitting its
+        constants, ``bench.fit_auto``): a dict of each of :data:`MIH_TERMS`
+        (the mean over the sampled queries), ``flat_words`` (``n w``) and
+        ``hits`` (results per query), or None when ``k >= n``."""
+        got = self._query_terms(codes, nbits, m, inline, k, radius, holder)
+        if got is None:
+            return None
+        per, words, hits = got
+        return {**dict(zip(MIH_TERMS, per.mean(axis=0).tolist())), "flat_words": float(words),
+                "hits": float(hits)}
+
+    def costs(self, codes, nbits: int, m: int, inline: bool, k=None, radius=None,
+              holder=None):
+        """Predicted ``(mih, flat)`` costs of one query (see the class
+        docstring), or None when MIH is out of the question (``k >= n``)."""
+        got = self._query_terms(codes, nbits, m, inline, k, radius, holder)
+        if got is None:
+            return None
+        per, words, hits = got
+        c = backend_costs()
+        flat = flat_word_cost() * words + c["hit_flat"] * hits
+        each = per @ np.array([c[t] for t in MIH_TERMS])
+        # a query over its work budget pays about that much again besides the scan
+        capped = np.minimum(each, flat + FALLBACK_EXTRA * flat_word_cost() * words)
+        return float(capped.mean()), float(flat)
 
     def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
                    radius=None, holder=None) -> bool:
