@@ -124,12 +124,11 @@ def _solve(A, t, prior, weight):
 
 def _choice_regret(rec, costs, word_cost):
     """``(predicted mih / flat, regret)`` of the model with ``costs`` at one point."""
-    from hamsearch.mih.cost import AUTO_MARGIN, FALLBACK_EXTRA, MIH_TERMS
+    from hamsearch.mih.cost import AUTO_MARGIN, predicted_mih_costs
 
     per = np.asarray(rec["predicted"])
     flat = word_cost * rec["flat_words"] + costs["hit_flat"] * rec["hits"]
-    each = per @ np.array([costs[t] for t in MIH_TERMS])
-    mih = float(np.minimum(each, flat + FALLBACK_EXTRA * word_cost * rec["flat_words"]).mean())
+    mih = float(predicted_mih_costs(per, rec["flat_words"], flat, costs).mean())
     pick_mih = mih < AUTO_MARGIN * flat
     t = rec["mih_ns"] if pick_mih else rec["flat_ns"]
     return mih / flat, t / min(rec["mih_ns"], rec["flat_ns"])

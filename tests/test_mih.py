@@ -381,3 +381,47 @@ def test_auto_plans_for_the_queries_it_is_asked():
     # a query of another width is never taken into the profile
     rule.observe(np.zeros((3, 2), np.uint64))
     assert rule.profile_version == 1
+
+
+@pytest.mark.parametrize("inline, factor", [(True, 0.2), (False, 2.0)])
+def test_cost_model_counts_work_as_the_kernel_does(inline, factor):
+    """The cost model's mirror of the kernels' work count and budget
+    (``cost.KERNEL_*_WORK``, ``cost.work_budget``): from each query's stats,
+    a query fell back to a scan exactly when that count passed the budget."""
+    from hamsearch.mih import cost
+
+    rng = np.random.default_rng(21)
+    db = clustered_words(rng, 20000, 64, ncenters=8, p=0.08)
+    q = np.concatenate([db[rng.integers(0, len(db), 60)], random_words(rng, 60, 64)])
+    tables = MultiIndexTables(64, m=4, inline_codes=inline)
+    tables.sync(db, np.arange(len(db), dtype=np.int64))
+    tables.budget_factor = factor
+    seen = []
+    for k in (1, 10, 200):
+        tables.knn(q, k)
+        probes, verified, fell = np.asarray(tables.last_stats, dtype=np.int64).T
+        work = cost.KERNEL_PROBE_WORK * probes + verified * (1 if inline else
+                                                             cost.KERNEL_RANDOM_WORK)
+        budget = cost.work_budget(len(db), True, factor)
+        np.testing.assert_array_equal(work > budget, fell > 0)
+        seen.append(fell > 0)
+    assert 0 < np.mean(seen) < 1  # queries of both kinds were checked
+
+
+def test_predicted_cost_of_a_query_over_budget():
+    """Under the work budget a query costs its terms; over it, the share
+    done before the budget ran out plus the scan it starts over with."""
+    from hamsearch.mih import cost
+
+    c = dict(cost.BACKEND_COSTS["c"])
+    words, flat = 1000.0, 5000.0
+    per = np.zeros((2, len(cost.MIH_TERMS)))
+    per[:, cost.MIH_TERMS.index("probe")] = 2
+    per[0, cost.MIH_TERMS.index("verify_word")] = 100
+    per[1, cost.MIH_TERMS.index("verify_word")] = 10_000
+    got = cost.predicted_mih_costs(per, words, flat, c)
+    each = per @ np.array([c[t] for t in cost.MIH_TERMS])
+    budget = cost.work_budget(words)
+    assert got[0] == pytest.approx(each[0])
+    work1 = 2 * cost.KERNEL_PROBE_WORK + 10_000
+    assert got[1] == pytest.approx(each[1] * budget / work1 + flat)

@@ -3,9 +3,9 @@
 :class:`AutoRule` predicts the cost of one query by MIH and by the flat
 scan from a sample of the stored codes, and picks the number of
 substrings of a sealed segment (:meth:`AutoRule.pick_m`).  Its constants
-(``COST_*``, :data:`FLAT_WORD_COST`, :data:`MIH_COST_FACTOR`) were fitted
-with ``bench.auto_rule``; :func:`cost_constants` lists them for
-``hamsearch info``.
+(:data:`BACKEND_COSTS`, one set per kernel backend, and
+:data:`FLAT_WORD_COST`) were fitted with ``bench.fit_auto``;
+:func:`cost_constants` lists them for ``hamsearch info``.
 """
 
 from __future__ import annotations
@@ -38,18 +38,25 @@ BACKEND_COSTS = {
     "c": {"probe": 16.0, "probe_uncached": 63.0, "probe_sparse": 50.0, "verify_word": 8.7,
           "verify_random": 40.0, "verify_random_dram": 100.0, "hit_per_table": 394.0,
           "hit_flat": 2000.0},
-    "numba": {"probe": 16.0, "probe_uncached": 63.0, "probe_sparse": 50.0, "verify_word": 8.7,
-              "verify_random": 40.0, "verify_random_dram": 100.0, "hit_per_table": 394.0,
-              "hit_flat": 2000.0},
+    "numba": {"probe": 19.9, "probe_uncached": 63.2, "probe_sparse": 50.0, "verify_word": 11.4,
+              "verify_random": 40.0, "verify_random_dram": 115.0, "hit_per_table": 188.0,
+              "hit_flat": 293.0},
 }
 #: ``k`` of the query :meth:`AutoRule.pick_m` weighs m for.
 PICK_M_K = 10
 CACHED_TABLE_BITS = 17
 #: Codes larger than this are verified out of cache (``verify_random_dram``).
 RANDOM_CACHED_BYTES = 8 << 20
-#: A query over its work budget starts over with a scan: it costs the scan
-#: and this fraction of it (measured 0.34 on 1M x 256-bit Fashion ITQ codes).
-FALLBACK_EXTRA = 0.35
+#: Work per query, in the MIH kernels' own units (``n * words`` for a whole
+#: scan's worth), before a query gives up and starts over with a linear scan;
+#: a quarter of it when the tables' offsets do not fit in L2.
+BUDGET_FACTOR = 0.5
+#: What the MIH kernels count as work (``MIH_PROBE_COST`` and
+#: ``MIH_RANDOM_COST`` of ``csrc/mih.c``, ``PROBE_COST`` and ``RANDOM_COST``
+#: of :mod:`hamsearch._numba.mih`): per probe and per candidate read by a
+#: random access; an inline candidate counts its code words.
+KERNEL_PROBE_WORK = 32
+KERNEL_RANDOM_WORK = 32
 #: k-NN distances are predicted per profiled query: the pooled ``k / n``
 #: quantile shifted by that query's distance to its SHIFT_RANK-th nearest
 #: sampled code minus the pooled quantile at that rank.
@@ -87,7 +94,47 @@ def backend_costs() -> dict:
 def cost_constants() -> dict:
     """The cost model's constants for the kernels in use (``hamsearch info``)."""
     return {"backend": _backend_keys()[0], "flat_word_cost": flat_word_cost(),
-            **backend_costs(), "fallback_extra": FALLBACK_EXTRA, "margin": AUTO_MARGIN}
+            **backend_costs(), "budget_factor": BUDGET_FACTOR, "margin": AUTO_MARGIN}
+
+
+def work_budget(words: float, cached: bool = True, factor: float = BUDGET_FACTOR) -> float:
+    """The MIH kernels' work budget per query over ``words`` code words
+    (``n * w``); ``cached``: the tables' offsets fit in L2 (else a quarter:
+    their probes cost several times what the kernel counts)."""
+    return (factor if cached else factor / 4) * words + 256
+
+
+def predicted_mih_costs(per: np.ndarray, words: float, flat: float, constants: dict) -> np.ndarray:
+    """MIH cost of each query from its predicted terms.
+
+    Parameters
+    ----------
+    per : ndarray, shape (queries, len(MIH_TERMS))
+        Each query's predicted counts of :data:`MIH_TERMS`.
+    words : float
+        ``n * w``, the code words a scan reads.
+    flat : float
+        The flat scan's cost of a query.
+    constants : dict
+        Cost of each term (a :data:`BACKEND_COSTS` entry).
+
+    Returns
+    -------
+    ndarray, shape (queries,)
+        ``per @ constants`` for a query whose kernel work stays within
+        :func:`work_budget`; otherwise the share of it done before the
+        budget ran out plus the scan it then starts over with.
+    """
+    col = {t: per[:, i] for i, t in enumerate(MIH_TERMS)}
+    each = per @ np.array([constants[t] for t in MIH_TERMS], dtype=float)
+    work = (KERNEL_PROBE_WORK * (col["probe"] + col["probe_uncached"] + col["probe_sparse"])
+            + col["verify_word"]
+            + KERNEL_RANDOM_WORK * (col["verify_random"] + col["verify_random_dram"]))
+    cached = not bool((col["probe_uncached"] + col["probe_sparse"]).any())
+    budget = work_budget(words, cached)
+    over = work > budget
+    done = np.where(over, budget / np.maximum(work, 1.0), 1.0)
+    return each * done + np.where(over, flat, 0.0)
 
 
 class AutoRule:
@@ -109,31 +156,39 @@ class AutoRule:
        neighbourhood reaches its k-th neighbour sooner).  The results per
        query ``H``: ``k``, or ``n`` times the pooled fraction within the
        radius.
-    3. Predicted MIH cost of each query, with ``s = floor(d / m)`` and
+    3. Predicted MIH counts of each query, with ``s = floor(d / m)`` and
        ``t = d - s m``: tables ``j <= t`` are probed to radius ``s``, the
        others to ``s - 1`` (the kernel stops there), so probes ``P = sum_j
-       sum_{i <= s_j} C(b_j, i)``, verified codes ``V = n sum_j F_j(s_j)``
+       sum_{i <= s_j} C(b_j, i)`` and verified codes ``V = n sum_j F_j(s_j)``
        (``F_j``: that query's sampled fraction of substring-``j`` distances
-       within ``s_j``), ``cost = p P + c V + 394 m H`` with ``p = 16`` while
-       the dense offsets fit in L2 (``b <= 17``) else 63, ``c = 8.7 w``
-       (inline codes) or a random access into the codes, 40 while they
-       fit in 8 MiB and 100 beyond; sparse tables (the 32-bit
-       substrings of 10^7+ codes): ``P`` counts prefix-bucket visits
-       (``sum_{s' <= s} sum_h C(b - 8, h)``, ``s' - 8 <= h <= s'``), ``p =
-       50``, and ``V`` grows by the suffix matches of other keys,
-       ``P n / 2**b``.  A query costs at most the scan plus 0.35 of it (it
-       runs out of work budget and starts over with a scan).  MIH cost:
-       the mean over the queries.  Flat cost: ``f n w + 2000 H``
-       with ``f`` the kernel's cost per word (:data:`FLAT_WORD_COST`: 0.4
-       for avx512-vpopcntdq, 1 for avx2).
-    4. MIH when its predicted cost is below 0.8 times the flat cost.
+       within ``s_j``), arranged as the terms of :data:`MIH_TERMS`: a probe
+       is ``probe`` while the dense offsets fit in L2 (``b <= 17``), else
+       ``probe_uncached``; a verified code ``verify_word`` per word (inline
+       codes) or a random access into the codes, ``verify_random`` while
+       they fit in 8 MiB and ``verify_random_dram`` beyond; sparse tables
+       (the 32-bit substrings of 10^7+ codes): ``P`` counts prefix-bucket
+       visits (``sum_{s' <= s} sum_h C(b - 8, h)``, ``s' - 8 <= h <= s'``),
+       ``probe_sparse``, and ``V`` grows by the suffix matches of other
+       keys, ``P n / 2**b``; ``m H`` times ``hit_per_table``.
+    4. Its cost: the terms times the backend's constants
+       (:data:`BACKEND_COSTS`), unless the kernel's own count of that work
+       (:data:`KERNEL_PROBE_WORK`, :data:`KERNEL_RANDOM_WORK`) passes its
+       budget (:func:`work_budget`): such a query pays the share done
+       before the budget ran out and then the whole scan
+       (:func:`predicted_mih_costs`).  MIH cost: the mean over the
+       queries.  Flat cost: ``f n w + hit_flat H`` with ``f`` the kernel's
+       cost per word (:data:`FLAT_WORD_COST`: 0.4 for avx512-vpopcntdq, 1
+       for avx2).
+    5. MIH when its predicted cost is below 0.8 times the flat cost.
 
-    The constants were fitted (least squares on the log of the speed
-    ratio) to 48 measured points on a 2-core x86-64 machine: 1M ITQ codes
-    of Fashion-MNIST (64 and 128 bits) and 1M clustered 64-bit codes, k-NN
-    and radius searches, the avx512-vpopcntdq and avx2 kernels.  Whatever
-    the choice, results are identical; MIH queries that overrun their work
-    budget finish with a scan anyway.
+    The constants of each backend were fitted with ``bench.fit_auto``
+    (bounded least squares on the relative error of the kernel's measured
+    time from its own counts, pulled towards the previous constants) to 40
+    points on a 2-core AMD Zen 3 (AVX2): 1M ITQ codes of Fashion-MNIST (64,
+    128 and 256 bits) and 1M clustered 64- and 256-bit codes, k-NN (k = 1,
+    10, 100) and radius (2 to 16) searches.  Whatever the choice, results
+    are identical; MIH queries that overrun their work budget finish with a
+    scan anyway.
     """
 
     def __init__(self):
@@ -306,10 +361,7 @@ class AutoRule:
         per, words, hits = got
         c = backend_costs()
         flat = flat_word_cost() * words + c["hit_flat"] * hits
-        each = per @ np.array([c[t] for t in MIH_TERMS])
-        # a query over its work budget pays about that much again besides the scan
-        capped = np.minimum(each, flat + FALLBACK_EXTRA * flat_word_cost() * words)
-        return float(capped.mean()), float(flat)
+        return float(predicted_mih_costs(per, words, flat, c).mean()), float(flat)
 
     def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
                    radius=None, holder=None) -> bool:

@@ -15,16 +15,11 @@ import numpy as np
 
 from . import build as _build
 from .build import SEGMENT_FIELDS, _empty_segment, _segment_nbytes, build_segment
-from .cost import CACHED_TABLE_BITS
+from .cost import BUDGET_FACTOR, CACHED_TABLE_BITS, work_budget
 from .layout import KIND_DENSE, TABLE_KINDS, _check_m, choose_m, kind_names, substring_layout
 
 #: The delta segment is merged into the main one beyond this fraction.
 DELTA_FRACTION = 1 / 8
-#: Work allowed per query before it starts over with a linear scan, in units
-#: of a full scan (``n * words_per_code``; a bucket probe costs 32 words, a
-#: code verified by random access 32, an inline code its word count): a
-#: hopeless query costs at most about 1.5 scans.
-BUDGET_FACTOR = 0.5
 #: Inline codes by default while ``m * words_per_code`` is at most this.
 INLINE_MAX_WORDS = 16
 
@@ -178,13 +173,8 @@ class MultiIndexTables:
 
     # ----------------------------------------------------------------- search
     def _budget(self, st) -> int:
-        factor = self.budget_factor
-        if st.max_len > CACHED_TABLE_BITS:
-            # probes into tables larger than L2 cost several times the 32
-            # units the kernel charges (see AutoRule): spend less before
-            # giving up
-            factor /= 4
-        work = factor * st.n * max(1, st.codes.shape[1]) + 256
+        cached = st.max_len <= CACHED_TABLE_BITS
+        work = work_budget(st.n * max(1, st.codes.shape[1]), cached, self.budget_factor)
         return int(min(work, 2**62))
 
     def knn(self, queries: np.ndarray, k: int, nthreads: int = 1, state=None, ids=None,
