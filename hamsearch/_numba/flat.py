@@ -30,8 +30,10 @@ whose outer loop is a ``prange`` over tasks.  Both call the same task
 functions, so results are identical whichever runs.
 
 Numba's on-disk cache keys a function on its own source file only: after
-editing ``popcount.py`` or ``topk.py`` (or ``row_id`` here, which ``mih.py``
-and ``rerank.py`` use) in a checkout, delete ``hamsearch/_numba/__pycache__``
+editing ``popcount.py`` or ``topk.py`` (or ``row_id`` here, which ``mih/``
+and ``rerank.py`` use), or a helper module of ``mih/`` (its cached kernels
+are in ``knn.py``, ``radius.py`` and ``build.py``), in a checkout, delete
+``hamsearch/_numba/__pycache__`` and ``hamsearch/_numba/mih/__pycache__``
 (installed copies are unaffected: every file is rewritten on install).
 """
 
