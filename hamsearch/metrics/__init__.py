@@ -39,6 +39,8 @@ _CHUNK_PAIRS = 1 << 23
 
 # Re-exports: every name of the former single module.
 # ruff: noqa: E402, F401
+from ..codes import as_words
+from ..distances import hamming_distances, infer_nbits
 from ._checks import _check_choice, _check_ks, _check_labels, _check_topk, _prepare
 from ._counts import _bucket_counts, _chunks, _n_relevant, _relevance, _stable_order
 from ._engine import _evaluate

@@ -72,7 +72,7 @@ from ._rerank import _ftype, feature_distances, rerank
 from ._status import HS_EINVAL, HS_ENOMEM, HS_OK, check_status
 
 try:
-    from ._ext import _SYMBOLS
+    from ._ext import _SYMBOLS, _absent
 except ImportError:  # the extension is not built: no symbol list
     pass
 

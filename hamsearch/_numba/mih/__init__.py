@@ -46,6 +46,10 @@ from __future__ import annotations
 
 # Every name below is re-exported (the single module had them all).
 # ruff: noqa: F401
+from ..._kernels import PAD_DISTANCE
+from ..flat import ROW_IDS, row_id
+from ..popcount import BIG, block_distances, popcount64
+from ..topk import heap_push, heap_replace_top, heap_sort, pair_greater
 from .borrow import _borrowed
 from .build import (
     counting_sort,
