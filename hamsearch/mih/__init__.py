@@ -8,7 +8,7 @@ the codes that carry it.  Two codes at Hamming distance ``D`` agree within
 ``floor(D / m)`` bits on at least one substring, so enumerating the
 substring neighbours of a query at growing radius finds every code in order
 of a provable lower bound, and the search stops as soon as its results are
-final.  The kernels (``csrc/mih.c`` and ``hamsearch/_numba/mih.py``) do the
+final.  The kernels (``csrc/mih.c`` and ``hamsearch/_numba/mih/``) do the
 enumeration, the de-duplication and the full-distance verification; this
 module owns the tables.
 

@@ -13,7 +13,9 @@ Modules, one job each:
 * :mod:`.schemas` -- the pydantic request and response models (unknown
   fields refused);
 * :mod:`.service` -- :class:`IndexService`: the index, its directory, the
-  write lock, reload and snapshot (no HTTP in it);
+  write lock, reload and snapshot (no HTTP in it); its verbs are mixins in
+  :mod:`.writes`, :mod:`.reads`, :mod:`.items` and :mod:`.admin`, with
+  :mod:`.hits` (results as JSON hits) and :mod:`.inputs` (feature rows);
 * :mod:`.encoders`, :mod:`.images`, :mod:`.demo` -- images in, codes and
   features out; thumbnails; the Fashion-MNIST demo corpus;
 * :mod:`.auth`, :mod:`.metrics`, :mod:`.limits` -- bearer tokens, Prometheus
