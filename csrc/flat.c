@@ -407,6 +407,80 @@ static void hs_range_task(void *arg, int tid, int ntasks)
         c->err = 1;
 }
 
+/* Sort a[0..n) by (d, id), d <= maxd.  The scan emits a query's results in
+ * row order, so a stable counting sort by distance leaves each distance's
+ * ids ascending whenever ids grow with the row (row ids, sequential ids);
+ * a distance whose ids do not is sorted by hs_pair_sort.  tmp: n pairs,
+ * cnt: maxd + 2 counters. */
+static void hs_range_sort_query(hs_pair *a, int64_t n, int32_t maxd, hs_pair *tmp,
+                                int64_t *cnt)
+{
+    memset(cnt, 0, sizeof(int64_t) * (size_t)(maxd + 2));
+    for (int64_t i = 0; i < n; i++)
+        cnt[a[i].d + 1]++;
+    for (int32_t d = 0; d <= maxd; d++)
+        cnt[d + 1] += cnt[d];
+    for (int64_t i = 0; i < n; i++)
+        tmp[cnt[a[i].d]++] = a[i];
+    /* cnt[d] is now the end of distance d */
+    int64_t lo = 0;
+    for (int32_t d = 0; d <= maxd; d++) {
+        const int64_t hi = cnt[d];
+        for (int64_t i = lo + 1; i < hi; i++) {
+            if (tmp[i].id < tmp[i - 1].id) {
+                hs_pair_sort(tmp + lo, hi - lo);
+                break;
+            }
+        }
+        lo = hi;
+    }
+    memcpy(a, tmp, sizeof(hs_pair) * (size_t)n);
+}
+
+typedef struct {
+    hs_range_result *res;
+    int32_t maxd;
+    int64_t next; /* next query to sort (atomic) */
+    int failed;
+} hs_range_sort_ctx;
+
+static void hs_range_sort_task(void *arg, int tid, int ntasks)
+{
+    hs_range_sort_ctx *c = (hs_range_sort_ctx *)arg;
+    int64_t *cnt = (int64_t *)malloc(sizeof(int64_t) * (size_t)(c->maxd + 2));
+    hs_pair *tmp = 0;
+    int64_t cap = 0;
+    (void)tid;
+    (void)ntasks;
+    if (!cnt) {
+        __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (;;) {
+        const int64_t qi = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED);
+        if (qi >= c->res->nq || __atomic_load_n(&c->failed, __ATOMIC_RELAXED))
+            break;
+        hs_pair *a = c->res->pairs + c->res->lims[qi];
+        const int64_t n = c->res->lims[qi + 1] - c->res->lims[qi];
+        if (n < 64) {
+            hs_pair_sort(a, n);
+            continue;
+        }
+        if (n > cap) {
+            free(tmp);
+            tmp = (hs_pair *)malloc(sizeof(hs_pair) * (size_t)n);
+            cap = tmp ? n : 0;
+            if (!tmp) {
+                __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
+                break;
+            }
+        }
+        hs_range_sort_query(a, n, c->maxd, tmp, cnt);
+    }
+    free(tmp);
+    free(cnt);
+}
+
 hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
                                  int64_t n, int w, const uint64_t *queries,
                                  int64_t nq, int32_t radius, int nthreads,
@@ -468,7 +542,6 @@ hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
     }
     int64_t pos = 0;
     for (int64_t qi = 0; qi < nq; qi++) {
-        const int64_t start = pos;
         for (int t = 0; t < nv; t++) {
             hs_vec *v = &c.vecs[(int64_t)t * nq + qi];
             if (v->m)
@@ -476,10 +549,17 @@ hs_range_result *hs_range_search(const uint64_t *db, const int64_t *ids,
             pos += v->m;
             free(v->p);
         }
-        hs_pair_sort(res->pairs + start, pos - start);
         res->lims[qi + 1] = pos;
     }
     free(c.vecs);
+    /* each query's results in (distance, id) order, queries in parallel */
+    hs_range_sort_ctx sc = {res, c.thr, 0, 0};
+    int ST = hs_threads_for(total, nthreads);
+    hs_parallel(ST > nq ? (int)nq : ST, hs_range_sort_task, &sc);
+    if (sc.failed) {
+        hs_range_free(res);
+        return 0;
+    }
     *err = 0;
     return res;
 }
