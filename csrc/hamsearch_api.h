@@ -14,7 +14,7 @@
 #define HS_PAD_DISTANCE 2147483647
 
 /* Status codes of the int-returning entry points (and of the `err` out
- * parameter of the range searches).  hamsearch/_kernels/c.py maps them to
+ * parameter of the range searches).  hamsearch/_kernels/c/_status.py maps them to
  * Python exceptions (check_status). */
 enum { HS_OK = 0, HS_ENOMEM = -1, HS_EINVAL = -2 };
 

@@ -20,7 +20,7 @@
 /* From this many queries in one call on, the queries that fall back to a
  * linear scan are scanned together after the MIH pass, by the flat batch
  * kernels (which share each pass over the codes between queries), instead
- * of one by one by the filter kernel (hamsearch/_numba/mih.py:
+ * of one by one by the filter kernel (hamsearch/_numba/mih/search.py:
  * DEFER_MIN_QUERIES). */
 #define MIH_DEFER_MIN_QUERIES 2
 /* Keys looked up together (their memory accesses overlap). */
@@ -28,7 +28,8 @@
 #define MIH_PEND 16 /* candidates whose skip-bitmap words are fetched together */
 /* Work units (one unit ~ one code word of a linear scan) charged per bucket
  * probe and per code verified by random access; an inline code costs its
- * word count.  Keep in step with hamsearch/_numba/mih.py. */
+ * word count.  Keep in step with hamsearch/_numba/mih/probe.py and the
+ * cost model (hamsearch/mih/cost.py: KERNEL_PROBE_WORK, KERNEL_RANDOM_WORK). */
 #define MIH_PROBE_COST 32
 #define MIH_RANDOM_COST 32
 #define MIH_HASH_MUL UINT64_C(0x9E3779B97F4A7C15)

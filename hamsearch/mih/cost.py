@@ -35,9 +35,9 @@ MIH_TERMS = ("probe", "probe_uncached", "probe_sparse", "verify_word", "verify_r
 #: (``hit_flat``: collecting it), in units of one code word of the flat scan
 #: (of the AVX2 kernel for C: see FLAT_WORD_COST).
 BACKEND_COSTS = {
-    "c": {"probe": 16.0, "probe_uncached": 63.0, "probe_sparse": 50.0, "verify_word": 8.7,
-          "verify_random": 40.0, "verify_random_dram": 100.0, "hit_per_table": 394.0,
-          "hit_flat": 2000.0},
+    "c": {"probe": 22.0, "probe_uncached": 55.1, "probe_sparse": 50.0, "verify_word": 8.63,
+          "verify_random": 40.0, "verify_random_dram": 74.3, "hit_per_table": 119.0,
+          "hit_flat": 304.0},
     "numba": {"probe": 19.9, "probe_uncached": 63.2, "probe_sparse": 50.0, "verify_word": 11.4,
               "verify_random": 40.0, "verify_random_dram": 115.0, "hit_per_table": 188.0,
               "hit_flat": 293.0},
@@ -53,7 +53,7 @@ RANDOM_CACHED_BYTES = 8 << 20
 BUDGET_FACTOR = 0.5
 #: What the MIH kernels count as work (``MIH_PROBE_COST`` and
 #: ``MIH_RANDOM_COST`` of ``csrc/mih.c``, ``PROBE_COST`` and ``RANDOM_COST``
-#: of :mod:`hamsearch._numba.mih`): per probe and per candidate read by a
+#: of :mod:`hamsearch._numba.mih.probe`): per probe and per candidate read by a
 #: random access; an inline candidate counts its code words.
 KERNEL_PROBE_WORK = 32
 KERNEL_RANDOM_WORK = 32
