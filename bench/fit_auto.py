@@ -124,10 +124,10 @@ def _solve(A, t, prior, weight):
 
 def _choice_regret(rec, costs, word_cost):
     """``(predicted mih / flat, regret)`` of the model with ``costs`` at one point."""
-    from hamsearch.mih.cost import AUTO_MARGIN, predicted_mih_costs
+    from hamsearch.mih.cost import AUTO_MARGIN, predicted_flat_cost, predicted_mih_costs
 
     per = np.asarray(rec["predicted"])
-    flat = word_cost * rec["flat_words"] + costs["hit_flat"] * rec["hits"]
+    flat = predicted_flat_cost(rec["flat_words"], rec["hits"], costs, word_cost)
     mih = float(predicted_mih_costs(per, rec["flat_words"], flat, costs).mean())
     pick_mih = mih < AUTO_MARGIN * flat
     t = rec["mih_ns"] if pick_mih else rec["flat_ns"]

@@ -104,6 +104,12 @@ def work_budget(words: float, cached: bool = True, factor: float = BUDGET_FACTOR
     return (factor if cached else factor / 4) * words + 256
 
 
+def predicted_flat_cost(words: float, hits: float, constants: dict, word_cost: float) -> float:
+    """The flat scan's cost of a query: ``word_cost`` per code word read and
+    ``constants["hit_flat"]`` per result."""
+    return word_cost * words + constants["hit_flat"] * hits
+
+
 def predicted_mih_costs(per: np.ndarray, words: float, flat: float, constants: dict) -> np.ndarray:
     """MIH cost of each query from its predicted terms.
 
@@ -360,7 +366,7 @@ class AutoRule:
             return None
         per, words, hits = got
         c = backend_costs()
-        flat = flat_word_cost() * words + c["hit_flat"] * hits
+        flat = predicted_flat_cost(words, hits, c, flat_word_cost())
         return float(predicted_mih_costs(per, words, flat, c).mean()), float(flat)
 
     def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
