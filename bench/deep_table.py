@@ -64,8 +64,18 @@ DOCS_JSON, DOCS_MD = results_paths("results_deep.json")[1], results_paths("resul
 DEFAULT_EPOCHS = {"mnist-5k": 15, "fashion-mnist": 4, "digits": 10}
 #: the deep methods of the registry (hamsearch.encoders.registry), in its order
 ALL_METHODS = tuple(available_methods(kind="deep"))
-#: trained nets on the "small" backbone, whose F7 width --feature-dim sets
-SMALL_BACKBONE = ("latent", "exploss")
+
+
+def on_small_backbone(method: str) -> bool:
+    """Whether ``method`` trains a net on the "small" backbone, whose F7
+    width --feature-dim sets (the class's default ``backbone``; imports it)."""
+    import inspect
+
+    spec = get_method(method)
+    if spec.cnn_features:
+        return False
+    param = inspect.signature(spec.load_class()).parameters.get("backbone")
+    return param is not None and param.default == "small"
 
 
 
@@ -311,7 +321,7 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
                                feature_model=cnn)
         else:
             model = make_model(method, bits, random_state=args.seed, verbose=args.verbose,
-                               feature_dim=args.feature_dim if method in SMALL_BACKBONE else None)
+                               feature_dim=args.feature_dim if on_small_backbone(method) else None)
             if options:
                 model.set_params(**options)
         print(f"{key}: training on {len(train_idx)} images ...", flush=True)
@@ -344,7 +354,7 @@ def run_config(ds, bits, methods, args, images, labels, q, db, train_idx, result
                     "epochs": ep if trained else 0,
                     "augment": args.augment if trained else None,
                     "plain_final_epochs": args.plain_final_epochs if trained else None,
-                    "feature_dim": args.feature_dim if method in SMALL_BACKBONE else None,
+                    "feature_dim": args.feature_dim if on_small_backbone(method) else None,
                     "weight_decay": args.weight_decay if trained else None,
                     "finetune_epochs": finetune or None,
                     "finetune_lr": args.finetune_lr if finetune else None,

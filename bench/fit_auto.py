@@ -99,7 +99,10 @@ def measure(args) -> int:
             print(f"{name} {kind}={v}: flat {rec['flat_ns'] / 1e3:.1f} us, mih "
                   f"{rec['mih_ns'] / 1e3:.1f} us, probes {rec['probes']:.0f}, verified "
                   f"{rec['verified']:.0f}, fallback {rec['fallback']:.2f}", flush=True)
-    out = {"backend": hamsearch.backend(), "machine": machine_line(), "records": records}
+    from hamsearch.mih.cost import costs_key, flat_word_cost
+
+    out = {"backend": hamsearch.backend(), "machine": machine_line(), "records": records,
+           "costs_key": costs_key(), "flat_word_cost": flat_word_cost()}
     with open(args.out, "w") as f:
         json.dump(out, f)
     print(f"wrote {args.out}")
@@ -128,7 +131,7 @@ def _choice_regret(rec, costs, word_cost):
 
     per = np.asarray(rec["predicted"])
     flat = predicted_flat_cost(rec["flat_words"], rec["hits"], costs, word_cost)
-    mih = float(predicted_mih_costs(per, rec["flat_words"], flat, costs).mean())
+    mih = float(predicted_mih_costs(per, rec["flat_words"], flat, costs, word_cost).mean())
     pick_mih = mih < AUTO_MARGIN * flat
     t = rec["mih_ns"] if pick_mih else rec["flat_ns"]
     return mih / flat, t / min(rec["mih_ns"], rec["flat_ns"])
@@ -142,10 +145,12 @@ def fit(args) -> int:
     recs = run["records"]
     backend = run["backend"]
     key, isa = ("c", backend[2:]) if backend.startswith("c-") else (backend, backend)
-    word_cost = FLAT_WORD_COST.get(isa, 1.0)
-    current = BACKEND_COSTS[key]
+    key = backend if backend in BACKEND_COSTS else key  # a variant's own entry, if fitted
+    key = run.get("costs_key", key)  # the entry the measured run used
+    word_cost = run.get("flat_word_cost", FLAT_WORD_COST.get(isa, 1.0))
+    current = BACKEND_COSTS.get(key, BACKEND_COSTS["numba" if key.startswith("numba") else "c"])
     print(run["machine"])
-    print(f"{backend}: {len(recs)} points")
+    print(f"{backend}: {len(recs)} points (current constants: BACKEND_COSTS[{key!r}])")
 
     # flat: ns = a * words + b * hits
     A = np.array([[r["flat_words"], r["hits"]] for r in recs])

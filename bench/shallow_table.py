@@ -32,13 +32,13 @@ import time
 from bench import literature
 from bench._common import format_table, results_paths, update_docs
 from hamsearch._atomic import atomic_write
+from hamsearch.encoders.registry import available_methods, get_method
 
 DEFAULT_DATASETS = "fashion-mnist,mnist-5k"
-DEFAULT_METHODS = "lsh,pcah,sh,itq,le,delm"
+DEFAULT_METHODS = ",".join(available_methods(kind="shallow"))
 DEFAULT_BITS = "16,32,48,64"
 
-NAMES = {"lsh": "LSH", "pcah": "PCAH", "sh": "SH", "itq": "ITQ", "le": "LE-hash",
-         "delm": "D-ELM"}
+NAMES = {m: get_method(m).label for m in available_methods()}
 
 
 def _table(results, methods, bits, key, fmt="{:.4f}"):

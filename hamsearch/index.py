@@ -36,13 +36,14 @@ from .mutation import COMPACT_FRACTION, MutationMixin  # noqa: F401 - re-exporte
 from .persistence import PersistenceMixin
 from .reads import ReadsMixin
 from .results import Method, SearchAPI, _padded, pad_knn  # noqa: F401 - re-exported
-from .searchers import Planner
+from .searchers import Planner, search_method, search_methods
 from .segment import Segment, SegmentView, Snapshot
 
 __all__ = ["Index", "PAD_DISTANCE", "METHODS", "MAX_ID"]
 
-#: Search methods an :class:`Index` accepts.
-METHODS = ("auto", "flat", "mih")
+#: The built-in search methods (:func:`hamsearch.searchers.search_methods`
+#: lists every registered one, which the index accepts too).
+METHODS = search_methods()
 #: The growing segment is sealed once it holds this many rows (default of
 #: ``Index(segment_rows=...)``).
 SEGMENT_ROWS = 1 << 20
@@ -152,8 +153,7 @@ class Index(MutationMixin, PersistenceMixin, ReadsMixin, SearchAPI):
                  *, segment_rows: int = SEGMENT_ROWS, background_merges: bool = True,
                  inline_codes: bool | None = None) -> None:
         self._nbits = check_nbits(nbits)
-        if not isinstance(method, str) or method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        search_method(method)  # a registered method, or ValueError naming them
         if isinstance(segment_rows, bool) or not isinstance(segment_rows, (int, np.integer)) \
                 or segment_rows < 1:
             raise ValueError(f"segment_rows must be a positive int, got {segment_rows!r}")

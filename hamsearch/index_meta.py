@@ -27,7 +27,7 @@ _MAX_NEXT_ID = 1 << 63
 def _check_meta(meta, ck: _Checker) -> dict:
     from .codes import check_nbits
     from .features import FEATURE_DTYPES
-    from .index import METHODS
+    from .searchers import search_methods
     from .mih import _check_m
 
     if not isinstance(meta, dict):
@@ -47,8 +47,8 @@ def _check_meta(meta, ck: _Checker) -> dict:
     ntotal = ck.int_in(meta["ntotal"], "ntotal", 0, _MAX_ROWS)
     next_id = ck.int_in(meta["next_id"], "next_id", 0, _MAX_NEXT_ID)
     method = meta.get("method", "auto")
-    if not isinstance(method, str) or method not in METHODS:
-        ck.fail(f"method must be one of {METHODS}, got {method!r}")
+    if not isinstance(method, str) or method not in search_methods():
+        ck.fail(f"method must be one of {search_methods()}, got {method!r}")
     m = meta.get("m")
     if m is not None:
         if not _is_int(m):

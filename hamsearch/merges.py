@@ -78,7 +78,7 @@ def merge_views(views, planner, features_enabled) -> Segment:
     if features_enabled and all(v.features is not None for v in views):
         feats = np.concatenate([v.live_rows(v.features) for v in views])
     seg = Segment.from_rows(codes, ids, feats, sealed=True)
-    if seg.n and (planner.method == "mih" or any(v.seg.mih is not None for v in views)):
+    if seg.n and (planner.keeps_tables or any(v.seg.mih is not None for v in views)):
         seg.mih = planner.build_sealed(seg)
     return seg
 

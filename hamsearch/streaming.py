@@ -36,6 +36,7 @@ import numpy as np
 
 from .codes import as_words, check_nbits, n_words
 from .mih import build as mih_build
+from .searchers import search_method
 from .segment import Segment, SegmentView
 
 __all__ = ["from_chunks"]
@@ -124,7 +125,7 @@ def from_chunks(chunks, nbits: int, n=None, *, method: str = "auto", m=None,
         return index
     seg = Segment(codes, None, None, id_base=0, sealed=True)
     if build_tables is None:
-        build_tables = method != "flat"
+        build_tables = search_method(method).tables != "never"
     if build_tables:
         seg.mih = index.planner.build_sealed(seg)
     with index._lock:

@@ -59,7 +59,7 @@ def test_eval_errors(capsys, tmp_path):
 def test_list_methods(capsys):
     assert main(["eval", "--list-methods"]) == 0
     out = capsys.readouterr().out
-    for m in ("lsh", "pcah", "sh", "itq", "le", "delm"):
+    for m in registry.available_methods():
         assert m in out
 
 
@@ -138,7 +138,7 @@ def test_one_registry_for_shallow_and_deep_methods():
 
     code = ("import sys; from hamsearch.encoders import registry as r; "
             "deep = r.available_methods(kind='deep'); "
-            "assert deep == ['latent', 'compact', 'exploss', 'ldh', 'itq-cnn'], deep; "
+            "assert deep[:5] == ['latent', 'compact', 'exploss', 'ldh', 'itq-cnn'], deep; "
             "assert r.get_method('latent').target.endswith(':LatentLayerHash'); "
             "assert r.get_method('ldh').cnn_features; "
             "assert 'torch' not in sys.modules")

@@ -11,13 +11,17 @@ from hamsearch.encoders import (
     ITQ,
     LSH,
     PCAH,
-    SH,
     DeepELMHash,
     LaplacianEigenmapHash,
     NotFittedError,
 )
 
-FEATURE_HASHERS = [LSH, PCAH, SH, ITQ, LaplacianEigenmapHash]
+from hamsearch.encoders import registry
+
+#: Every registered shallow hasher on feature vectors (a new one is tested unedited).
+FEATURE_HASHERS = [registry.get_method(m).load_class()
+                   for m in registry.available_methods(kind="shallow")
+                   if registry.get_method(m).input == "features"]
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,14 @@
 import numpy as np
 import pytest
 
-from hamsearch.encoders import ITQ, LSH, PCAH, SH, DeepELMHash, LaplacianEigenmapHash, NotFittedError
+from hamsearch.encoders import DeepELMHash, NotFittedError
 from hamsearch.encoders._params import ParamsMixin
 
-SHALLOW = [LSH, PCAH, SH, ITQ, LaplacianEigenmapHash]
+from hamsearch.encoders import registry
+
+#: Every registered shallow hasher on feature vectors (a new one is tested unedited).
+SHALLOW = [registry.get_method(m).load_class() for m in registry.available_methods(kind="shallow")
+           if registry.get_method(m).input == "features"]
 
 
 @pytest.fixture(scope="module")

@@ -222,7 +222,9 @@ def test_python_lists_no_isa_variant():
     """The C variant table is the only list of variants: no Python module
     under hamsearch/ compares against or lists variant names (docstrings
     aside).  ``mih.FLAT_WORD_COST`` (a cost per variant, optional: unknown
-    variants cost 1.0) is the one known exception."""
+    variants cost 1.0) is the one known exception; ``mih.BACKEND_COSTS``
+    keys a variant's own fitted constants as ``"c-<variant>"``, optional
+    likewise (others use the ``"c"`` entry)."""
     names = {"portable", "popcnt", "avx2", "avx512", "avx512-vpopcntdq"}
     hits = []
     for path in sorted((ROOT / "hamsearch").rglob("*.py")):

@@ -34,7 +34,7 @@ def _cost_line() -> str:
         c = cost_constants()
     except RuntimeError:
         return "-"
-    return (f"{c['backend']}: flat scan {c['flat_word_cost']:g} per code word; MIH probe "
+    return (f"{c['costs']}: flat scan {c['flat_word_cost']:g} per code word; MIH probe "
             f"{c['probe']:g}/{c['probe_uncached']:g}/{c['probe_sparse']:g} (cached/uncached/"
             f"sparse), verify {c['verify_word']:g}/word or {c['verify_random']:g}/"
             f"{c['verify_random_dram']:g} (random, cached/DRAM), result "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import InvalidArgumentError, MissingDependencyError, ResourceBusyError
+from ..searchers import search_methods
 from ._args import argument_errors, plain_text, require_positive
 
 
@@ -62,7 +63,7 @@ def register(sub):
     p.add_argument("--public-read", action="store_true", help="reads need no token")
     p.add_argument("--fsync", choices=("always", "interval", "never"), default="always",
                    help="write-ahead log durability (default always)")
-    p.add_argument("--method", choices=("auto", "flat", "mih"), default="auto",
+    p.add_argument("--method", choices=search_methods(), default="auto",
                    help="search method of a new index")
     p.add_argument("--reload-from", default=None,
                    help="index file or directory that POST /v1/reload and SIGHUP swap in "

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..codes import check_nbits, n_words
 from ..features import FeatureStore
-from ..index import METHODS
+from ..searchers import search_methods
 from ..results import SearchAPI
 from .calls import ShardCalls, ShardUnavailableError, _ray, init_ray
 from .config import CONFIG_FILE, FORMAT, prepare_root, read_config, replica_dir
@@ -116,8 +116,8 @@ class ShardedIndex(ShardedReads, ShardedWrites, ShardCalls, SearchAPI):
         self._nbits = check_nbits(nbits)
         self._num_shards = _check_count(num_shards, "num_shards")
         self._replicas = _check_count(replicas, "replicas")
-        if not isinstance(method, str) or method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if not isinstance(method, str) or method not in search_methods():
+            raise ValueError(f"method must be one of {search_methods()}, got {method!r}")
         if fsync not in ("always", "interval", "never"):
             raise ValueError(f"fsync must be 'always', 'interval' or 'never', got {fsync!r}")
         if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or num_cpus < 0:

@@ -27,21 +27,32 @@ Examples
 ((500, 2), dtype('uint8'))
 """
 
-from ._base import BaseHasher, NotFittedError
-from .delm import DeepELMHash
-from .itq import ITQ
-from .laplacian import LaplacianEigenmapHash
-from .lsh import LSH
-from .pcah import PCAH
-from .sh import SH
+from typing import Any
 
-__all__ = [
-    "BaseHasher",
-    "NotFittedError",
-    "LSH",
-    "PCAH",
-    "SH",
-    "ITQ",
-    "LaplacianEigenmapHash",
-    "DeepELMHash",
-]
+from . import registry as _registry
+from ._base import BaseHasher, NotFittedError
+# The built-in hashers by name, for type checkers; every shallow class of the
+# registry is exported (``__all__``, ``__getattr__``), so a new hasher needs
+# only its module and its ``register_method`` call.
+from .delm import DeepELMHash  # noqa: F401 (in __all__)
+from .itq import ITQ  # noqa: F401 (in __all__)
+from .laplacian import LaplacianEigenmapHash  # noqa: F401 (in __all__)
+from .lsh import LSH  # noqa: F401 (in __all__)
+from .pcah import PCAH  # noqa: F401 (in __all__)
+from .sh import SH  # noqa: F401 (in __all__)
+
+__all__ = ["BaseHasher", "NotFittedError", *_registry.registered_class_names("shallow")]
+
+
+_KIND = "shallow"  # the registry entries this module exports
+
+
+def __getattr__(name: str) -> Any:
+    cls = _registry.registered_class(name, _KIND)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__) | set(_registry.registered_class_names(_KIND)))

@@ -40,6 +40,8 @@ __all__ = [
     "make_encoder",
     "encode_with",
     "load_pretrained",
+    "registered_class",
+    "registered_class_names",
     "UnknownMethodError",
 ]
 
@@ -121,6 +123,8 @@ class MethodSpec:
     cnn_features : bool
         A shallow hasher on the features of a CNN it trains or is given
         (``feature_model=``): LDH, ITQ-CNN.
+    label : str
+        The name printed in result tables (default: ``name``).
     """
 
     name: str
@@ -132,6 +136,13 @@ class MethodSpec:
     description: str = ""
     kind: str = "shallow"
     cnn_features: bool = False
+    label: str = ""
+
+    @property
+    def class_name(self) -> Optional[str]:
+        """The class name of a lazy entry (without importing it), else None."""
+        target = self.target
+        return None if target is None else target.partition(":")[2]
 
     @property
     def target(self) -> Optional[str]:
@@ -152,7 +163,8 @@ def register_method(name: str, factory: Union[str, Callable[..., object]], *,
                     input: str = "features", supervised: bool = False,
                     max_train: Optional[int] = None, fit_kwargs: Optional[dict] = None,
                     description: str = "", kind: str = "shallow", cnn_features: bool = False,
-                    params: Optional[dict] = None, replace: bool = False) -> MethodSpec:
+                    params: Optional[dict] = None, label: str = "",
+                    replace: bool = False) -> MethodSpec:
     """Register a hashing method under ``name`` (lower-case).
 
     Parameters
@@ -162,7 +174,7 @@ def register_method(name: str, factory: Union[str, Callable[..., object]], *,
         ``"module:Class"`` (imported when the method is first built; the
         class is called with ``nbits``, ``random_state`` and ``params``) or
         ``factory(nbits, random_state) -> encoder``.
-    input, supervised, max_train, fit_kwargs, description, kind, cnn_features
+    input, supervised, max_train, fit_kwargs, description, kind, cnn_features, label
         See :class:`MethodSpec`.
     params : dict, optional
         Constructor arguments of a ``"module:Class"`` entry.
@@ -191,7 +203,8 @@ def register_method(name: str, factory: Union[str, Callable[..., object]], *,
     if isinstance(factory, str):
         factory = LazyClass(factory, params)
     spec = MethodSpec(key, factory, input, bool(supervised), max_train,
-                      dict(fit_kwargs or {}), description, kind, bool(cnn_features))
+                      dict(fit_kwargs or {}), description, kind, bool(cnn_features),
+                      str(label) or key)
     _REGISTRY[key] = spec
     return spec
 
@@ -223,6 +236,21 @@ def get_method(name: str, kind: Optional[str] = None) -> MethodSpec:
 def available_methods(kind: Optional[str] = None) -> list:
     """Registered method names, in registration order (of one ``kind`` if given)."""
     return [k for k, s in _REGISTRY.items() if kind is None or s.kind == kind]
+
+
+def registered_class(name: str, kind: str) -> Optional[type]:
+    """The class of the lazy ``kind`` entry whose class is called ``name``
+    (imported now), or None: how :mod:`hamsearch.encoders` and
+    :mod:`hamsearch.encoders.deep` export every registered class."""
+    for spec in _REGISTRY.values():
+        if spec.kind == kind and spec.class_name == name:
+            return spec.load_class()
+    return None
+
+
+def registered_class_names(kind: str) -> list:
+    """Class names of the lazy ``kind`` entries, in registration order."""
+    return [s.class_name for s in _REGISTRY.values() if s.kind == kind and s.class_name]
 
 
 def make_encoder(name: str, nbits: int, random_state: Any = 0, **params: Any) -> Any:
@@ -265,18 +293,18 @@ def load_pretrained(path: Any) -> Any:
 
 def _register_builtin() -> None:
     shallow = "hamsearch.encoders"
-    register_method("lsh", f"{shallow}.lsh:LSH",
+    register_method("lsh", f"{shallow}.lsh:LSH", label="LSH",
                     description="random hyperplanes (Charikar), centred")
-    register_method("pcah", f"{shallow}.pcah:PCAH",
+    register_method("pcah", f"{shallow}.pcah:PCAH", label="PCAH",
                     description="signs of the top principal components")
-    register_method("sh", f"{shallow}.sh:SH", description="spectral hashing (Weiss et al.)")
-    register_method("itq", f"{shallow}.itq:ITQ",
+    register_method("sh", f"{shallow}.sh:SH", label="SH", description="spectral hashing (Weiss et al.)")
+    register_method("itq", f"{shallow}.itq:ITQ", label="ITQ",
                     description="PCA + iterative quantisation, 50 iterations")
     register_method("le", f"{shallow}.laplacian:LaplacianEigenmapHash", max_train=20000,
-                    description="Laplacian eigenmaps of a 10-NN graph, median thresholds; "
+                    label="LE-hash", description="Laplacian eigenmaps of a 10-NN graph, median thresholds; "
                                 "trained on at most 20,000 database items")
     register_method("delm", f"{shallow}.delm:DeepELMHash", input="images",
-                    description="D-ELM: random conv layers + ELM auto-encoder + PCA-ITQ")
+                    label="D-ELM", description="D-ELM: random conv layers + ELM auto-encoder + PCA-ITQ")
     deep = dict(input="images", supervised=True, kind="deep")
     register_method("latent", "hamsearch.encoders.deep.models:LatentLayerHash", **deep,
                     description="latent sigmoid layer between F7 and F8 (Lin et al.)")

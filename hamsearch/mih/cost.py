@@ -10,6 +10,8 @@ substrings of a sealed segment (:meth:`AutoRule.pick_m`).  Its constants
 
 from __future__ import annotations
 
+import functools
+
 import math
 
 import numpy as np
@@ -41,6 +43,16 @@ BACKEND_COSTS = {
     "numba": {"probe": 19.9, "probe_uncached": 63.2, "probe_sparse": 50.0, "verify_word": 11.4,
               "verify_random": 40.0, "verify_random_dram": 115.0, "hit_per_table": 188.0,
               "hit_flat": 293.0},
+    # AVX-512 VPOPCNTDQ hosts (fitted on AMD Zen 5, 2026-12-03, with the
+    # budget scaled by the scan's word cost): their scan is 2.5x cheaper per
+    # word, random reads of codes out of DRAM and result pushes are not.
+    "c-avx512-vpopcntdq": {"probe": 22.0, "probe_uncached": 55.1, "probe_sparse": 50.0,
+                           "verify_word": 11.0, "verify_random": 40.0,
+                           "verify_random_dram": 121.0, "hit_per_table": 150.0,
+                           "hit_flat": 304.0},
+    "numba-avx512": {"probe": 19.9, "probe_uncached": 63.2, "probe_sparse": 50.0,
+                     "verify_word": 11.4, "verify_random": 40.0, "verify_random_dram": 234.0,
+                     "hit_per_table": 150.0, "hit_flat": 293.0},
 }
 #: ``k`` of the query :meth:`AutoRule.pick_m` weighs m for.
 PICK_M_K = 10
@@ -48,8 +60,12 @@ CACHED_TABLE_BITS = 17
 #: Codes larger than this are verified out of cache (``verify_random_dram``).
 RANDOM_CACHED_BYTES = 8 << 20
 #: Work per query, in the MIH kernels' own units (``n * words`` for a whole
-#: scan's worth), before a query gives up and starts over with a linear scan;
-#: a quarter of it when the tables' offsets do not fit in L2.
+#: AVX2 scan's worth), before a query gives up and starts over with a linear
+#: scan; a quarter of it when the tables' offsets do not fit in L2.  The
+#: budget is scaled by the scan's cost per word (:data:`FLAT_WORD_COST`):
+#: MIH's probes and random reads cost the same on a wider popcount, its scan
+#: does not (with AVX-512 a query verifying 256-bit codes out of DRAM ran
+#: 1.2 scans' worth before it gave up, against 0.3 with AVX2).
 BUDGET_FACTOR = 0.5
 #: What the MIH kernels count as work (``MIH_PROBE_COST`` and
 #: ``MIH_RANDOM_COST`` of ``csrc/mih.c``, ``PROBE_COST`` and ``RANDOM_COST``
@@ -67,9 +83,12 @@ PROFILE_QUERIES = 32
 PROFILE_PER_CALL = 32
 PROFILE_MIN = 8
 #: Flat scan cost per code word of each kernel, relative to AVX2 (measured
-#: with ``bench.compare_flat``-like runs: 1M x 128-bit k-NN).
+#: with ``bench.compare_flat``-like runs: 1M x 128-bit k-NN).  Numba's scan
+#: is vectorised by LLVM for the host: on a CPU with AVX-512 VPOPCNTDQ
+#: (``"numba-avx512"``) it costs what the C AVX-512 scan does (0.029 against
+#: 0.030 ns per word over the 40 points of ``bench.fit_auto`` on AMD Zen 5).
 FLAT_WORD_COST = {"avx512-vpopcntdq": 0.4, "avx512": 0.6, "avx2": 1.0, "popcnt": 1.5,
-                  "portable": 5.0, "numba": 1.0}
+                  "portable": 5.0, "numba": 1.0, "numba-avx512": 0.4}
 #: MIH must be predicted this much cheaper than the scan.
 AUTO_MARGIN = 0.8
 _SAMPLE_QUERIES = 32
@@ -77,8 +96,25 @@ _SAMPLE_CODES = 8192
 
 
 def _backend_keys() -> tuple[str, str]:
+    """``(backend, variant)``: ``("c", "avx2")``, ``("numba", "numba-avx512")``, ..."""
     name = kernels().NAME
-    return ("c", name[2:]) if name.startswith("c-") else (name, name)
+    if name.startswith("c-"):
+        return "c", name[2:]
+    if name == "numba" and _llvm_has_vpopcntdq():
+        return name, "numba-avx512"
+    return name, name
+
+
+@functools.lru_cache(maxsize=1)
+def _llvm_has_vpopcntdq() -> bool:
+    """Whether Numba compiles for a CPU with AVX-512 VPOPCNTDQ (LLVM's own
+    view of the host, which is what its scan is vectorised for)."""
+    try:
+        from llvmlite import binding
+
+        return bool(binding.get_host_cpu_features().get("avx512vpopcntdq", False))
+    except Exception:  # no llvmlite, or a host LLVM cannot describe
+        return False
 
 
 def flat_word_cost() -> float:
@@ -86,22 +122,38 @@ def flat_word_cost() -> float:
     return FLAT_WORD_COST.get(_backend_keys()[1], 1.0)
 
 
+def costs_key() -> str:
+    """The :data:`BACKEND_COSTS` entry of the kernels in use: the variant's
+    own (``"c-avx512-vpopcntdq"``) where one was fitted, else the backend's."""
+    backend, isa = _backend_keys()
+    name = f"{backend}-{isa}" if backend == "c" else isa
+    if name in BACKEND_COSTS:
+        return name
+    return backend if backend in BACKEND_COSTS else "c"
+
+
 def backend_costs() -> dict:
-    """:data:`BACKEND_COSTS` of the backend in use (the dict itself)."""
-    return BACKEND_COSTS.get(_backend_keys()[0], BACKEND_COSTS["c"])
+    """:data:`BACKEND_COSTS` of the kernels in use (the dict itself)."""
+    return BACKEND_COSTS[costs_key()]
 
 
 def cost_constants() -> dict:
     """The cost model's constants for the kernels in use (``hamsearch info``)."""
-    return {"backend": _backend_keys()[0], "flat_word_cost": flat_word_cost(),
+    return {"backend": _backend_keys()[0], "costs": costs_key(),
+            "flat_word_cost": flat_word_cost(),
             **backend_costs(), "budget_factor": BUDGET_FACTOR, "margin": AUTO_MARGIN}
 
 
-def work_budget(words: float, cached: bool = True, factor: float = BUDGET_FACTOR) -> float:
+def work_budget(words: float, cached: bool = True, factor: float = BUDGET_FACTOR,
+                word_cost: float | None = None) -> float:
     """The MIH kernels' work budget per query over ``words`` code words
     (``n * w``); ``cached``: the tables' offsets fit in L2 (else a quarter:
-    their probes cost several times what the kernel counts)."""
-    return (factor if cached else factor / 4) * words + 256
+    their probes cost several times what the kernel counts); ``word_cost``:
+    the scan's cost per word relative to AVX2 (default: the kernels in use,
+    :func:`flat_word_cost`)."""
+    if word_cost is None:
+        word_cost = flat_word_cost()
+    return (factor if cached else factor / 4) * words * word_cost + 256
 
 
 def predicted_flat_cost(words: float, hits: float, constants: dict, word_cost: float) -> float:
@@ -110,7 +162,8 @@ def predicted_flat_cost(words: float, hits: float, constants: dict, word_cost: f
     return word_cost * words + constants["hit_flat"] * hits
 
 
-def predicted_mih_costs(per: np.ndarray, words: float, flat: float, constants: dict) -> np.ndarray:
+def predicted_mih_costs(per: np.ndarray, words: float, flat: float, constants: dict,
+                        word_cost: float | None = None) -> np.ndarray:
     """MIH cost of each query from its predicted terms.
 
     Parameters
@@ -123,6 +176,9 @@ def predicted_mih_costs(per: np.ndarray, words: float, flat: float, constants: d
         The flat scan's cost of a query.
     constants : dict
         Cost of each term (a :data:`BACKEND_COSTS` entry).
+    word_cost : float, optional
+        The scan's cost per word (default: the kernels in use), which scales
+        the kernel's budget (:func:`work_budget`).
 
     Returns
     -------
@@ -137,7 +193,7 @@ def predicted_mih_costs(per: np.ndarray, words: float, flat: float, constants: d
             + col["verify_word"]
             + KERNEL_RANDOM_WORK * (col["verify_random"] + col["verify_random_dram"]))
     cached = not bool((col["probe_uncached"] + col["probe_sparse"]).any())
-    budget = work_budget(words, cached)
+    budget = work_budget(words, cached, word_cost=word_cost)
     over = work > budget
     done = np.where(over, budget / np.maximum(work, 1.0), 1.0)
     return each * done + np.where(over, flat, 0.0)

@@ -7,6 +7,8 @@ the planner's first choice of MIH for ``"auto"``, never for ``"flat"``.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from .layout import _check_m
 from .tables import MultiIndexTables
 
@@ -31,10 +33,15 @@ class IndexMIH:
         The index's method.
     m : int, optional
         Number of substrings (default: chosen from ``n``).
+    eager : bool, optional
+        Keep the tables in sync from the start (default: ``method == "mih"``;
+        the planner passes its method's table policy).
     """
 
-    def __init__(self, nbits: int, method: str, m=None, inline_codes=None):
+    def __init__(self, nbits: int, method: str, m=None, inline_codes=None,
+                 eager: Optional[bool] = None):
         self.method = method
+        self.eager = (method == "mih") if eager is None else bool(eager)
         self.nbits = int(nbits)
         self.m_request = _check_m(nbits, m)
         self.inline_codes = inline_codes
@@ -44,7 +51,7 @@ class IndexMIH:
         """Drop the tables (the index was emptied); call under the index lock."""
         self.tables = MultiIndexTables(self.nbits, m=self.m_request,
                                        inline_codes=self.inline_codes)
-        self.active = self.method == "mih"
+        self.active = self.eager
 
     def m_for(self, n: int) -> int:
         """Substrings in use, or that a build over ``n`` codes would use now."""

@@ -45,22 +45,23 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install torch --index-url https://download.pytorch.org/whl/cpu"
     ) from exc
 
+from typing import Any
+
+from .. import registry as _registry
 from .backbones import AlexNetBackbone, CifarCNN, SmallCNN, ZhongCNN, make_backbone
 from .base import DeepHashModel
-from .feature_hash import DeepFeatureITQ, LaplacianDeepHash
+from .feature_hash import DeepFeatureITQ, LaplacianDeepHash  # noqa: F401 (in __all__)
 from .losses import ExpCodeProductLoss
 from .methods import METHODS, make_model
-from .models import CompactSigmoidHash, ExpCodeProductHash, LatentLayerHash
+from .models import CompactSigmoidHash, ExpCodeProductHash, LatentLayerHash  # noqa: F401 (in __all__)
 from .serialize import MODEL_CLASSES, load_model
 
+# Every deep class of the registry is exported (``__all__``, ``__getattr__``),
+# so a new model needs only its module and its ``register_method`` call.
 __all__ = [
     "DeepHashModel",
-    "LatentLayerHash",
-    "CompactSigmoidHash",
-    "ExpCodeProductHash",
+    *_registry.registered_class_names("deep"),
     "ExpCodeProductLoss",
-    "LaplacianDeepHash",
-    "DeepFeatureITQ",
     "SmallCNN",
     "CifarCNN",
     "AlexNetBackbone",
@@ -71,3 +72,17 @@ __all__ = [
     "METHODS",
     "MODEL_CLASSES",
 ]
+
+
+_KIND = "deep"  # the registry entries this module exports
+
+
+def __getattr__(name: str) -> Any:
+    cls = _registry.registered_class(name, _KIND)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__) | set(_registry.registered_class_names(_KIND)))
