@@ -409,6 +409,11 @@ def _stress(universe, method, seconds, tmp_path):
     targets = [st.knn_reader, st.range_reader, st.rerank_reader, st.point_reader,
                st.filtered_reader,
                st.writer(0, save_path=tmp_path / "stress.hsx"), st.writer(1)]
+    # Each target once, alone, for a moment first: a cold Numba cache then
+    # compiles the kernels here and not inside the race, where switching the
+    # GIL every 5 us made compiling them outlast the threads' join timeout.
+    for fn in targets:
+        fn(time.monotonic() + 0.05)
     merges = st.index.stats()["merges"]
     errors = _run_threads(targets, seconds)
     assert not errors, "\n".join(errors[:3])

@@ -331,6 +331,7 @@ def test_fallen_back_queries_share_one_scan(backend, nq):
     q[::2] = db[rng.integers(0, len(db), len(q[::2]))]  # these finish in the tables
     t = MultiIndexTables(nbits)
     t.budget_factor = 2.0
+    t.budget_word_cost = 1.0  # the same budget on every kernel
     t.sync(db, ids)
     dead = rng.random(len(db)) < 0.2
     skip = np.zeros((len(db) + 63) // 64, dtype=np.uint64)

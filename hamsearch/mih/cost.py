@@ -85,8 +85,8 @@ PROFILE_MIN = 8
 #: Flat scan cost per code word of each kernel, relative to AVX2 (measured
 #: with ``bench.compare_flat``-like runs: 1M x 128-bit k-NN).  Numba's scan
 #: is vectorised by LLVM for the host: on a CPU with AVX-512 VPOPCNTDQ
-#: (``"numba-avx512"``) it costs what the C AVX-512 scan does (0.029 against
-#: 0.030 ns per word over the 40 points of ``bench.fit_auto`` on AMD Zen 5).
+#: (``"numba-avx512"``) it costs what the C AVX-512 scan does (0.0297 against
+#: 0.0292 ns per word over the 40 points of ``bench.fit_auto`` on AMD Zen 5).
 FLAT_WORD_COST = {"avx512-vpopcntdq": 0.4, "avx512": 0.6, "avx2": 1.0, "popcnt": 1.5,
                   "portable": 5.0, "numba": 1.0, "numba-avx512": 0.4}
 #: MIH must be predicted this much cheaper than the scan.

@@ -81,6 +81,10 @@ class MultiIndexTables:
         #: over with a linear scan (see ``BUDGET_FACTOR``).  Keep it finite: it is
         #: what bounds a query whose k-th distance is far (k close to n).
         self.budget_factor = BUDGET_FACTOR
+        #: The scan's cost per word that scales the budget (see
+        #: :func:`hamsearch.mih.cost.work_budget`); None: the kernels in use.
+        #: Tests pin it to compare kernels of different word costs.
+        self.budget_word_cost = None
 
     # ------------------------------------------------------------- properties
     @property
@@ -174,7 +178,8 @@ class MultiIndexTables:
     # ----------------------------------------------------------------- search
     def _budget(self, st) -> int:
         cached = st.max_len <= CACHED_TABLE_BITS
-        work = work_budget(st.n * max(1, st.codes.shape[1]), cached, self.budget_factor)
+        work = work_budget(st.n * max(1, st.codes.shape[1]), cached, self.budget_factor,
+                           self.budget_word_cost)
         return int(min(work, 2**62))
 
     def knn(self, queries: np.ndarray, k: int, nthreads: int = 1, state=None, ids=None,

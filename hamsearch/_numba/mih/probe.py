@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from ..popcount import popcount64
+from ..prefetch import prefetch
 from .keys import _hash
 from .seen import _seen_before, _seen_test_set
 from .take import _take
@@ -31,6 +32,9 @@ DENSE = -1
 SPARSE = -2
 # Suffix bytes of a sparse table scanned per work unit (MIH_SFX_PER_UNIT).
 SFX_PER_UNIT = 8
+# Rows ahead whose codes (and seen-bitmap words) the non-inline verification
+# of a dense or hashed bucket prefetches (as MIH_AHEAD in csrc/mih.c).
+PREFETCH_AHEAD = 12
 
 
 @numba.njit(inline="always", nogil=True)
@@ -55,6 +59,23 @@ def _bucket(meta, offs, hkeys, hvals, occ, j, key):
             o = meta[j, 1] + v
             return np.int64(offs[o]), np.int64(offs[o + 1])
         h = (h + 1) & hmask
+
+
+@numba.njit(inline="always", nogil=True)
+def _bucket_prefetch(meta, offs, hkeys, hvals, occ, j, key):
+    """Prefetch what :func:`_bucket` reads first for ``key`` (the bucket's
+    offsets, its occupancy word or its hash slot), so that the lookups of a
+    batch of keys overlap (``mih_bucket_prefetch`` in C)."""
+    hmask = meta[j, 0]
+    if hmask == SPARSE:
+        prefetch(offs, meta[j, 1] + (key >> meta[j, 2]))
+    elif hmask < 0:
+        prefetch(occ, meta[j, 2] + (key >> 6))
+        prefetch(offs, meta[j, 1] + key)
+    else:
+        h = _hash(key, hmask)
+        prefetch(hkeys, meta[j, 2] + h)
+        prefetch(hvals, meta[j, 2] + h)
 
 
 @numba.njit(inline="always", nogil=True)
@@ -90,6 +111,9 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
         if sfx.shape[1] == 0:  # never built so (hamsearch.mih checks the layout)
             return cnt, T, probes, verified, work
         smask = (np.int64(1) << meta[j, 2]) - 1
+        if nk > 1:
+            for i in range(nk):
+                _bucket_prefetch(meta, offs, hk, hv, occ, j, keys[i])
         for i in range(nk):
             b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
             want = np.uint8(keys[i] & smask)
@@ -120,6 +144,9 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
             if b1 > b0:
                 work += (b1 - b0) // SFX_PER_UNIT
         return cnt, T, probes, verified, work
+    if nk > 1:
+        for i in range(nk):
+            _bucket_prefetch(meta, offs, hk, hv, occ, j, keys[i])
     for i in range(nk):
         b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
         probes += 1
@@ -140,7 +167,15 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
                     cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
         else:
             work += PROBE_COST + (b1 - b0) * RANDOM_COST
+            for t in range(b0, min(b1, b0 + PREFETCH_AHEAD)):
+                prefetch(flat, np.int64(pos[j, t]) * w)
             for t in range(b0, b1):
+                ta = t + PREFETCH_AHEAD
+                if ta < b1:  # a prefetch never faults, whatever the row
+                    pa = np.int64(pos[j, ta])
+                    prefetch(flat, pa * w)
+                    if bitmap:
+                        prefetch(seen, 2 + np.int64(seen[1]) + (pa >> 6))
                 p = np.int64(pos[j, t])
                 if p < 0 or p >= n_rows:  # only a crafted table file: never read it
                     continue
@@ -195,6 +230,9 @@ def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, 
     bitmap = seen.shape[0] > 0
     check = (s > 0 or j > 0) and not bitmap
     base_o = meta[j, 1]
+    if nk > 1:
+        for i in range(nk):
+            prefetch(offs, base_o + pre[i])
     for i in range(nk):
         b0 = np.int64(offs[base_o + pre[i]])
         b1 = np.int64(offs[base_o + pre[i] + 1])
