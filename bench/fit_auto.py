@@ -144,11 +144,11 @@ def fit(args) -> int:
         run = json.load(f)
     recs = run["records"]
     backend = run["backend"]
-    key, isa = ("c", backend[2:]) if backend.startswith("c-") else (backend, backend)
-    key = backend if backend in BACKEND_COSTS else key  # a variant's own entry, if fitted
-    key = run.get("costs_key", key)  # the entry the measured run used
+    family, isa = ("c", backend[2:]) if backend.startswith("c-") else (backend, backend)
+    # the entry the measured run used (older runs: the variant's own, else the backend's)
+    key = run.get("costs_key", backend if backend in BACKEND_COSTS else family)
     word_cost = run.get("flat_word_cost", FLAT_WORD_COST.get(isa, 1.0))
-    current = BACKEND_COSTS.get(key, BACKEND_COSTS["numba" if key.startswith("numba") else "c"])
+    current = BACKEND_COSTS.get(key, BACKEND_COSTS[family])
     print(run["machine"])
     print(f"{backend}: {len(recs)} points (current constants: BACKEND_COSTS[{key!r}])")
 

@@ -27,8 +27,6 @@ Examples
 ((500, 2), dtype('uint8'))
 """
 
-from typing import Any
-
 from . import registry as _registry
 from ._base import BaseHasher, NotFittedError
 # The built-in hashers by name, for type checkers; every shallow class of the
@@ -44,15 +42,4 @@ from .sh import SH  # noqa: F401 (in __all__)
 __all__ = ["BaseHasher", "NotFittedError", *_registry.registered_class_names("shallow")]
 
 
-_KIND = "shallow"  # the registry entries this module exports
-
-
-def __getattr__(name: str) -> Any:
-    cls = _registry.registered_class(name, _KIND)
-    if cls is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return cls
-
-
-def __dir__() -> list:
-    return sorted(set(globals()) | set(__all__) | set(_registry.registered_class_names(_KIND)))
+__getattr__, __dir__ = _registry.export_hooks(__name__, "shallow", globals())

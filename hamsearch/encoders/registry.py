@@ -42,6 +42,7 @@ __all__ = [
     "load_pretrained",
     "registered_class",
     "registered_class_names",
+    "export_hooks",
     "UnknownMethodError",
 ]
 
@@ -253,6 +254,24 @@ def registered_class_names(kind: str) -> list:
     return [s.class_name for s in _REGISTRY.values() if s.kind == kind and s.class_name]
 
 
+def export_hooks(module_name: str, kind: str, namespace: dict) -> tuple:
+    """``(__getattr__, __dir__)`` for a package that exports every registered
+    class of ``kind`` (:mod:`hamsearch.encoders`, :mod:`hamsearch.encoders.deep`);
+    ``namespace``: the package's ``globals()``."""
+
+    def __getattr__(name: str) -> Any:
+        cls = registered_class(name, kind)
+        if cls is None:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        return cls
+
+    def __dir__() -> list:
+        return sorted(set(namespace) | set(namespace.get("__all__", ()))
+                      | set(registered_class_names(kind)))
+
+    return __getattr__, __dir__
+
+
 def make_encoder(name: str, nbits: int, random_state: Any = 0, **params: Any) -> Any:
     """Build the unfitted encoder of method ``name``.
 
@@ -297,14 +316,17 @@ def _register_builtin() -> None:
                     description="random hyperplanes (Charikar), centred")
     register_method("pcah", f"{shallow}.pcah:PCAH", label="PCAH",
                     description="signs of the top principal components")
-    register_method("sh", f"{shallow}.sh:SH", label="SH", description="spectral hashing (Weiss et al.)")
+    register_method("sh", f"{shallow}.sh:SH", label="SH",
+                    description="spectral hashing (Weiss et al.)")
     register_method("itq", f"{shallow}.itq:ITQ", label="ITQ",
                     description="PCA + iterative quantisation, 50 iterations")
     register_method("le", f"{shallow}.laplacian:LaplacianEigenmapHash", max_train=20000,
-                    label="LE-hash", description="Laplacian eigenmaps of a 10-NN graph, median thresholds; "
+                    label="LE-hash",
+                    description="Laplacian eigenmaps of a 10-NN graph, median thresholds; "
                                 "trained on at most 20,000 database items")
     register_method("delm", f"{shallow}.delm:DeepELMHash", input="images",
-                    label="D-ELM", description="D-ELM: random conv layers + ELM auto-encoder + PCA-ITQ")
+                    label="D-ELM",
+                    description="D-ELM: random conv layers + ELM auto-encoder + PCA-ITQ")
     deep = dict(input="images", supervised=True, kind="deep")
     register_method("latent", "hamsearch.encoders.deep.models:LatentLayerHash", **deep,
                     description="latent sigmoid layer between F7 and F8 (Lin et al.)")

@@ -11,7 +11,6 @@ substrings of a sealed segment (:meth:`AutoRule.pick_m`).  Its constants
 from __future__ import annotations
 
 import functools
-
 import math
 
 import numpy as np

@@ -7,8 +7,6 @@ the planner's first choice of MIH for ``"auto"``, never for ``"flat"``.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .layout import _check_m
 from .tables import MultiIndexTables
 
@@ -33,15 +31,15 @@ class IndexMIH:
         The index's method.
     m : int, optional
         Number of substrings (default: chosen from ``n``).
-    eager : bool, optional
-        Keep the tables in sync from the start (default: ``method == "mih"``;
-        the planner passes its method's table policy).
+    eager : bool
+        Keep the tables in sync from the start (the planner passes its
+        method's table policy: ``"always"``).
     """
 
-    def __init__(self, nbits: int, method: str, m=None, inline_codes=None,
-                 eager: Optional[bool] = None):
+    def __init__(self, nbits: int, method: str, m=None, inline_codes=None, *,
+                 eager: bool = False):
         self.method = method
-        self.eager = (method == "mih") if eager is None else bool(eager)
+        self.eager = bool(eager)
         self.nbits = int(nbits)
         self.m_request = _check_m(nbits, m)
         self.inline_codes = inline_codes

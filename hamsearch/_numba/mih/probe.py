@@ -111,13 +111,13 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
     inline = tc.shape[0] > 0
     bitmap = seen.shape[0] > 0
     check = (s > 0 or j > 0) and not bitmap
+    if nk > 1:  # the batch's lookups overlap (a hint: harmless if unused)
+        for i in range(nk):
+            _bucket_prefetch(meta, offs, hk, hv, occ, j, keys[i])
     if meta[j, 0] == SPARSE:
         if sfx.shape[1] == 0:  # never built so (hamsearch.mih checks the layout)
             return cnt, T, probes, verified, work
         smask = (np.int64(1) << meta[j, 2]) - 1
-        if nk > 1:
-            for i in range(nk):
-                _bucket_prefetch(meta, offs, hk, hv, occ, j, keys[i])
         for i in range(nk):
             b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
             want = np.uint8(keys[i] & smask)
@@ -148,9 +148,6 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
             if b1 > b0:
                 work += (b1 - b0) // SFX_PER_UNIT
         return cnt, T, probes, verified, work
-    if nk > 1:
-        for i in range(nk):
-            _bucket_prefetch(meta, offs, hk, hv, occ, j, keys[i])
     for i in range(nk):
         b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
         probes += 1

@@ -45,8 +45,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install torch --index-url https://download.pytorch.org/whl/cpu"
     ) from exc
 
-from typing import Any
-
 from .. import registry as _registry
 from .backbones import AlexNetBackbone, CifarCNN, SmallCNN, ZhongCNN, make_backbone
 from .base import DeepHashModel
@@ -74,15 +72,4 @@ __all__ = [
 ]
 
 
-_KIND = "deep"  # the registry entries this module exports
-
-
-def __getattr__(name: str) -> Any:
-    cls = _registry.registered_class(name, _KIND)
-    if cls is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return cls
-
-
-def __dir__() -> list:
-    return sorted(set(globals()) | set(__all__) | set(_registry.registered_class_names(_KIND)))
+__getattr__, __dir__ = _registry.export_hooks(__name__, "deep", globals())
