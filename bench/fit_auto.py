@@ -13,7 +13,8 @@ for the profiled queries (:meth:`hamsearch.mih.AutoRule.terms`).
 
 ``fit`` solves, by bounded least squares on relative error, for
 
-* the flat scan: ns per code word and per result (``hit_flat``);
+* the flat scan: per code word (``flat_word``), per code (``flat_code``),
+  per k of a k-NN search (``hit_knn``) and per range result (``hit_flat``);
 * MIH: ns per term of :data:`hamsearch.mih.MIH_TERMS`, from the kernel's
   counts (points where more than 2% of the queries fell back are left
   out), pulled gently towards the current constants so terms the grid
@@ -22,7 +23,8 @@ for the profiled queries (:meth:`hamsearch.mih.AutoRule.terms`).
 and prints them in the model's units (one flat-scan code word of the
 kernel, divided by :data:`~hamsearch.mih.FLAT_WORD_COST`), with, per point,
 the measured MIH / flat time ratio, the ratio the model predicts with the
-current and the fitted constants, and ``auto``'s regret (time of the method
+current constants, the current MIH constants with the refitted scan
+terms, and all fitted constants, and ``auto``'s regret (time of the method
 it would pick / the better one's) under each.
 """
 
@@ -60,6 +62,7 @@ def _kernel_terms(rec, terms):
 
 def measure(args) -> int:
     import hamsearch
+    from hamsearch.codes import as_words
     from hamsearch.mih import MIH_TERMS, AutoRule
 
     from .auto_rule import _data
@@ -74,7 +77,7 @@ def measure(args) -> int:
         (view,) = [v for v in mih._view().views if v.n]
         m, inline = mih._planner.plan_inputs(view.seg)
         rule = AutoRule()
-        rule.observe(q)
+        rule.observe(as_words(q, nbits))  # the planner profiles code words
         for kind, v in SEARCHES:
             call = (lambda ix: ix.search(q, v)) if kind == "k" else \
                 (lambda ix: ix.range_search(q, v))
@@ -130,7 +133,8 @@ def _choice_regret(rec, costs, word_cost):
     from hamsearch.mih.cost import AUTO_MARGIN, predicted_flat_cost, predicted_mih_costs
 
     per = np.asarray(rec["predicted"])
-    flat = predicted_flat_cost(rec["flat_words"], rec["hits"], costs, word_cost)
+    flat = predicted_flat_cost(rec["flat_words"], rec["hits"], costs, word_cost, n=rec["n"],
+                               knn=rec["search"].startswith("k="))
     mih = float(predicted_mih_costs(per, rec["flat_words"], flat, costs, word_cost).mean())
     pick_mih = mih < AUTO_MARGIN * flat
     t = rec["mih_ns"] if pick_mih else rec["flat_ns"]
@@ -152,20 +156,30 @@ def fit(args) -> int:
     print(run["machine"])
     print(f"{backend}: {len(recs)} points (current constants: BACKEND_COSTS[{key!r}])")
 
-    # flat: ns = a * words + b * hits
+    # the model unit: ns of the scan's cost per word in ns = a * words + b * hits
+    # (the fit the constants were first expressed in)
     A = np.array([[r["flat_words"], r["hits"]] for r in recs])
     t = np.array([r["flat_ns"] for r in recs])
     a, b = _solve(A, t, np.array([1.0, 1.0]), 0.0)
     unit = a / word_cost  # ns of one model unit
-    print(f"flat scan: {a:.4f} ns per code word, {b:.1f} ns per result "
-          f"(model unit {unit:.4f} ns)")
+    print(f"model unit {unit:.4f} ns (one-term scan fit: {a:.4f} ns per code word, "
+          f"{b:.1f} ns per result)")
+    # the scan in that unit: ns = per word, per code, per k of a k-NN, per range result
+    knn = np.array([r["search"].startswith("k=") for r in recs])
+    hits = np.array([r["hits"] for r in recs])
+    A = np.array([[r["flat_words"], r["n"]] for r in recs])
+    A = np.column_stack([A, np.where(knn, hits, 0.0), np.where(knn, 0.0, hits)])
+    flat_terms = ("flat_word", "flat_code", "hit_knn", "hit_flat")
+    fx = _solve(A, t, np.ones(4), 0.0) / unit
+    flat_fit = dict(zip(flat_terms, fx.tolist()))
+    print("scan fit (model units): " + ", ".join(f"{k} {v:.3g}" for k, v in flat_fit.items()))
 
     keep = [r for r in recs if r["fallback"] <= MAX_FALLBACK]
     A = np.array([_kernel_terms(r, MIH_TERMS) for r in keep])
     t = np.array([r["mih_ns"] for r in keep])
     prior = np.array([current[x] for x in MIH_TERMS]) * unit
     x = _solve(A, t, prior, args.prior_weight) / unit
-    fitted = {**dict(zip(MIH_TERMS, x.tolist())), "hit_flat": b / unit}
+    fitted = {**dict(zip(MIH_TERMS, x.tolist())), **flat_fit}
     print(f"MIH fit on {len(keep)} points (fallback <= {MAX_FALLBACK}), residual per point:")
     pred_ns = A @ (x * unit)
     rows = [[r["data"], r["search"], f"{r['mih_ns'] / 1e3:.1f}", f"{p / 1e3:.1f}"]
@@ -173,23 +187,28 @@ def fit(args) -> int:
     print_table(["data", "search", "MIH us", "fitted us"], rows)
     print("\nconstants (model units):")
     print_table(["term", "current", "fitted"],
-                [[k, f"{current[k]:g}", f"{fitted[k]:.3g}"] for k in (*MIH_TERMS, "hit_flat")])
+                [[k, f"{current[k]:g}" if k in current else "-", f"{fitted[k]:.3g}"]
+                 for k in (*MIH_TERMS, *flat_terms)])
 
-    rows, regrets = [], {"current": [], "fitted": []}
+    # the current MIH constants with the fitted scan terms, too
+    models = {"current": current, "scan refit": {**current, **flat_fit}, "fitted": fitted}
+    rows, regrets = [], {label: [] for label in models}
     for r in recs:
         row = [r["data"], r["search"], f"{r['mih_ns'] / r['flat_ns']:.2f}"]
-        for label, costs in (("current", current), ("fitted", fitted)):
+        for label, costs in models.items():
             ratio, regret = _choice_regret(r, costs, word_cost)
             regrets[label].append(regret)
             row += [f"{ratio:.2f}", f"{regret:.2f}"]
         rows.append(row)
     print("\nmih / flat time, measured and predicted; auto's regret (picked / best):")
-    print_table(["data", "search", "measured", "current", "regret", "fitted", "regret"], rows)
+    print_table(["data", "search", "measured"]
+                + [h for label in models for h in (label, "regret")], rows)
     for label, rs in regrets.items():
         gm = math.exp(sum(math.log(v) for v in rs) / len(rs))
         print(f"{label}: geometric mean regret {gm:.3f}, worst {max(rs):.2f}")
-    print("\nBACKEND_COSTS entry: {" + ", ".join(f'"{k}": {v:.3g}' for k, v in fitted.items())
-          + "}")
+    for label in ("scan refit", "fitted"):
+        print(f"\nBACKEND_COSTS entry ({label}): {{"
+              + ", ".join(f'"{k}": {v:.3g}' for k, v in models[label].items()) + "}")
     return 0
 
 

@@ -379,9 +379,46 @@ def test_auto_plans_for_the_queries_it_is_asked():
     assert index.plan(k=10) == "flat"
     index.search(db[:5], 10)  # the profile is full: no more replanning
     assert rule.profile_version == 1 and index.plan(k=10) == "flat"
-    # a query of another width is never taken into the profile
+    # a query of another width, or bytes instead of words, is never taken in
     rule.observe(np.zeros((3, 2), np.uint64))
+    rule.observe(np.zeros((3, 8), np.uint8))
     assert rule.profile_version == 1
+
+
+def test_one_query_callers_replan_only_as_the_profile_doubles():
+    """One-query calls fill the profile one code at a time; the plans are
+    made again when it reaches PROFILE_MIN codes and at each doubling (8,
+    16, 32: three versions), not at every query."""
+    from hamsearch.mih.cost import AutoRule
+    from hamsearch.synthetic import uniform_codes
+
+    rule = AutoRule()
+    far = np.ascontiguousarray(uniform_codes(40, 64, seed=7)).view(np.uint64)
+    versions = []
+    for row in far:
+        rule.observe(row[None, :])
+        versions.append(rule.profile_version)
+    assert versions[6] == 0 and versions[7] == 1  # used from 8 codes on
+    assert versions[14] == 1 and versions[15] == 2
+    assert versions[30] == 2 and versions[31] == 3
+    assert versions[-1] == 3  # full at 32
+
+
+def test_flat_cost_prices_words_codes_and_each_kind_of_result():
+    """The scan's predicted cost: per word, per code, and per result -- a
+    k-NN's k priced apart from a radius search's results; an entry without
+    the newer terms prices as before (``word_cost`` per word, ``hit_flat``
+    per result of either kind)."""
+    from hamsearch.mih.cost import BACKEND_COSTS, predicted_flat_cost
+
+    old = {"hit_flat": 300.0}
+    assert predicted_flat_cost(2e6, 10, old, 0.4, n=1e6, knn=True) == 0.4 * 2e6 + 3000
+    assert predicted_flat_cost(2e6, 10, old, 0.4, n=1e6) == 0.4 * 2e6 + 3000
+    new = {"hit_flat": 300.0, "hit_knn": 2000.0, "flat_word": 0.25, "flat_code": 0.5}
+    assert predicted_flat_cost(2e6, 10, new, 0.4, n=1e6, knn=True) == 0.5e6 + 0.5e6 + 20_000
+    assert predicted_flat_cost(2e6, 10, new, 0.4, n=1e6) == 0.5e6 + 0.5e6 + 3000
+    for name, entry in BACKEND_COSTS.items():  # a k-NN's k costs more than a range result
+        assert entry.get("hit_knn", entry["hit_flat"]) >= entry["hit_flat"], name
 
 
 @pytest.mark.parametrize("inline, factor", [(True, 0.2), (False, 2.0)])

@@ -34,11 +34,16 @@ def _cost_line() -> str:
         c = cost_constants()
     except RuntimeError:
         return "-"
-    return (f"{c['costs']}: flat scan {c['flat_word_cost']:g} per code word; MIH probe "
+    word = c.get("flat_word", c["flat_word_cost"])
+    scan = f"flat scan {word:g} per code word"
+    if c.get("flat_code"):
+        scan += f" + {c['flat_code']:g} per code"
+    return (f"{c['costs']}: {scan}, result {c.get('hit_knn', c['hit_flat']):g} per k (k-NN) "
+            f"/ {c['hit_flat']:g} (range); MIH probe "
             f"{c['probe']:g}/{c['probe_uncached']:g}/{c['probe_sparse']:g} (cached/uncached/"
             f"sparse), verify {c['verify_word']:g}/word or {c['verify_random']:g}/"
             f"{c['verify_random_dram']:g} (random, cached/DRAM), result "
-            f"{c['hit_per_table']:g}/table vs {c['hit_flat']:g} flat")
+            f"{c['hit_per_table']:g}/table")
 
 
 def run(args) -> int:

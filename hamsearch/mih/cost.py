@@ -32,9 +32,13 @@ AUTO_MIN_N = 20_000
 #: substring (its de-duplication).
 MIH_TERMS = ("probe", "probe_uncached", "probe_sparse", "verify_word", "verify_random",
              "verify_random_dram", "hit_per_table")
-#: Per backend, the cost of each MIH term and of a result of the flat scan
-#: (``hit_flat``: collecting it), in units of one code word of the flat scan
-#: (of the AVX2 kernel for C: see FLAT_WORD_COST).
+#: Per backend, the cost of each MIH term and of the flat scan's parts, in
+#: units of one code word of the flat scan (of the AVX2 kernel for C: see
+#: FLAT_WORD_COST): ``hit_flat``, collecting a radius search's result;
+#: ``hit_knn``, each unit of a k-NN's k (a larger k keeps more candidates
+#: and a larger top-k: ~5x a range result on C, ~30x on Numba); optional
+#: ``flat_word`` / ``flat_code``, the scan per word and per code (default:
+#: FLAT_WORD_COST and 0) -- see :func:`predicted_flat_cost`.
 BACKEND_COSTS = {
     "c": {"probe": 22.0, "probe_uncached": 55.1, "probe_sparse": 50.0, "verify_word": 8.63,
           "verify_random": 40.0, "verify_random_dram": 74.3, "hit_per_table": 119.0,
@@ -45,13 +49,18 @@ BACKEND_COSTS = {
     # AVX-512 VPOPCNTDQ hosts (fitted on AMD Zen 5, 2026-12-03, with the
     # budget scaled by the scan's word cost): their scan is 2.5x cheaper per
     # word, random reads of codes out of DRAM and result pushes are not.
+    # The scan terms refitted on Zen 5 (three runs of bench.fit_auto, 2026-12-03
+    # session 3): C's k-NN k costs ~5x a range result; Numba's scan costs
+    # 0.22 per word plus 0.43 per code (its 64-bit scan is 2-3x C's, its
+    # 256-bit one C's) and its k-NN k ~30x a range result.
     "c-avx512-vpopcntdq": {"probe": 22.0, "probe_uncached": 55.1, "probe_sparse": 50.0,
                            "verify_word": 11.0, "verify_random": 40.0,
                            "verify_random_dram": 121.0, "hit_per_table": 150.0,
-                           "hit_flat": 304.0},
+                           "hit_flat": 360.0, "hit_knn": 1900.0},
     "numba-avx512": {"probe": 19.9, "probe_uncached": 63.2, "probe_sparse": 50.0,
                      "verify_word": 11.4, "verify_random": 40.0, "verify_random_dram": 234.0,
-                     "hit_per_table": 150.0, "hit_flat": 293.0},
+                     "hit_per_table": 150.0, "hit_flat": 360.0, "hit_knn": 10500.0,
+                     "flat_word": 0.22, "flat_code": 0.43},
 }
 #: ``k`` of the query :meth:`AutoRule.pick_m` weighs m for.
 PICK_M_K = 10
@@ -77,7 +86,8 @@ KERNEL_RANDOM_WORK = 32
 #: sampled code minus the pooled quantile at that rank.
 SHIFT_RANK = 4
 #: The query profile: the first PROFILE_QUERIES query codes searched, at most
-#: PROFILE_PER_CALL from one call; used once it holds PROFILE_MIN.
+#: PROFILE_PER_CALL from one call; used once it holds PROFILE_MIN, and
+#: republished (so plans are made again) each time it doubles.
 PROFILE_QUERIES = 32
 PROFILE_PER_CALL = 32
 PROFILE_MIN = 8
@@ -155,10 +165,21 @@ def work_budget(words: float, cached: bool = True, factor: float = BUDGET_FACTOR
     return (factor if cached else factor / 4) * words * word_cost + 256
 
 
-def predicted_flat_cost(words: float, hits: float, constants: dict, word_cost: float) -> float:
-    """The flat scan's cost of a query: ``word_cost`` per code word read and
-    ``constants["hit_flat"]`` per result."""
-    return word_cost * words + constants["hit_flat"] * hits
+def predicted_flat_cost(words: float, hits: float, constants: dict, word_cost: float,
+                        n: float = 0.0, knn: bool = False) -> float:
+    """The flat scan's cost of a query over ``n`` codes of ``words`` words
+    in all: ``constants["flat_word"]`` per code word read (default
+    ``word_cost``, the variant's :data:`FLAT_WORD_COST`), ``flat_code`` per
+    code (default 0), and per result ``hit_knn`` for a k-NN search (``hits``
+    = k; default ``hit_flat``) or ``hit_flat`` for a radius search.
+
+    The Numba scan costs about as much per code as per 64-bit word, and its
+    k-NN top-k costs ~50x a range result per unit of k: one cost per word
+    and per result mispriced its 64-bit scans by 2-3x (AMD Zen 5).
+    """
+    hit = constants.get("hit_knn", constants["hit_flat"]) if knn else constants["hit_flat"]
+    return (constants.get("flat_word", word_cost) * words
+            + constants.get("flat_code", 0.0) * n + hit * hits)
 
 
 def predicted_mih_costs(per: np.ndarray, words: float, flat: float, constants: dict,
@@ -207,7 +228,8 @@ class AutoRule:
     1. ``n < AUTO_MIN_N`` (20,000): flat.
     2. The *queries* of the model: the planner's profile (the first 32
        query codes searched, spread over the calls' queries; used once
-       it holds 8) or, before that, 32 stored codes; their distances to
+       it holds 8, renewed at 16 and 32) or, before that, 32 stored
+       codes; their distances to
        8,192 other stored codes (a sample drawn once per doubling of ``n``,
        per segment) and, per substring, the distances of their substrings.
        Estimate, per query, the distance ``d`` its search must reach: the
@@ -237,9 +259,12 @@ class AutoRule:
        budget (:func:`work_budget`): such a query pays the share done
        before the budget ran out and then the whole scan
        (:func:`predicted_mih_costs`).  MIH cost: the mean over the
-       queries.  Flat cost: ``f n w + hit_flat H`` with ``f`` the kernel's
-       cost per word (:data:`FLAT_WORD_COST`: 0.4 for avx512-vpopcntdq, 1
-       for avx2).
+       queries.  Flat cost (:func:`predicted_flat_cost`): ``f n w + c n +
+       h H`` with ``f`` the scan's cost per word (the backend's
+       ``flat_word``, else :data:`FLAT_WORD_COST`: 0.4 for
+       avx512-vpopcntdq, 1 for avx2), ``c`` its cost per code
+       (``flat_code``) and ``h`` a result's (``hit_knn`` for k-NN,
+       ``hit_flat`` for a radius search).
     5. MIH when its predicted cost is below 0.8 times the flat cost.
 
     The constants of each backend were fitted with ``bench.fit_auto``
@@ -257,8 +282,10 @@ class AutoRule:
         # sorted distances, substring-distance CDFs, query rows, codes): one
         # tuple replaced whole, so concurrent searches never mix two samples
         self._sampled = None
-        # (version, up to PROFILE_QUERIES query codes): the first queries seen
+        # (version, the query codes the model uses): published at
+        # PROFILE_MIN codes, then at each doubling of the ones collected
         self._profile = (0, None)
+        self._collected = None  # up to PROFILE_QUERIES query codes seen
 
     @property
     def profile_version(self) -> int:
@@ -270,10 +297,15 @@ class AutoRule:
         """Keep the first :data:`PROFILE_QUERIES` query codes searched (a
         few rows of each call, spread over it): the k-NN distances the model
         predicts are those of the queries the index is asked, which need not
-        look like its rows (held-out images, for one)."""
-        version, have = self._profile
+        look like its rows (held-out images, for one).  The profile the model
+        uses (and :attr:`profile_version`) changes at :data:`PROFILE_MIN`
+        codes and at each doubling, so one-query callers cause a handful of
+        new plans, not one per query.  ``queries``: code words (uint64, as
+        the kernels take them); other arrays are ignored."""
+        have = self._collected
         got = 0 if have is None else have.shape[0]
-        if got >= PROFILE_QUERIES or queries is None or queries.shape[0] == 0:
+        if got >= PROFILE_QUERIES or queries is None or queries.shape[0] == 0 \
+                or queries.dtype != np.uint64 or queries.ndim != 2:
             return
         take = min(PROFILE_QUERIES - got, queries.shape[0], PROFILE_PER_CALL)
         rows = np.linspace(0, queries.shape[0] - 1, take).astype(np.int64)
@@ -282,7 +314,11 @@ class AutoRule:
             if have.shape[1] != new.shape[1]:
                 return
             new = np.concatenate([have, new])
-        self._profile = (version + 1, new)  # replaced whole
+        self._collected = new  # replaced whole
+        version, used = self._profile
+        published = 0 if used is None else used.shape[0]
+        if new.shape[0] >= max(PROFILE_MIN, 2 * published) or new.shape[0] >= PROFILE_QUERIES:
+            self._profile = (version + 1, new)  # replaced whole: a new plan
 
     def _query_rows(self, db_rows):
         """The rows the model treats as queries: the profile once it holds
@@ -421,7 +457,8 @@ class AutoRule:
             return None
         per, words, hits = got
         c = backend_costs()
-        flat = predicted_flat_cost(words, hits, c, flat_word_cost())
+        flat = predicted_flat_cost(words, hits, c, flat_word_cost(), n=codes.shape[0],
+                                   knn=radius is None)
         return float(predicted_mih_costs(per, words, flat, c).mean()), float(flat)
 
     def prefer_mih(self, codes, nbits: int, m: int, inline: bool, k=None,
