@@ -74,6 +74,10 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="flat-1M-128,mih-1M-64,mih-10M-64")
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--no-faiss", action="store_true")
+    p.add_argument("--spin-us", default=None,
+                   help="comma list of spin times (us) of the C worker pool to compare in "
+                        "this run (e.g. 0,200; default: the library's)")
+    p.add_argument("--no-batcher", action="store_true", help="direct calls only")
     args = p.parse_args(argv)
     bench_env()  # OMP_WAIT_POLICY=PASSIVE before FAISS starts
     import hamsearch
@@ -102,19 +106,28 @@ def main(argv=None) -> int:
             findex = faiss.IndexBinaryFlat(nbits)
             findex.add(db)
         rows = []
-        for threads in [int(t) for t in args.threads.split(",")]:
+        spins = [None] if args.spin_us is None else [float(x) for x in args.spin_us.split(",")]
+        for threads, spin in [(int(t), sp) for t in args.threads.split(",") for sp in spins]:
             hamsearch.set_num_threads(threads)
+            spin_note = ""
+            if spin is not None:
+                from hamsearch._kernels import c as _c
+
+                _c._set_spin_ns(int(spin * 1000))
+                spin_note = f", pool spin {spin:g} us"
             if findex is not None:
                 faiss.omp_set_num_threads(threads)
             t0 = time.perf_counter()
             index.search(queries[: args.batch], 10)
             batch_qps = args.batch / (time.perf_counter() - t0)
-            rows.append([f"-- {threads} kernel thread(s): one batch of {args.batch}: "
-                         f"{batch_qps:,.0f} q/s", "", "", "", ""])
+            rows.append([f"-- {threads} kernel thread(s){spin_note}: one batch of "
+                         f"{args.batch}: {batch_qps:,.0f} q/s", "", "", "", ""])
             for callers in [int(c) for c in args.callers.split(",")]:
                 qps, lat = _callers(lambda q: index.search(q, 10), queries, callers,
                                     args.seconds)
                 rows.append(_row(f"direct, {callers} callers", qps, lat))
+                if args.no_batcher:
+                    continue
                 batcher = hamsearch.Batcher(index, concurrency=max(1, cores // threads))
                 qps, lat = _callers(lambda q: batcher.search(q, 10), queries, callers,
                                     args.seconds)

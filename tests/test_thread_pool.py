@@ -54,11 +54,27 @@ def _restore(old):
         _native._set_min_work_per_thread(old)
 
 
+def _set_spin(us):
+    """The C pool's spin before sleeping, in us (None: leave it); the old
+    value, or None on the Numba backend."""
+    if us is None or not hamsearch.backend().startswith("c-"):
+        return None
+    from hamsearch._kernels import c as ckernels
+
+    return ckernels._set_spin_ns(int(us * 1000))
+
+
+# spin: None = the default (50 us); 0 = workers and waiting callers sleep at
+# once; 20000 = they spin through whole searches (the spin-then-sleep paths
+# of threads.c: a worker seeing a job while spinning, a caller seeing its
+# worker's task finish while spinning, and both after sleeping)
+@pytest.mark.parametrize("spin", [None, 0, 20000])
 @pytest.mark.parametrize("method", ["flat", "mih"])
-def test_concurrent_callers_and_thread_count_changes(data, method):
+def test_concurrent_callers_and_thread_count_changes(data, method, spin):
     db, q, (rD, rI) = data
     index = hamsearch.Index(128, method=method)
     index.add(db)
+    old_spin = _set_spin(spin)
     old = _force_threads()
     before = hamsearch.get_num_threads()
     errors = []
@@ -93,6 +109,8 @@ def test_concurrent_callers_and_thread_count_changes(data, method):
     finally:
         hamsearch.set_num_threads(before)
         _restore(old)
+        if old_spin is not None:
+            _set_spin(old_spin / 1000)
     assert not errors, errors[:3]
 
 

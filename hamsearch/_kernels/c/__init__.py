@@ -33,7 +33,7 @@ from __future__ import annotations
 # Every name below is re-exported (the single module had them all).
 # ruff: noqa: F401
 from .. import KERNEL_NAMES, PAD_DISTANCE
-from ._dispatch import _set_min_work_per_thread, cpu_features, isa, rerank_isa, variants
+from ._dispatch import _set_min_work_per_thread, _set_spin_ns, cpu_features, isa, rerank_isa, variants
 from ._ext import (
     _ffi,
     _lib,

@@ -45,6 +45,14 @@ def rerank_isa() -> str:
     return _str(_lib.hs_rerank_isa())
 
 
+def _set_spin_ns(ns: int) -> int:
+    """Benchmark / testing hook: how long (ns) idle worker threads of the C
+    pool, and callers waiting for them, spin before they sleep (0: never
+    spin).  Returns the old value."""
+    _need()
+    return int(_lib.hs_set_spin_ns(int(ns)))
+
+
 def _set_min_work_per_thread(units: int) -> int:
     """Testing hook: below this much work (codes x queries x words) a search
     uses fewer threads than asked; 0 means never.  Returns the old value."""

@@ -23,7 +23,8 @@ else:
     _SYMBOLS = (
         "hs_isa_name", "hs_set_isa", "hs_cpu_features", "hs_cpu_caps", "hs_cap_name",
         "hs_variant_count", "hs_variant_name", "hs_variant_alias", "hs_variant_caps",
-        "hs_set_min_work_per_thread", "hs_hamming_matrix", "hs_hamming_rows", "hs_knn",
+        "hs_set_min_work_per_thread", "hs_set_spin_ns", "hs_hamming_matrix", "hs_hamming_rows",
+        "hs_knn",
         "hs_range_search", "hs_range_lims", "hs_range_copy", "hs_range_free",
         "hs_rerank_isa", "hs_rerank", "hs_feature_distances",
         "hs_mih_counting_sort", "hs_mih_key_counts", "hs_mih_key_scatter",
