@@ -110,11 +110,17 @@ class Segment:
 
     def kernel_ids(self):
         """``(ids, base)`` to give the kernels: the ids array and 0, or (for a
-        range segment) None and ``id_base`` -- the kernels then return rows,
-        and the caller adds ``base`` with :func:`add_base`)."""
-        if self._ids is None:
+        range segment, or an ids array that is one: strictly ascending from
+        ``ids[0]`` to ``ids[0] + n - 1``, as default ids are) None and the
+        first id -- the kernels then return rows, and the caller adds
+        ``base`` with :func:`add_base`.  Row ids spare the kernels the ids'
+        reads and give the flat scan its tightest threshold on ties."""
+        ids = self._ids
+        if ids is None:
             return None, self.id_base
-        return self._ids, 0
+        if self.ids_ascending and self.n and int(ids[-1]) - int(ids[0]) == self.n - 1:
+            return None, int(ids[0])
+        return ids, 0
 
     def ids_at(self, rows: np.ndarray) -> np.ndarray:
         """Ids of ``rows`` (int64)."""
