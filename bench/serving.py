@@ -3,7 +3,8 @@
 ``python -m bench.serving [--seconds 2] [--callers 1,2,8,32] [--threads 1,2]``
 
 For each data set -- flat over 1M x 128-bit clustered codes, MIH over 1M and
-10M x 64-bit clustered codes (1000 centres, flip 0.05) -- each caller thread
+10M x 64-bit clustered codes (1000 centres, flip 0.05); ``flat-10M-128`` for
+the read-bandwidth case -- each caller thread
 loops one-query k=10 searches for ``--seconds``; reported: queries/s and the
 p50 / p99 / p99.9 latency of a call, for
 
@@ -15,7 +16,9 @@ p50 / p99 / p99.9 latency of a call, for
 
 with kernel threads in ``--threads`` (``hamsearch.set_num_threads``) and,
 beside, one batch call of ``--batch`` queries (the ceiling coalescing aims
-at).  The Batcher runs ``max(1, cores // kernel threads)`` dispatchers, so
+at) and, for flat data, one query's time against the machine's read
+bandwidth over the same codes (numpy counting their non-zero bytes on as
+many threads).  The Batcher runs ``max(1, cores // kernel threads)`` dispatchers, so
 the cores stay busy.  Every figure comes from this run, on this machine.
 """
 
@@ -28,7 +31,7 @@ import time
 
 import numpy as np
 
-from ._common import bench_env, machine_line, print_table
+from ._common import bench_env, best_time, machine_line, print_table
 
 
 def _callers(fn, queries, callers: int, seconds: float):
@@ -58,6 +61,24 @@ def _callers(fn, queries, callers: int, seconds: float):
     wall = time.perf_counter() - t0
     all_lat = np.concatenate([np.asarray(x) for x in lat])
     return len(all_lat) / wall, all_lat
+
+
+def _read_gbs(arr: np.ndarray, nthreads: int, reps: int = 5) -> float:
+    """The machine's read bandwidth over ``arr``'s bytes (GB/s): ``nthreads``
+    threads each count the non-zero bytes of a slice (numpy's SIMD loop,
+    GIL released), best of ``reps``."""
+    flat = arr.reshape(-1).view(np.uint8)
+    parts = np.array_split(flat, nthreads)
+    best = float("inf")
+    for _ in range(reps):
+        threads = [threading.Thread(target=np.count_nonzero, args=(p,)) for p in parts]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        best = min(best, time.perf_counter() - t0)
+    return flat.nbytes / best / 1e9
 
 
 def _row(name, qps, lat):
@@ -122,6 +143,15 @@ def main(argv=None) -> int:
             batch_qps = args.batch / (time.perf_counter() - t0)
             rows.append([f"-- {threads} kernel thread(s){spin_note}: one batch of "
                          f"{args.batch}: {batch_qps:,.0f} q/s", "", "", "", ""])
+            if method == "flat":  # one query against reading the codes
+                one = [best_time(lambda i=i: index.search(queries[i], 10), 1, warmup=i == 0)
+                       for i in range(20)]
+                gbs = _read_gbs(index.codes, threads)
+                nbytes = index.codes.nbytes
+                rows.append([f"   one query: best {min(one) * 1e3:.3f} ms = "
+                             f"{nbytes / min(one) / 1e9:.1f} GB/s, median "
+                             f"{np.median(one) * 1e3:.3f} ms; numpy reads the codes at "
+                             f"{gbs:.1f} GB/s ({threads} threads)", "", "", "", ""])
             for callers in [int(c) for c in args.callers.split(",")]:
                 qps, lat = _callers(lambda q: index.search(q, 10), queries, callers,
                                     args.seconds)
