@@ -74,9 +74,19 @@ def _str(p) -> str:
     return "" if p == _ffi.NULL else _ffi.string(p).decode()
 
 
+#: "int32_t *" -> "int32_t[]": ffi.from_buffer of an array type gives the
+#: typed pointer in one call (~140 ns, half of from_buffer + cast; a
+#: one-query MIH call makes 8 of them)
+_ARRAY_OF = {}
+
+
 def _ptr(ctype, arr):
     # from_buffer needs a writable-or-not buffer; empty arrays and None
     # (ids=None: row ids) pass NULL
     if arr is None or not arr.size:
         return _ffi.NULL
-    return _ffi.cast(ctype, _ffi.from_buffer(arr))
+    at = _ARRAY_OF.get(ctype)
+    if at is None:
+        base = ctype.replace("*", "").strip()
+        at = _ARRAY_OF[ctype] = ("char" if base == "void" else base) + "[]"
+    return _ffi.from_buffer(at, arr)
