@@ -112,20 +112,21 @@ def knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, D, I, skip):
 
 
 @numba.njit(cache=True, nogil=True)
+def knn_task_at(t, db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip):
+    """Task ``t`` of ``ngroups * nchunks`` (the drivers' one loop body)."""
+    c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, queries.shape[0], db.shape[0])
+    knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, Dp[c], Ip[c], skip)
+
+
+@numba.njit(cache=True, nogil=True)
 def knn_serial(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip):
     """Run every k-NN task in the calling thread (``Dp``: (nchunks, nq, k))."""
-    nq = queries.shape[0]
-    n = db.shape[0]
     for t in range(ngroups * nchunks):
-        c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, nq, n)
-        knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, Dp[c], Ip[c], skip)
+        knn_task_at(t, db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def knn_parallel(db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip):
     """Run the k-NN tasks on Numba's thread pool (``Dp``: (nchunks, nq, k))."""
-    nq = queries.shape[0]
-    n = db.shape[0]
     for t in prange(ngroups * nchunks):
-        c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, nq, n)
-        knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, Dp[c], Ip[c], skip)
+        knn_task_at(t, db, ids, queries, k, bs, ngroups, nchunks, Dp, Ip, skip)

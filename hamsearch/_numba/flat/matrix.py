@@ -25,26 +25,30 @@ def matrix_tile(a, b, i0, i1, j0, j1, out):
 
 
 @numba.njit(cache=True, nogil=True)
+def matrix_tiles(a, b, ti, tj):
+    """Tiles of ``ti`` rows by ``tj`` columns over ``a`` x ``b``."""
+    return ((a.shape[0] + ti - 1) // ti) * ((b.shape[0] + tj - 1) // tj)
+
+
+@numba.njit(cache=True, nogil=True)
+def matrix_tile_at(t, a, b, ti, tj, out):
+    """Tile ``t`` of :func:`matrix_tiles` (the drivers' one loop body)."""
+    na, nb = a.shape[0], b.shape[0]
+    ntj = (nb + tj - 1) // tj
+    r = t // ntj
+    c = t - r * ntj
+    matrix_tile(a, b, r * ti, min(na, (r + 1) * ti), c * tj, min(nb, (c + 1) * tj), out)
+
+
+@numba.njit(cache=True, nogil=True)
 def matrix_serial(a, b, ti, tj, out):
     """All tiles of ``ti`` rows by ``tj`` columns, in the calling thread."""
-    na = a.shape[0]
-    nb = b.shape[0]
-    nti = (na + ti - 1) // ti
-    ntj = (nb + tj - 1) // tj
-    for t in range(nti * ntj):
-        r = t // ntj
-        c = t - r * ntj
-        matrix_tile(a, b, r * ti, min(na, (r + 1) * ti), c * tj, min(nb, (c + 1) * tj), out)
+    for t in range(matrix_tiles(a, b, ti, tj)):
+        matrix_tile_at(t, a, b, ti, tj, out)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def matrix_parallel(a, b, ti, tj, out):
     """All tiles of ``ti`` rows by ``tj`` columns, on the thread pool."""
-    na = a.shape[0]
-    nb = b.shape[0]
-    nti = (na + ti - 1) // ti
-    ntj = (nb + tj - 1) // tj
-    for t in prange(nti * ntj):
-        r = t // ntj
-        c = t - r * ntj
-        matrix_tile(a, b, r * ti, min(na, (r + 1) * ti), c * tj, min(nb, (c + 1) * tj), out)
+    for t in prange(matrix_tiles(a, b, ti, tj)):
+        matrix_tile_at(t, a, b, ti, tj, out)

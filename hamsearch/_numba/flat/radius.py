@@ -99,6 +99,28 @@ def sort_slice(D, I, a, b, maxd):
 
 
 @numba.njit(cache=True, nogil=True)
+def range_tasks(nq, ngroups, nchunks, stage):
+    """Tasks of a stage: one a query to sort (2), else ``ngroups * nchunks``."""
+    return nq if stage == 2 else ngroups * nchunks
+
+
+@numba.njit(cache=True, nogil=True)
+def range_task_at(t, db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
+                  qbuf, dbuf, ibuf, lims, D, I, stage, skip):
+    """Task ``t`` of a stage, the drivers' one loop body: stage 0 scans task
+    ``t`` of ``ngroups * nchunks``, 1 scatters it, 2 sorts query ``t``."""
+    if stage == 2:
+        sort_slice(D, I, lims[t], lims[t + 1], radius)
+        return
+    c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, queries.shape[0], db.shape[0])
+    if stage == 0:
+        totals[t] = range_scan_task(db, ids, queries, q0, q1, j0, j1, radius, bs,
+                                    counts[c], qbuf[t], dbuf[t], ibuf[t], skip)
+    else:
+        range_scatter_task(qbuf[t], dbuf[t], ibuf[t], totals[t], counts[c], D, I)
+
+
+@numba.njit(cache=True, nogil=True)
 def range_serial(db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
                  qbuf, dbuf, ibuf, lims, D, I, stage, skip):
     """Serial driver: ``stage`` 0 scans, 1 scatters, 2 sorts.
@@ -107,35 +129,17 @@ def range_serial(db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
     (ntasks, capacity).  In stage 1 ``counts`` holds each task's write
     cursors.
     """
-    nq = queries.shape[0]
-    n = db.shape[0]
-    if stage == 2:
-        for q in range(nq):
-            sort_slice(D, I, lims[q], lims[q + 1], radius)
-        return
-    for t in range(ngroups * nchunks):
-        c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, nq, n)
-        if stage == 0:
-            totals[t] = range_scan_task(db, ids, queries, q0, q1, j0, j1, radius, bs,
-                                        counts[c], qbuf[t], dbuf[t], ibuf[t], skip)
-        else:
-            range_scatter_task(qbuf[t], dbuf[t], ibuf[t], totals[t], counts[c], D, I)
+    ntasks = range_tasks(queries.shape[0], ngroups, nchunks, stage)
+    for t in range(ntasks):
+        range_task_at(t, db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
+                      qbuf, dbuf, ibuf, lims, D, I, stage, skip)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def range_parallel(db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
                    qbuf, dbuf, ibuf, lims, D, I, stage, skip):
     """Parallel driver: ``stage`` 0 scans, 1 scatters, 2 sorts."""
-    nq = queries.shape[0]
-    n = db.shape[0]
-    if stage == 2:
-        for q in prange(nq):
-            sort_slice(D, I, lims[q], lims[q + 1], radius)
-        return
-    for t in prange(ngroups * nchunks):
-        c, q0, q1, j0, j1 = _task_bounds(t, nchunks, ngroups, nq, n)
-        if stage == 0:
-            totals[t] = range_scan_task(db, ids, queries, q0, q1, j0, j1, radius, bs,
-                                        counts[c], qbuf[t], dbuf[t], ibuf[t], skip)
-        else:
-            range_scatter_task(qbuf[t], dbuf[t], ibuf[t], totals[t], counts[c], D, I)
+    ntasks = range_tasks(queries.shape[0], ngroups, nchunks, stage)
+    for t in prange(ntasks):
+        range_task_at(t, db, ids, queries, radius, bs, ngroups, nchunks, counts, totals,
+                      qbuf, dbuf, ibuf, lims, D, I, stage, skip)
