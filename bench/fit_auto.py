@@ -102,7 +102,7 @@ def measure(args) -> int:
             print(f"{name} {kind}={v}: flat {rec['flat_ns'] / 1e3:.1f} us, mih "
                   f"{rec['mih_ns'] / 1e3:.1f} us, probes {rec['probes']:.0f}, verified "
                   f"{rec['verified']:.0f}, fallback {rec['fallback']:.2f}", flush=True)
-    from hamsearch.mih.cost import costs_key, flat_word_cost
+    from hamsearch.mih.pricing import costs_key, flat_word_cost
 
     out = {"backend": hamsearch.backend(), "machine": machine_line(), "records": records,
            "costs_key": costs_key(), "flat_word_cost": flat_word_cost()}
@@ -130,7 +130,7 @@ def _solve(A, t, prior, weight):
 
 def _choice_regret(rec, costs, word_cost):
     """``(predicted mih / flat, regret)`` of the model with ``costs`` at one point."""
-    from hamsearch.mih.cost import AUTO_MARGIN, predicted_flat_cost, predicted_mih_costs
+    from hamsearch.mih.pricing import AUTO_MARGIN, predicted_flat_cost, predicted_mih_costs
 
     per = np.asarray(rec["predicted"])
     flat = predicted_flat_cost(rec["flat_words"], rec["hits"], costs, word_cost, n=rec["n"],

@@ -366,10 +366,10 @@ def test_auto_plans_for_the_queries_it_is_asked(monkeypatch):
     The scan is priced as the AVX2 kernel's whatever the variant in use:
     under ``HAMSEARCH_ISA=portable`` a scan word costs 5x, and MIH rightly
     stays the cheaper plan for these queries too."""
-    from hamsearch.mih import cost as cost_mod
+    from hamsearch.mih import pricing
     from hamsearch.synthetic import clustered_codes, uniform_codes
 
-    monkeypatch.setattr(cost_mod, "flat_word_cost", lambda: 1.0)
+    monkeypatch.setattr(pricing, "flat_word_cost", lambda: 1.0)
 
     db, _ = clustered_codes(60_000, 64, ncenters=3000, flip=0.02, seed=2)
     index = hamsearch.Index(64)

@@ -92,14 +92,18 @@ Modules
     :mod:`~hamsearch.mih.growing`
         :class:`IndexMIH`, the growing segment's tables;
     :mod:`~hamsearch.mih.cost`
-        :class:`AutoRule`, the flat-vs-MIH cost model and its constants;
+        :class:`AutoRule`, the flat-vs-MIH cost model;
+    :mod:`~hamsearch.mih.pricing`
+        its prices per backend (:data:`BACKEND_COSTS`, :data:`FLAT_WORD_COST`)
+        and the functions that price a query;
     :mod:`~hamsearch.mih.table_io`
         table files (:func:`save_tables`, :func:`read_tables`).
 
     This package re-exports their names.  The code reads its knobs from
     the module that defines them, so patch them there:
     ``build._mih_kernels``, ``build.BUILD_CHUNK`` and ``build.MAX_ROWS``,
-    ``layout.FORCE_KIND``, ``cost.BACKEND_COSTS``.
+    ``layout.FORCE_KIND``, ``pricing.BACKEND_COSTS`` (the same dict as
+    ``cost.BACKEND_COSTS``), ``pricing.flat_word_cost``.
 """
 
 from __future__ import annotations
