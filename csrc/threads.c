@@ -107,8 +107,9 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Spin (pool_mu not held) until *flag is non-zero or hs_spin_ns pass;
- * whether it became non-zero.  `want_zero`: wait for zero instead. */
+/* Spin (pool_mu not held) for up to hs_spin_ns until the condition holds;
+ * whether it did.  The condition: *ptr is not NULL (ptr given: a job was
+ * queued), else *val is zero (want_zero; the caller's job.running). */
 static int spin_until(const void *const *ptr, const int *val, int want_zero)
 {
     const int64_t budget = __atomic_load_n(&hs_spin_ns, __ATOMIC_RELAXED);
