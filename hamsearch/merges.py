@@ -153,6 +153,11 @@ class MergeScheduler:
             if run is None:
                 return False
             start_views = views[run[0] : run[1]]
+            if not start_views:
+                # a run taken before another merge shrank the sealed list
+                # (compact's (0, len) racing a background merge that left
+                # nothing, say): nothing to merge now
+                return False
             features_enabled = ix._features.enabled
         merged = merge_views(start_views, ix._planner, features_enabled)
         with ix._lock:

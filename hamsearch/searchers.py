@@ -301,9 +301,9 @@ def segment_knn(view, queries, k: int, planner: Planner, nthreads: int, flt=None
     if sel is not None and sel.rows is not None:  # few admitted: scan only them
         return kernels().knn(view.codes[sel.rows], view.seg.ids_at(sel.rows), queries, keff,
                              nthreads)
-    kids, base = view.seg.kernel_ids()
     skip = None if sel is None else sel.skip
     searcher = planner.searcher_for(view, k=keff, selection=sel, queries=queries)
+    kids, base = view.seg.kernel_ids(contiguous_as_rows=searcher is FLAT)
     D, I = searcher.knn(view, queries, keff, nthreads, kids, skip)
     return D, add_base(I, base)
 
@@ -317,8 +317,8 @@ def segment_range(view, queries, radius: int, planner: Planner, nthreads: int, f
     if sel is not None and sel.rows is not None:
         return kernels().range_search(view.codes[sel.rows], view.seg.ids_at(sel.rows), queries,
                                       radius, nthreads)
-    kids, base = view.seg.kernel_ids()
     skip = None if sel is None else sel.skip
     searcher = planner.searcher_for(view, radius=radius, queries=queries)
+    kids, base = view.seg.kernel_ids(contiguous_as_rows=searcher is FLAT)
     lims, D, I = searcher.range_search(view, queries, radius, nthreads, kids, skip)
     return lims, D, add_base(I, base)

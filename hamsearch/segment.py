@@ -108,17 +108,22 @@ class Segment:
         ids.flags.writeable = False
         return ids
 
-    def kernel_ids(self):
+    def kernel_ids(self, contiguous_as_rows: bool = False):
         """``(ids, base)`` to give the kernels: the ids array and 0, or (for a
-        range segment, or an ids array that is one: strictly ascending from
-        ``ids[0]`` to ``ids[0] + n - 1``, as default ids are) None and the
-        first id -- the kernels then return rows, and the caller adds
-        ``base`` with :func:`add_base`.  Row ids spare the kernels the ids'
-        reads and give the flat scan its tightest threshold on ties."""
+        range segment) None and ``id_base`` -- the kernels then return rows,
+        and the caller adds ``base`` with :func:`add_base`.
+
+        ``contiguous_as_rows``: also an ids array that is a range (strictly
+        ascending from ``ids[0]`` to ``ids[0] + n - 1``, as default ids are)
+        comes back as None and ``ids[0]``.  For the flat kernels only: row
+        ids spare them the ids' reads and give the scan its tightest
+        threshold on ties.  (MIH tables read None as "the state's own ids".)
+        """
         ids = self._ids
         if ids is None:
             return None, self.id_base
-        if self.ids_ascending and self.n and int(ids[-1]) - int(ids[0]) == self.n - 1:
+        if contiguous_as_rows and self.ids_ascending and self.n \
+                and int(ids[-1]) - int(ids[0]) == self.n - 1:
             return None, int(ids[0])
         return ids, 0
 

@@ -152,3 +152,24 @@ def test_stats():
     s = index.stats()
     assert (s["ntotal"], s["rows"], s["deleted"]) == (8, 10, 2)
     assert s["deleted_fraction"] == pytest.approx(0.2) and s["nbytes"] > 0
+
+
+def test_a_merge_run_past_the_current_segments_does_nothing():
+    """compact() takes its run, (0, number of sealed segments), under the
+    lock and merges after releasing it; a background merge may have shrunk
+    the list meanwhile -- to nothing when every row was removed (found by
+    test_stateful's background machine: merge_views([]) raised IndexError).
+    A run past the current segments merges what is there, or nothing."""
+    index = hamsearch.Index(64, method="flat")
+    assert index._merges.merge_once(run=(0, 3)) is False  # no sealed segment at all
+    codes = np.random.default_rng(3).integers(0, 256, (100, 8), dtype=np.uint8)
+    index = hamsearch.Index.from_chunks([codes[:50], codes[50:]], 64, method="flat")
+    sealed = len(index._sealed)
+    assert sealed >= 1
+    assert index._merges.merge_once(run=(0, sealed + 3)) is True  # what is there
+    D, I = index.search(codes[[1, 3, 77]], 1)
+    np.testing.assert_array_equal(I[:, 0], [1, 3, 77])
+    index.remove(np.arange(100))
+    index.compact()  # every row removed: no segment left
+    assert index.ntotal == 0 and not any(v.n for v in index._sealed)
+    assert index._merges.merge_once(run=(0, sealed + 1)) in (False, True)  # never raises

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import hamsearch
 from hamsearch import mih as M
 from hamsearch.rowbits import from_mask as skip_bitmap
 
@@ -221,3 +222,21 @@ def test_rerank_row_ids(backend, order):  # noqa: F811
             _same(got, backend.rerank(feats, qf, lims, pos, ar, ham, 12, metric, order,
                                       nthreads))
             assert (got[1][0] == -1).all()
+
+
+@pytest.mark.parametrize("method", ["flat", "mih"])
+def test_contiguous_ids_not_from_zero_come_back_once(method):
+    """A growing segment whose ids are one range that does not start at 0
+    (an upsert of id 1700, then default ids 1701, ...): the flat scan gets
+    them as row ids plus a base, the MIH tables keep their own ids, and each
+    search labels its results exactly once (the base was once added to the
+    tables' ids too: 1701 came back as 3402, found by test_stateful)."""
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (40, 8), dtype=np.uint8)
+    index = hamsearch.Index(64, method=method)
+    index.upsert(codes[:1], np.array([1700]))
+    index.add(codes[1:])
+    D, I = index.search(codes[[0, 1, 39]], 1)
+    np.testing.assert_array_equal(I[:, 0], [1700, 1701, 1739])
+    lims, D, I = index.range_search(codes[[1]], 0)
+    assert 1701 in I.tolist() and all(1700 <= i <= 1739 for i in I.tolist())
