@@ -109,16 +109,16 @@ static int64_t now_ns(void)
 
 /* Spin (pool_mu not held) for up to hs_spin_ns until the condition holds;
  * whether it did.  The condition: *ptr is not NULL (ptr given: a job was
- * queued), else *val is zero (want_zero; the caller's job.running). */
-static int spin_until(const void *const *ptr, const int *val, int want_zero)
+ * queued), else *val is zero (the caller's job.running). */
+static int spin_until(const void *const *ptr, const int *val)
 {
     const int64_t budget = __atomic_load_n(&hs_spin_ns, __ATOMIC_RELAXED);
     if (budget <= 0)
         return 0;
     int64_t start = 0;
     for (unsigned i = 0;; i++) {
-        int ready = ptr ? __atomic_load_n(ptr, __ATOMIC_ACQUIRE) != 0
-                        : (__atomic_load_n(val, __ATOMIC_ACQUIRE) == 0) == want_zero;
+        const int ready = ptr ? __atomic_load_n(ptr, __ATOMIC_ACQUIRE) != 0
+                              : __atomic_load_n(val, __ATOMIC_ACQUIRE) == 0;
         if (ready)
             return 1;
         cpu_relax();
@@ -148,7 +148,7 @@ static void *worker_main(void *arg)
     for (;;) {
         while (!queue_head) {
             pthread_mutex_unlock(&pool_mu);
-            const int seen = spin_until((const void *const *)&queue_head, 0, 0);
+            const int seen = spin_until((const void *const *)&queue_head, 0);
             pthread_mutex_lock(&pool_mu);
             if (!seen && !queue_head)
                 pthread_cond_wait(&pool_cv, &pool_mu);
@@ -243,7 +243,7 @@ void hs_parallel(int ntasks, hs_task_fn fn, void *ctx)
         queue_remove(&job);
     if (job.running > 0) { /* a worker still runs a task: spin, then sleep */
         pthread_mutex_unlock(&pool_mu);
-        spin_until(0, &job.running, 1);
+        spin_until(0, &job.running);
         pthread_mutex_lock(&pool_mu);
     }
     while (job.running > 0)

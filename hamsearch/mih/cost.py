@@ -23,9 +23,8 @@ from .layout import choose_m, extract_substring, paper_m, substring_layout, suff
 # patch of hamsearch.mih.pricing reaches it too)
 from .pricing import (  # noqa: F401
     AUTO_MARGIN, BACKEND_COSTS, BUDGET_FACTOR, FLAT_WORD_COST, KERNEL_PROBE_WORK,
-    KERNEL_RANDOM_WORK, MIH_TERMS, _backend_keys, _llvm_has_vpopcntdq, backend_costs,
-    cost_constants, costs_key, flat_word_cost, predicted_flat_cost, predicted_mih_costs,
-    work_budget,
+    KERNEL_RANDOM_WORK, MIH_TERMS, backend_costs, cost_constants, costs_key, flat_word_cost,
+    predicted_flat_cost, predicted_mih_costs, work_budget,
 )
 
 #: Below this many codes ``auto`` always scans.

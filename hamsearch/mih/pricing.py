@@ -83,6 +83,7 @@ FLAT_WORD_COST = {"avx512-vpopcntdq": 0.4, "avx512": 0.6, "avx2": 1.0, "popcnt":
 #: MIH must be predicted this much cheaper than the scan.
 AUTO_MARGIN = 0.8
 
+
 def _backend_keys() -> tuple[str, str]:
     """``(backend, variant)``: ``("c", "avx2")``, ``("numba", "numba-avx512")``, ..."""
     name = kernels().NAME

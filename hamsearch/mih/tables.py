@@ -15,8 +15,9 @@ import numpy as np
 
 from . import build as _build
 from .build import SEGMENT_FIELDS, _empty_segment, _segment_nbytes, build_segment
-from .cost import BUDGET_FACTOR, CACHED_TABLE_BITS, work_budget
+from .cost import CACHED_TABLE_BITS
 from .layout import KIND_DENSE, TABLE_KINDS, _check_m, choose_m, kind_names, substring_layout
+from .pricing import BUDGET_FACTOR, work_budget
 
 #: The delta segment is merged into the main one beyond this fraction.
 DELTA_FRACTION = 1 / 8
@@ -82,7 +83,7 @@ class MultiIndexTables:
         #: what bounds a query whose k-th distance is far (k close to n).
         self.budget_factor = BUDGET_FACTOR
         #: The scan's cost per word that scales the budget (see
-        #: :func:`hamsearch.mih.cost.work_budget`); None: the kernels in use.
+        #: :func:`hamsearch.mih.pricing.work_budget`); None: the kernels in use.
         #: Tests pin it to compare kernels of different word costs.
         self.budget_word_cost = None
 
