@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -37,11 +38,34 @@ _kernels = None
 _num_threads = None
 
 
+#: (time read, CPUs): the affinity mask read at most once a second -- a
+#: search asks for its thread count at every call, and reading the mask
+#: costs a system call (~3 us, a fifth of a one-query search)
+_cpus_seen = (-1.0, 1)
+_CPUS_TTL_S = 1.0
+
+
 def _available_cpus() -> int:
+    global _cpus_seen
+    now = time.monotonic()
+    seen, cpus = _cpus_seen
+    if 0 <= now - seen < _CPUS_TTL_S:
+        return cpus
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = max(1, os.cpu_count() or 1)
+    _cpus_seen = (now, cpus)
+    return cpus
+
+
+def _forget_cpus() -> None:
+    global _cpus_seen
+    _cpus_seen = (-1.0, 1)
+
+
+if hasattr(os, "register_at_fork"):  # a child may be pinned elsewhere: read it anew
+    os.register_at_fork(after_in_child=_forget_cpus)
 
 
 def _load(name: str):

@@ -181,3 +181,25 @@ def test_c_status_codes_are_told_apart():
     NULL = _native._ffi.NULL
     assert _native._lib.hs_knn(NULL, NULL, 4, 1, NULL, -1, 3, NULL, NULL, 1,
                                NULL) == _native.HS_EINVAL
+
+
+def test_default_threads_follow_the_cpu_affinity():
+    """The default thread count is the CPUs this process may use: read at
+    most once a second (not at every search), and anew in a forked child."""
+    proc = _run("""
+        import os, time, hamsearch
+        from hamsearch import _backend
+        mask = os.sched_getaffinity(0)
+        assert hamsearch.get_num_threads() == len(mask)
+        one = {min(mask)}
+        os.sched_setaffinity(0, one)
+        time.sleep(_backend._CPUS_TTL_S + 0.05)
+        assert hamsearch.get_num_threads() == 1, hamsearch.get_num_threads()
+        os.sched_setaffinity(0, mask)
+        pid = os.fork()
+        if pid == 0:  # the child reads the mask at once, not the parent's cache
+            os._exit(0 if hamsearch.get_num_threads() == len(os.sched_getaffinity(0)) else 3)
+        assert os.waitpid(pid, 0)[1] == 0
+        print("ok")
+    """)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr
