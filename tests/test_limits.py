@@ -184,8 +184,9 @@ def test_c_status_codes_are_told_apart():
 
 
 def test_default_threads_follow_the_cpu_affinity():
-    """The default thread count is the CPUs this process may use: read at
-    most once a second (not at every search), and anew in a forked child."""
+    """The default thread count follows the CPUs this process may use: a
+    new affinity mask is seen once the cache's second is over, and a forked
+    child reads the mask anew instead of inheriting the parent's cache."""
     proc = _run("""
         import os, time, hamsearch
         from hamsearch import _backend
