@@ -23,8 +23,9 @@ from .filters import check_filter
 from .ids import _id_keys, is_id
 from .results import (Fill, Metric, RangeResult, RerankMode, RerankResult, SearchResult, Ties,
                       _padded, pad_knn)
+from .result_merge import merge_knn, merge_range
 from .searchers import segment_knn, segment_range
-from .segment import Snapshot, merge_knn, merge_range
+from .segment import Snapshot
 
 if TYPE_CHECKING:
     from .filters import IdFilter

@@ -25,6 +25,9 @@ import numpy as np
 
 from . import rowbits
 
+# the result merges lived here before result_merge.py: re-exported for old imports
+from .result_merge import merge_knn, merge_range
+
 __all__ = ["Segment", "SegmentView", "Snapshot", "merge_knn", "merge_range"]
 
 _names = itertools.count()
@@ -378,37 +381,3 @@ def add_base(I: np.ndarray, base: int) -> np.ndarray:
         np.add(I, base, out=I, where=I >= 0)
     return I
 
-
-def merge_knn(parts, k: int):
-    """Merge per-segment k-NN results ``[(D, I), ...]`` (each ``(nq, k_s)``,
-    sorted by (distance, id), padded with id -1) into the ``k`` best by
-    (distance, id).  Ids are unique across parts."""
-    if len(parts) == 1:
-        return parts[0]
-    D = np.concatenate([p[0] for p in parts], axis=1)
-    I = np.concatenate([p[1] for p in parts], axis=1)
-    nq, width = I.shape
-    # padding (-1) after every real id of the same distance: PAD_DISTANCE
-    # is larger than any distance, so pads sort last anyway; ids as uint64
-    # put -1 last among equal distances too
-    order = np.lexsort((I.view(np.uint64), D), axis=1)[:, :k]
-    return np.take_along_axis(D, order, 1), np.take_along_axis(I, order, 1)
-
-
-def merge_range(parts, nq: int):
-    """Merge per-segment CSR range results ``[(lims, D, I), ...]`` into one,
-    each query's results sorted by (distance, id)."""
-    if len(parts) == 1:
-        return parts[0]
-    counts = sum(np.diff(p[0]) for p in parts)
-    lims = np.zeros(nq + 1, dtype=np.int64)
-    np.cumsum(counts, out=lims[1:])
-    total = int(lims[-1])
-    qrow = np.concatenate([np.repeat(np.arange(nq, dtype=np.int64), np.diff(p[0]))
-                           for p in parts])
-    D = np.concatenate([p[1] for p in parts]).astype(np.int32, copy=False)
-    I = np.concatenate([p[2] for p in parts]).astype(np.int64, copy=False)
-    if total:
-        order = np.lexsort((I, D, qrow))
-        D, I = D[order], I[order]
-    return lims, D, I

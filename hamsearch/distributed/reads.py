@@ -19,8 +19,8 @@ from .._checks import check_k, check_radius
 from ..codes import as_words, words_to_bytes
 from ..filters import IdFilter, check_filter
 from ..index import _id_keys, is_id, pad_knn
+from ..result_merge import merge_knn, merge_range
 from ..results import Fill, Metric, RangeResult, RerankMode, RerankResult, SearchResult, Ties
-from ..segment import merge_knn, merge_range
 
 __all__ = ["ShardedReads"]
 

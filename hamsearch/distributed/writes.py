@@ -9,6 +9,8 @@ Default ids and the features decision are the driver's.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from ..codes import as_words
@@ -45,50 +47,43 @@ class ShardedWrites:
             self._features.enabled = True
 
     # ------------------------------------------------------------ mutations
-    def add(self, codes, ids=None, features=None) -> None:
-        """Add codes (as :meth:`hamsearch.Index.add`); each goes to the shard
-        of its id.  Default ids continue from one past the largest id ever
-        added to any shard."""
+    def _write_rows(self, verb: Literal["add", "upsert"], codes, ids, features) -> int:
+        """``add`` or ``upsert`` (``verb``): validate the rows, send each
+        shard its part, and return how many stored codes they replaced
+        (always 0 for ``add``, whose ids must be new)."""
+        replacing = verb == "upsert"
         words = as_words(codes, self._nbits, "codes")
         n = words.shape[0]
         feats = self._features.convert(features, n)
         with self._lock.writing():
             self._open()
-            new_ids = self._check_ids(ids, n, allow_present=False)
+            new_ids = self._check_ids(ids, n, allow_present=replacing)
             self._features.check(feats, n)
             if n == 0:
-                return
+                return 0
+            # counted before the write: afterwards every id is present
+            replaced = int(self._present(new_ids).sum()) if replacing else 0
             try:
-                self._write({s: ("add", (words[r], new_ids[r],
-                                         None if feats is None else feats[r]))
+                self._write({s: (verb, (words[r], new_ids[r],
+                                        None if feats is None else feats[r]))
                              for s, r in self._route(new_ids).items()})
             finally:  # ids and the features decision are spent even by a partial write
                 self._note_features(feats)
                 self._next_id = max(self._next_id, int(new_ids.max()) + 1)
+            return replaced
+
+    def add(self, codes, ids=None, features=None) -> None:
+        """Add codes (as :meth:`hamsearch.Index.add`); each goes to the shard
+        of its id.  Default ids continue from one past the largest id ever
+        added to any shard."""
+        self._write_rows("add", codes, ids, features)
 
     def upsert(self, codes, ids, features=None) -> int:
         """Add codes, replacing those stored under the same ids (as
         :meth:`hamsearch.Index.upsert`); returns how many were replaced."""
         if ids is None:
             raise ValueError("upsert needs ids= (the ids to add or replace)")
-        words = as_words(codes, self._nbits, "codes")
-        n = words.shape[0]
-        feats = self._features.convert(features, n)
-        with self._lock.writing():
-            self._open()
-            new_ids = self._check_ids(ids, n, allow_present=True)
-            self._features.check(feats, n)
-            if n == 0:
-                return 0
-            replaced = int(self._present(new_ids).sum())
-            try:
-                self._write({s: ("upsert", (words[r], new_ids[r],
-                                            None if feats is None else feats[r]))
-                             for s, r in self._route(new_ids).items()})
-            finally:
-                self._note_features(feats)
-                self._next_id = max(self._next_id, int(new_ids.max()) + 1)
-            return replaced
+        return self._write_rows("upsert", codes, ids, features)
 
     def remove(self, ids) -> int:
         """Remove codes by id (ids not stored are ignored); returns how many
