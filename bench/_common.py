@@ -9,6 +9,8 @@
   :func:`median_time`, :func:`median_latency`.
 * **Tables**: :func:`format_table` / :func:`print_table` (plain text for the
   terminal, or markdown).
+* **Command lines**: :func:`bench_parser` (the options every comparison
+  script takes: ``--n``, ``--nq``, ``--k``, ``--threads``, ``--repeats``).
 * **Results documents**: :func:`results_paths` (``bench-results/`` by
   default, ``docs/`` on request), :func:`merge_markdown` /
   :func:`update_docs` (a reduced run's rows merged into the committed
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -29,7 +32,7 @@ from hamsearch.evaluation.throughput import best_time, median_latency, median_ti
 
 __all__ = ["bench_env", "set_threads", "import_faiss", "cpu_mhz", "machine_line", "omp_line",
            "timed", "best_time", "median_time", "median_latency", "format_table", "print_table",
-           "results_paths", "merge_markdown", "merge_md_table", "update_docs"]
+           "bench_parser", "results_paths", "merge_markdown", "merge_md_table", "update_docs"]
 
 # ----------------------------------------------------------------- environment
 OMP_POLICY = "OMP_WAIT_POLICY"
@@ -169,6 +172,40 @@ def format_table(headers, rows, floatfmt: str = "{:.3g}", align: str | None = No
 def print_table(headers, rows, floatfmt: str = "{:.3g}", align: str | None = None) -> None:
     """Print :func:`format_table` (plain text)."""
     print(format_table(headers, rows, floatfmt, align))
+
+
+# --------------------------------------------------------------- command lines
+def bench_parser(description: str, *, n: int, nq: int, k: int | None = None,
+                 threads: int = 2, repeats: int = 3) -> argparse.ArgumentParser:
+    """An argument parser with the options every comparison script takes.
+
+    Parameters
+    ----------
+    description : str
+        Shown as written by ``--help`` (the scripts' docstrings are their
+        manuals, line breaks included).
+    n, nq : int
+        Defaults of ``--n`` (codes in the database) and ``--nq`` (queries).
+    k : int, optional
+        Default of ``--k`` (neighbours); no ``--k`` option when None.
+    threads, repeats : int
+        Defaults of ``--threads`` and ``--repeats`` (timings are the best of
+        that many runs).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The caller adds its own options.
+    """
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=n)
+    p.add_argument("--nq", type=int, default=nq)
+    if k is not None:
+        p.add_argument("--k", type=int, default=k)
+    p.add_argument("--threads", type=int, default=threads)
+    p.add_argument("--repeats", type=int, default=repeats)
+    return p
 
 
 # ------------------------------------------------------ results documents

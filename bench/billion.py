@@ -16,23 +16,14 @@ distances on that sample.  Also the build time, bytes per code (what the
 index holds, and the growth of the process's resident memory), and with
 ``--dir`` the save, the ``mmap=True`` re-open, first-query and warm times.
 
-Data (``--data``):
-
-* ``clustered``: as ``bench.compare_mih`` (1000 centre codes, independent
-  bit flips), here with flip probability 1/16 (the AND of four random
-  words: fast enough for 10^9 codes);
-* ``lsh``: random-hyperplane LSH (``sign(W^T x)``, W Gaussian, 128 x
-  nbits) of a seeded mixture of 1000 Gaussians in 128-d -- a stand-in for
-  SIFT.  The projection of a mixture point is drawn directly in nbits-d
-  (``W^T c + sigma L g`` with ``L L^T = W^T W``, ``g`` standard normal,
-  drawn by a 16-bit inverse-CDF table): the same distribution as projecting
-  128-d points, at a fraction of the cost (above 128 bits ``W^T W`` is
-  singular and 128-d noise is projected).
-
-Both generators are a function of ``(seed, row)``: rows are drawn in
-blocks of :data:`BLOCK` seeded by ``(seed, block)``, so any chunk size
-gives the same codes (tests/test_streaming.py checks it).  Queries come
-from a separate stream (same distribution, not database rows).
+Data (``--data``): ``clustered`` (1000 centre codes, bits flipped with
+probability 1/16, as in ``bench.compare_mih``) or ``lsh`` (random-hyperplane
+LSH codes of a seeded mixture of 1000 Gaussians in 128-d, a stand-in for
+SIFT).  Both are a function of ``(seed, row)``, so any chunk size gives the
+same codes, and the queries are a separate stream of the same distribution;
+:mod:`bench.billion_codes` says how they are drawn, fast enough for 10^9
+codes.  The timings are in :mod:`bench.billion_timing`; this module is the
+command (and re-exports both).
 
 ``--variants auto,m3`` builds, beside the index's own tables (``auto``: the
 m and table kinds the build chose), other tables over the same codes and
@@ -47,295 +38,74 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 
-import numpy as np
+from ._common import machine_line, print_table
+from .billion_codes import (
+    BLOCK,
+    DIM,
+    NCENTRES,
+    SIGMA,
+    SOURCES,
+    ClusteredSource,
+    LSHSource,
+    chunks,
+    queries,
+    rows,
+)
+from .billion_timing import (
+    PAPER_SPEEDUP,
+    build,
+    peak_rss,
+    reopen,
+    table,
+    variant_tables,
+    variants_table,
+)
 
-from ._common import machine_line, print_table, timed
-
-#: Rows drawn per seeded block (chunk boundaries never change the codes).
-BLOCK = 1 << 16
-NCENTRES = 1000
-DIM = 128
-#: Within-component standard deviation relative to the centres' (lsh).
-SIGMA = 0.5
-#: Norouzi et al., TPAMI 2014, Table 3: speed-up of MIH over linear scan
-#: on 1B LSH codes of SIFT, k = 1, 10, 100, 1000.
-PAPER_SPEEDUP = {64: {1: 788, 10: 750, 100: 570, 1000: 317},
-                 128: {1: 826, 10: 472, 100: 237, 1000: 103},
-                 256: {1: 284, 10: 138, 100: 68, 1000: 31}}
-_DB_STREAM, _Q_STREAM = 0, 1
-
-
-def _rng(seed: int, stream: int, block: int) -> np.random.Generator:
-    return np.random.default_rng([int(seed), int(stream), int(block)])
-
-
-class ClusteredSource:
-    """Clustered codes: centre code of a random component, bits flipped
-    with probability 1/16."""
-
-    def __init__(self, nbits: int, seed: int = 1):
-        self.nbits, self.seed = int(nbits), int(seed)
-        self.w = -(-self.nbits // 64)
-        rng = _rng(seed, 99, 0)
-        self.centres = rng.integers(0, 2**63, size=(NCENTRES, self.w), dtype=np.uint64) * 2 \
-            + rng.integers(0, 2, size=(NCENTRES, self.w), dtype=np.uint64)
-        self.centres &= self._mask()
-
-    def _mask(self):
-        mask = np.full(self.w, np.uint64(2**64 - 1), dtype=np.uint64)
-        if self.nbits % 64:
-            mask[-1] = np.uint64((1 << (self.nbits % 64)) - 1)
-        return mask
-
-    def block(self, stream: int, b: int, rows: int) -> np.ndarray:
-        rng = _rng(self.seed, stream, b)
-        lab = rng.integers(0, NCENTRES, size=rows)
-        flips = rng.integers(0, 2**64 - 1, size=(4, rows, self.w), dtype=np.uint64,
-                             endpoint=True)
-        f = flips[0] & flips[1] & flips[2] & flips[3]
-        return (self.centres[lab] ^ f) & self._mask()
+# what tests/test_streaming.py and the docs reach through this module
+__all__ = ["BLOCK", "DIM", "NCENTRES", "PAPER_SPEEDUP", "SIGMA", "SOURCES", "ClusteredSource",
+           "LSHSource", "build", "chunks", "main", "queries", "reopen", "rows", "run_scaling",
+           "run_table", "table", "variant_tables", "variants_table"]
 
 
-_LUT = []
+def _print_variants(index, src, info: dict, args) -> bool:
+    """``--variants``: each variant's tables described, then the side-by-side
+    table; whether every variant matched the flat scan."""
+    from hamsearch.mih import state_nbytes
 
-
-def _NORMAL_LUT() -> np.ndarray:
-    """Standard normal quantiles of the 65,536 midpoints ``(u + 1/2) / 2**16``:
-    indexed by random uint16, a normal draw quantized to 16 bits (tails cut
-    at about 4.3 sigma), several times cheaper than ``standard_normal``."""
-    if not _LUT:
-        from statistics import NormalDist
-
-        inv = NormalDist().inv_cdf
-        _LUT.append(np.array([inv((u + 0.5) / 65536) for u in range(65536)],
-                             dtype=np.float32))
-    return _LUT[0]
-
-
-class LSHSource:
-    """Random-hyperplane LSH codes of a seeded Gaussian mixture in 128-d."""
-
-    def __init__(self, nbits: int, seed: int = 1):
-        self.nbits, self.seed = int(nbits), int(seed)
-        self.w = -(-self.nbits // 64)
-        rng = _rng(seed, 98, 0)
-        centres = rng.standard_normal((NCENTRES, DIM))
-        W = rng.standard_normal((DIM, self.nbits))
-        self.proj_centres = (centres @ W).astype(np.float32)  # W^T c
-        if self.nbits <= DIM:  # W^T z ~ N(0, W^T W): draw it in nbits-d
-            self.L = (SIGMA * np.linalg.cholesky(W.T @ W)).astype(np.float32)
-        else:  # W^T W is singular: project 128-d noise
-            self.L, self.W = None, (SIGMA * W).astype(np.float32)
-
-    def block(self, stream: int, b: int, rows: int) -> np.ndarray:
-        rng = _rng(self.seed, stream, b)
-        lab = rng.integers(0, NCENTRES, size=rows)
-        d = self.nbits if self.L is not None else DIM
-        g = _NORMAL_LUT()[np.frombuffer(rng.bytes(rows * d * 2), dtype=np.uint16)]
-        g = g.reshape(rows, d)
-        y = g @ self.L.T if self.L is not None else g @ self.W
-        y += self.proj_centres[lab]
-        bits = np.packbits(y > 0, axis=1, bitorder="little")
-        out = np.zeros((rows, self.w * 8), dtype=np.uint8)
-        out[:, : bits.shape[1]] = bits
-        return out.view(np.uint64)
-
-
-SOURCES = {"clustered": ClusteredSource, "lsh": LSHSource}
-
-
-def rows(source, start: int, stop: int, stream: int = _DB_STREAM) -> np.ndarray:
-    """Rows ``start .. stop-1`` of a source's stream (uint64 words)."""
-    out = np.empty((max(0, stop - start), source.w), dtype=np.uint64)
-    at = start
-    while at < stop:
-        b = at // BLOCK
-        blk = source.block(stream, b, BLOCK)
-        lo, hi = at - b * BLOCK, min(BLOCK, stop - b * BLOCK)
-        out[at - start : at - start + hi - lo] = blk[lo:hi]
-        at += hi - lo
-    return out
-
-
-def chunks(source, n: int, chunk: int = 1 << 20, stream: int = _DB_STREAM, timer=None):
-    """The first ``n`` rows of a stream, ``chunk`` rows at a time;
-    ``timer`` (a one-element list) accumulates the generation seconds."""
-    chunk = max(BLOCK, chunk // BLOCK * BLOCK)  # whole blocks: each drawn once
-    for a in range(0, n, chunk):
-        part, seconds = timed(lambda a=a: rows(source, a, min(n, a + chunk), stream))
-        if timer is not None:
-            timer[0] += seconds
-        yield part
-
-
-def queries(source, nq: int) -> np.ndarray:
-    return rows(source, 0, nq, _Q_STREAM)
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4096
-
-
-def _peak_rss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def build(kind: str, n: int, nbits: int, chunk: int, seed: int, m=None):
-    import hamsearch
-
-    src = SOURCES[kind](nbits, seed)
-    gen_s = [0.0]
-    rss0 = _rss()
-    index, total = timed(lambda: hamsearch.Index.from_chunks(
-        chunks(src, n, chunk, timer=gen_s), nbits, n=n, method="mih", m=m,
-        inline_codes=False))
-    info = {"build_s": total - gen_s[0], "gen_s": gen_s[0], "bytes_per_code": index.nbytes / n,
-            "rss_per_code": (_rss() - rss0) / n, "m": index.m}
-    return src, index, info
-
-
-def _flat_knn(index, q, k):
-    from hamsearch._backend import kernels
-
-    view = index.snapshot().views[0]
-    return kernels().knn(view.codes, None, q, k, 1)
-
-
-def _mih_knn(index, q, k, state=None):
-    view = index.snapshot().views[0]
-    st = view.seg.mih if state is None else state
-    return index.planner._tables.knn(q, k, 1, state=st)
-
-
-def variant_tables(index, spec: str):
-    """Tables over the index's codes for a ``--variants`` entry: ``auto``
-    (the index's own: m and kinds as the build chose them), ``mN`` (N
-    substrings, kinds by the default rule) or ``mN-KIND`` (every table
-    forced to KIND: dense, sparse, hash).  Returns ``(label, state,
-    build seconds or None, description)``."""
-    from hamsearch import mih
-
+    variants = [variant_tables(index, v) for v in args.variants]
     seg = index.snapshot().views[0].seg
-    if spec == "auto":
-        st = seg.mih
-        return spec, st, None, f"m={st.m} {'/'.join(mih.kind_names(st.main[0]))}"
-    m, _, kind = spec[1:].partition("-")
-    own = seg.mih
-    if own is not None and int(m) == own.m and (not kind or mih.kind_names(own.main[0])
-                                                 == [kind] * own.m):
-        # the index's own tables already (no second copy in memory)
-        return spec, own, None, f"m={own.m} {'/'.join(mih.kind_names(own.main[0]))} (= auto)"
-    t = mih.MultiIndexTables(index.nbits, m=int(m), inline_codes=False,
-                             table_kind=kind or None)
-    build_s = timed(lambda: t.sync(seg.codes, None))[1]
-    st = t._state
-    return spec, st, build_s, f"m={st.m} {'/'.join(mih.kind_names(st.main[0]))}"
+    for label, st, bs, desc in variants:
+        bpc = (seg.codes.nbytes + state_nbytes(st)) / args.n
+        took = info["build_s"] if bs is None else bs
+        print(f"  {label}: {desc}, tables built in {took:.1f} s, index {bpc:.2f} B/code")
+    head, rows_, exact = variants_table(index, src, variants, args.ks, args.nq, args.flat_nq)
+    print_table(head, rows_)
+    return exact
 
 
-def _auto_prefers_mih(index, k) -> bool:
-    view = index.snapshot().views[0]
-    p = index.planner
-    return p.rule.prefer_mih(view.codes, index.nbits, index.m, False, k=k, holder=view.seg)
-
-
-def table(index, src, ks, nq: int, flat_nq: int, single_nq: int = 2):
-    """Rows of the side-by-side table, and whether every sample was exact.
-
-    The flat scan is timed twice: one batch of ``flat_nq`` queries (its best
-    case: the batch shares each pass over the codes) and ``single_nq``
-    one-query calls (the paper's baseline: a linear scan per query)."""
-    q = queries(src, max(nq, flat_nq))
-    out, exact_all = [], True
-    _mih_knn(index, q[:nq], ks[0])  # warm the tables and the codes
-    for k in ks:
-        _mih_knn(index, q[:1], k)
-        mih_s = timed(lambda: _mih_knn(index, q[:nq], k))[1] / nq
-        stats = index.planner.last_mih_stats
-        fb = float(stats[:, 2].mean()) if stats is not None else float("nan")
-        (Df, If), flat_s = timed(lambda: _flat_knn(index, q[:flat_nq], k))
-        flat_s /= flat_nq
-        single_s = sum(timed(lambda i=i: _flat_knn(index, q[i : i + 1], k))[1]
-                       for i in range(single_nq)) / max(1, single_nq)
-        Dm, Im = _mih_knn(index, q[:flat_nq], k)
-        exact = bool(np.array_equal(Dm, Df) and np.array_equal(Im, If))
-        exact_all &= exact
-        paper = PAPER_SPEEDUP.get(index.nbits, {}).get(k)
-        out.append([k, f"{mih_s * 1e3:.3f}", f"{flat_s * 1e3:.1f}", f"{flat_s / mih_s:.0f}x",
-                    f"{single_s * 1e3:.1f}", f"{single_s / mih_s:.0f}x",
-                    f"{paper}x" if paper else "-", f"{fb:.2f}",
-                    "mih" if _auto_prefers_mih(index, k) else "flat",
-                    "yes" if exact else "NO"])
-    return out, exact_all
-
-
-def variants_table(index, src, variants, ks, nq: int, flat_nq: int):
-    """The flat scan once, then each variant's tables over the same codes
-    with the same queries (interleaved per k, so load drifts hit them
-    alike): rows, and whether every variant matched the scan everywhere."""
-    q = queries(src, max(nq, flat_nq))
-    out, exact_all = [], True
-    for _, st, _, _ in variants:
-        _mih_knn(index, q[:nq], ks[0], st)  # warm the tables and the codes
-    for k in ks:
-        (Df, If), flat_s = timed(lambda: _flat_knn(index, q[:flat_nq], k))
-        flat_s /= flat_nq
-        row = [k, f"{flat_s * 1e3:.1f}"]
-        for _, st, _, _ in variants:
-            _mih_knn(index, q[:1], k, st)
-            mih_s = timed(lambda: _mih_knn(index, q[:nq], k, st))[1] / nq
-            stats = index.planner.last_mih_stats
-            Dm, Im = _mih_knn(index, q[:flat_nq], k, st)
-            exact = bool(np.array_equal(Dm, Df) and np.array_equal(Im, If))
-            exact_all &= exact
-            row += [f"{mih_s * 1e3:.3f}", f"{flat_s / mih_s:.0f}x",
-                    f"{float(stats[:, 1].mean()):.0f}", f"{float(stats[:, 2].mean()):.2f}",
-                    "yes" if exact else "NO"]
-        paper = PAPER_SPEEDUP.get(index.nbits, {}).get(k)
-        row.append(f"{paper}x" if paper else "-")
-        out.append(row)
-    head = ["k", "flat ms/q"]
-    for label, _, _, _ in variants:
-        head += [f"{label} ms/q", "speed-up", "verified", "fallback", "exact"]
-    head.append("paper (T3)")
-    return head, out, exact_all
-
-
-def reopen(holder: list, directory: str, src, k: int = 10, nq: int = 20):
-    """Save ``holder[0]`` to ``directory``, drop it (the caller keeps no
-    other reference: at 10^9 codes the index and the mapped file's page
-    cache do not both fit), load with mmap: timings."""
-    import hamsearch
-
-    index = holder.pop()
-    save_s = timed(lambda: index.save(directory, directory=True))[1]
-    q = queries(src, nq)
-    ref = _mih_knn(index, q, k)
-    del index
-    gc.collect()
-    idx, open_s = timed(lambda: hamsearch.load(directory, mmap=True))
-    tables_mapped = idx.snapshot().views[0].seg.mih is not None
-    first_s = timed(lambda: idx.search(q[:1], k))[1]
-    for _ in range(2):
-        idx.search(q, k)
-    (D, I), warm_s = timed(lambda: idx.search(q, k))
-    warm_s /= nq
-    same = bool(np.array_equal(D, ref[0]) and np.array_equal(I, ref[1]))
-    idx.verify()
-    return {"save_s": save_s, "open_s": open_s, "first_s": first_s, "warm_s": warm_s,
-            "tables_mapped": tables_mapped, "same_results": same}, idx
+def _print_reopen(holder: list, kind: str, src, args):
+    """``--dir``: save, re-open with mmap and time it (:func:`reopen`); returns
+    whether the re-opened index gave the same results, and the index."""
+    d = os.path.join(args.dir, f"{kind}-{args.n}-{args.nbits}")
+    shutil.rmtree(d, ignore_errors=True)
+    r, index = reopen(holder, d, src)
+    print(f"save {r['save_s']:.1f} s; load(mmap=True) {r['open_s'] * 1e3:.1f} ms "
+          f"(tables mapped: {r['tables_mapped']}); first query "
+          f"{r['first_s'] * 1e3:.1f} ms; warm {r['warm_s'] * 1e3:.3f} ms/q (k=10); "
+          f"same results: {r['same_results']}")
+    if not args.keep:
+        shutil.rmtree(d, ignore_errors=True)
+    return r["same_results"], index
 
 
 def run_table(args) -> int:
+    """The side-by-side table (or ``--variants``) for each ``--data`` kind;
+    exit status 1 when MIH ever differed from the flat scan."""
     import hamsearch
 
     hamsearch.set_num_threads(args.threads)
@@ -347,21 +117,9 @@ def run_table(args) -> int:
         print(f"\n## {kind}: m={info['m']}, build {info['build_s']:.1f} s (+ generation "
               f"{info['gen_s']:.1f} s), index {info['bytes_per_code']:.2f} B/code, resident "
               f"growth {info['rss_per_code']:.2f} B/code, peak RSS "
-              f"{_peak_rss() / 2**30:.2f} GiB")
+              f"{peak_rss() / 2**30:.2f} GiB")
         if args.variants:
-            from hamsearch.mih import state_nbytes
-
-            variants = [variant_tables(index, v) for v in args.variants]
-            seg = index.snapshot().views[0].seg
-            for label, st, bs, desc in variants:
-                bpc = (seg.codes.nbytes + state_nbytes(st)) / args.n
-                took = info["build_s"] if bs is None else bs
-                print(f"  {label}: {desc}, tables built in {took:.1f} s, index {bpc:.2f} B/code")
-            head, rows_, exact = variants_table(index, src, variants, args.ks, args.nq,
-                                                args.flat_nq)
-            del variants
-            ok &= exact
-            print_table(head, rows_)
+            ok &= _print_variants(index, src, info, args)
         else:
             rows_, exact = table(index, src, args.ks, args.nq, args.flat_nq)
             ok &= exact
@@ -369,18 +127,12 @@ def run_table(args) -> int:
                          "speed-up (1-query)", "paper (T3)", "fallback",
                          "auto", "MIH == flat"], rows_)
         if args.dir:
-            d = os.path.join(args.dir, f"{kind}-{args.n}-{args.nbits}")
-            shutil.rmtree(d, ignore_errors=True)
+            # the index moves into the list: reopen drops the last reference
+            # before loading (at 10^9 codes both do not fit)
             holder = [index]
             del index
-            r, index = reopen(holder, d, src)
-            print(f"save {r['save_s']:.1f} s; load(mmap=True) {r['open_s'] * 1e3:.1f} ms "
-                  f"(tables mapped: {r['tables_mapped']}); first query "
-                  f"{r['first_s'] * 1e3:.1f} ms; warm {r['warm_s'] * 1e3:.3f} ms/q (k=10); "
-                  f"same results: {r['same_results']}")
-            ok &= r["same_results"]
-            if not args.keep:
-                shutil.rmtree(d, ignore_errors=True)
+            same, index = _print_reopen(holder, kind, src, args)
+            ok &= same
         del index
         gc.collect()
     print(f"\nrecall 1.0 (MIH == flat, ids and distances, every sampled query): "
@@ -388,7 +140,32 @@ def run_table(args) -> int:
     return 0 if ok else 1
 
 
+def _plot_scaling(curves: dict, args) -> None:
+    """MIH and flat time per query vs n, labelled with auto's choice (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind, pts in curves.items():
+        n = [p[0] for p in pts]
+        ax.loglog(n, [p[1] for p in pts], "o-", label=f"MIH ({kind})")
+        ax.loglog(n, [p[2] for p in pts], "s--", label=f"flat ({kind})")
+        for p in pts:
+            ax.annotate(p[3], (p[0], p[1]), fontsize=7, textcoords="offset points",
+                        xytext=(0, 6))
+    ax.set_xlabel("codes n")
+    ax.set_ylabel(f"ms per query (k={args.scaling_k}, 1 thread)")
+    ax.set_title(f"{args.nbits}-bit: MIH vs flat (labels: auto's choice)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.scaling, dpi=120)
+
+
 def run_scaling(args) -> int:
+    """``--scaling``: MIH vs flat at n = 10^6 .. ``--max-n``, a table per
+    kind and, when ``--scaling`` names a file, the plot."""
     import hamsearch
 
     hamsearch.set_num_threads(args.threads)
@@ -412,30 +189,13 @@ def run_scaling(args) -> int:
                       f"{b / a:.0f}x", au, f"{bpc:.2f}", ex]
                      for n, a, b, au, bpc, ex in pts])
     if args.scaling:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for kind, pts in curves.items():
-            n = [p[0] for p in pts]
-            ax.loglog(n, [p[1] for p in pts], "o-", label=f"MIH ({kind})")
-            ax.loglog(n, [p[2] for p in pts], "s--", label=f"flat ({kind})")
-            for p in pts:
-                ax.annotate(p[3], (p[0], p[1]), fontsize=7, textcoords="offset points",
-                            xytext=(0, 6))
-        ax.set_xlabel("codes n")
-        ax.set_ylabel(f"ms per query (k={args.scaling_k}, 1 thread)")
-        ax.set_title(f"{args.nbits}-bit: MIH vs flat (labels: auto's choice)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(args.scaling, dpi=120)
+        _plot_scaling(curves, args)
         print(f"\nplot written to {args.scaling}")
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.billion``: see the module's docstring."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=10_000_000)
     p.add_argument("--nbits", type=int, default=64)

@@ -17,11 +17,9 @@ Every engine's distances are checked against the exact ones.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
-from ._common import bench_env, machine_line, omp_line, print_table, timed
+from ._common import bench_env, bench_parser, machine_line, omp_line, print_table, timed
 
 
 def _numpy_filtered(db8, ids, allow, q8, k):
@@ -53,14 +51,8 @@ def _faiss_postfilter(index, q8, allow_sorted, k, kprime):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=1_000_000)
-    p.add_argument("--nq", type=int, default=200)
-    p.add_argument("--k", type=int, default=10)
+    p = bench_parser(__doc__, n=1_000_000, nq=200, k=10, threads=2, repeats=3)
     p.add_argument("--fractions", default="0.001,0.01,0.1,0.5")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
 
     import hamsearch

@@ -35,12 +35,20 @@ Takes about 2 minutes on 2 cores with the defaults (200k codes).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 
-from bench._common import bench_env, best_time, cpu_mhz, machine_line, omp_line, print_table, set_threads
+from bench._common import (
+    bench_env,
+    bench_parser,
+    best_time,
+    cpu_mhz,
+    machine_line,
+    omp_line,
+    print_table,
+    set_threads,
+)
 from bench._suites import CodeSet, build, tie_aware_recall
 
 DEFAULT_NBITS = "384,512,768,1024,1536,2048,3072,4096"
@@ -172,14 +180,8 @@ def run_one(data: CodeSet, k: int, threads: int, repeats: int, args, mhz) -> lis
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=200_000)
-    p.add_argument("--nq", type=int, default=200)
+    p = bench_parser(__doc__, n=200_000, nq=200, k=10, threads=2, repeats=3)
     p.add_argument("--nbits", default=DEFAULT_NBITS)
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--data", default="uniform,clustered,embeddings")
     p.add_argument("--flip", type=float, default=0.02)
     p.add_argument("--centres", type=int, default=1000)

@@ -4,7 +4,7 @@ Checked against numpy references (tests.reference and a stable argsort as
 the counting sort's twin) and against an index built from all the codes at
 once: identical ids and distances, ties included.  Also the implicit-id
 path (no ids array), the int32 row-number limit, the seeded chunked
-generators of bench.billion (chunk-size independent) and the mmap re-open
+generators of bench.billion_codes (chunk-size independent) and the mmap re-open
 of a directory whose tables were saved.
 """
 
@@ -288,21 +288,22 @@ def test_table_file_of_another_segment_is_refused(tmp_path, monkeypatch):
 @pytest.mark.parametrize("kind", ["clustered", "lsh"])
 @pytest.mark.parametrize("nbits", [64, 128, 256])
 def test_chunked_generation_is_seeded_and_chunk_size_independent(kind, nbits, monkeypatch):
-    from bench import billion
+    # the generators' module: BLOCK is patched where rows() and chunks() read it
+    from bench import billion_codes as codes
 
-    monkeypatch.setattr(billion, "BLOCK", 4096)  # small blocks: a fast test, same logic
-    src = billion.SOURCES[kind](nbits, seed=3)
-    n = 2 * billion.BLOCK + 123
-    a = np.concatenate(list(billion.chunks(src, n, chunk=billion.BLOCK)))
-    b = np.concatenate(list(billion.chunks(src, n, chunk=5 * billion.BLOCK)))
-    c = billion.rows(src, 1000, billion.BLOCK + 500)
+    monkeypatch.setattr(codes, "BLOCK", 4096)  # small blocks: a fast test, same logic
+    src = codes.SOURCES[kind](nbits, seed=3)
+    n = 2 * codes.BLOCK + 123
+    a = np.concatenate(list(codes.chunks(src, n, chunk=codes.BLOCK)))
+    b = np.concatenate(list(codes.chunks(src, n, chunk=5 * codes.BLOCK)))
+    c = codes.rows(src, 1000, codes.BLOCK + 500)
     assert a.shape == (n, -(-nbits // 64)) and a.dtype == np.uint64
-    assert np.array_equal(a, b) and np.array_equal(a[1000 : billion.BLOCK + 500], c)
-    again = np.concatenate(list(billion.chunks(billion.SOURCES[kind](nbits, seed=3), n)))
+    assert np.array_equal(a, b) and np.array_equal(a[1000 : codes.BLOCK + 500], c)
+    again = np.concatenate(list(codes.chunks(codes.SOURCES[kind](nbits, seed=3), n)))
     assert np.array_equal(a, again)
-    other = billion.rows(billion.SOURCES[kind](nbits, seed=4), 0, 1000)
+    other = codes.rows(codes.SOURCES[kind](nbits, seed=4), 0, 1000)
     assert not np.array_equal(a[:1000], other)
-    q = billion.queries(src, 100)
+    q = codes.queries(src, 100)
     assert not np.array_equal(q, a[:100])  # queries are another stream
     # codes look like their model: balanced-ish bits, clustered neighbours
     bits = np.unpackbits(a.view(np.uint8), axis=1, bitorder="little")[:, :nbits]
