@@ -150,10 +150,10 @@ def _plot_scaling(curves: dict, args) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for kind, pts in curves.items():
         n = [p[0] for p in pts]
-        ax.loglog(n, [p[1] for p in pts], "o-", label=f"MIH ({kind})")
-        ax.loglog(n, [p[2] for p in pts], "s--", label=f"flat ({kind})")
+        ax.loglog(n, [p[2] for p in pts], "o-", label=f"MIH ({kind})")
+        ax.loglog(n, [p[3] for p in pts], "s--", label=f"flat ({kind})")
         for p in pts:
-            ax.annotate(p[3], (p[0], p[1]), fontsize=7, textcoords="offset points",
+            ax.annotate(p[4], (p[0], p[2]), fontsize=7, textcoords="offset points",
                         xytext=(0, 6))
     ax.set_xlabel("codes n")
     ax.set_ylabel(f"ms per query (k={args.scaling_k}, 1 thread)")
@@ -179,15 +179,16 @@ def run_scaling(args) -> int:
             src, index, info = build(kind, n, args.nbits, args.chunk, args.seed)
             r, _ = table(index, src, [args.scaling_k], args.nq, args.flat_nq)
             mih_ms, flat_ms = float(r[0][1]), float(r[0][2])
-            pts.append((n, mih_ms, flat_ms, r[0][6], info["bytes_per_code"], r[0][7]))
+            # row: k, MIH, flat, speed-up, 1-query flat, its speed-up, paper,
+            # fallback, auto, exact (billion_timing.table)
+            pts.append((n, info["m"], mih_ms, flat_ms, r[0][8], info["bytes_per_code"], r[0][9]))
             del index
             gc.collect()
         curves[kind] = pts
         print(f"\n## {kind}, k={args.scaling_k}")
         print_table(["n", "m", "MIH ms/q", "flat ms/q", "speed-up", "auto", "B/code", "exact"],
-                    [[f"{n:,}", hamsearch.mih.choose_m(args.nbits, n), f"{a:.3f}", f"{b:.1f}",
-                      f"{b / a:.0f}x", au, f"{bpc:.2f}", ex]
-                     for n, a, b, au, bpc, ex in pts])
+                    [[f"{n:,}", m, f"{a:.3f}", f"{b:.1f}", f"{b / a:.0f}x", au, f"{bpc:.2f}", ex]
+                     for n, m, a, b, au, bpc, ex in pts])
     if args.scaling:
         _plot_scaling(curves, args)
         print(f"\nplot written to {args.scaling}")
