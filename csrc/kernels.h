@@ -62,6 +62,58 @@
         }                                                                   \
     } while (0)
 
+/* The body of a filter kernel (arguments named as in hs_kernels.filter,
+ * plus stream) that tests groups of G codes of w words: from *start, the
+ * group at c (codes i .. i + G - 1; first prefetched HS_PREFETCH_BYTES
+ * ahead when stream) is tested by GROUP(c), which emits its passing codes
+ * (HS_MASK_EMIT); the last codes (fewer than G) go one by one by their
+ * distance DIST(q, code, w) (HS_SCALAR_EMIT).  Declares limit, cnt and i,
+ * ends at done: and returns cnt. */
+#define HS_GROUP_FILTER(G, GROUP, DIST)                                     \
+    const int limit = cap - HS_FILTER_SLACK;                                \
+    int cnt = 0;                                                            \
+    int64_t i = *start;                                                     \
+    for (; i + (G) <= n; i += (G)) {                                        \
+        const uint64_t *c = db + i * (int64_t)w;                            \
+        if (stream)                                                         \
+            for (int l = 0; l < (G) * w; l += 8)                            \
+                HS_PREFETCH(c + l);                                         \
+        GROUP(c);                                                           \
+    }                                                                       \
+    for (; i < n; i++)                                                      \
+        HS_SCALAR_EMIT(DIST(q, db + i * (int64_t)w, w), i);                 \
+done:                                                                       \
+    *start = i;                                                             \
+    return cnt
+
+/* The code widths (in words) that get their own unrolled copy of a
+ * width-specialised kernel (3-64 words: 192-4096 bits, the common
+ * embedding and descriptor sizes); any other width runs the same kernel
+ * with a run-time w.  HS_WIDE_DISPATCH(w, CALL, EXTRA) is the switch that
+ * returns CALL(W) for each of them, CALL(w) otherwise; EXTRA adds the
+ * widths one variant specialises besides them, as HS_WIDE_CASE(CALL, W)
+ * (nothing: an empty argument). */
+#define HS_WIDE_CASE(CALL, W)                                               \
+    case W:                                                                 \
+        return CALL(W);
+#define HS_WIDE_DISPATCH(w, CALL, EXTRA)                                    \
+    switch (w) {                                                            \
+        HS_WIDE_CASE(CALL, 3)                                               \
+        HS_WIDE_CASE(CALL, 5)                                               \
+        HS_WIDE_CASE(CALL, 6)                                               \
+        HS_WIDE_CASE(CALL, 7)                                               \
+        HS_WIDE_CASE(CALL, 8)                                               \
+        HS_WIDE_CASE(CALL, 12)                                              \
+        HS_WIDE_CASE(CALL, 16)                                              \
+        HS_WIDE_CASE(CALL, 24)                                              \
+        HS_WIDE_CASE(CALL, 32)                                              \
+        HS_WIDE_CASE(CALL, 48)                                              \
+        HS_WIDE_CASE(CALL, 64)                                              \
+        EXTRA                                                               \
+    default:                                                                \
+        return CALL(w);                                                     \
+    }
+
 /* Popcount of one word by the SWAR method (pairwise bit sums in 2, 4 and
  * 8-bit fields, then one multiply adds the bytes): the portable flavour's
  * popcount, in the portable kernels and the portable MIH alike. */

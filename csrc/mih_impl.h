@@ -78,7 +78,7 @@ static inline int HS_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64
     return 0;
 }
 
-/* A suffix match at entry tt (in probe_sparse / probe_grouped). */
+/* A suffix match at entry tt (in probe_buckets). */
 #define MIH_SPARSE_MATCH(tt)                                                            \
     do {                                                                                \
         const int64_t t_ = (tt);                                                        \
@@ -99,32 +99,76 @@ static inline int HS_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64
         }                                                                               \
     } while (0)
 
-/* Probe keys[0..nk) in sparse table j of segment sg, in three overlapped
- * stages: the prefix buckets' offsets (prefetched for every key), their
- * suffix bytes and row numbers (prefetched), then the suffix scan (8 bytes
- * at a time: SWAR zero-byte test) whose matches' codes are prefetched and
- * verified MIH_CAND at a time.  Returns -1 when memory ran out. */
-static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
-                               int j, const uint32_t *keys, int nk, const uint64_t *q,
-                               const uint32_t *qkeys, int s, int64_t k, int32_t *T,
-                               int64_t *probes, int64_t *verified, int64_t *work)
+/* The suffix test of a sparse-table probe, on the 8 suffix bytes at sf:
+ * 0x80 in each byte that equals the byte of bw (probe_sparse: bw holds the
+ * key's suffix in every byte) or, grouped, whose distance to the byte of bq
+ * (the query's suffix) equals the byte of bw (the target distance). */
+static inline __attribute__((always_inline)) uint64_t
+HS_FN(sfx_match8)(const uint8_t *sf, uint64_t bq, uint64_t bw, int grouped)
+{
+    const uint64_t lo7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
+    uint64_t v;
+    memcpy(&v, sf, 8);
+    if (grouped) {
+        /* per-byte popcounts of the distance to the query's suffix */
+        v ^= bq;
+        v = v - ((v >> 1) & UINT64_C(0x5555555555555555));
+        v = (v & UINT64_C(0x3333333333333333)) + ((v >> 2) & UINT64_C(0x3333333333333333));
+        v = (v + (v >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+    }
+    v ^= bw;
+    /* 0x80 in each byte of v that is zero (exact: no carries) */
+    return ~(((v & lo7) + lo7) | v | lo7);
+}
+
+/* The same for one suffix byte x: equal to want, or, grouped, at distance
+ * want from qs. */
+static inline __attribute__((always_inline)) int
+HS_FN(sfx_match1)(uint8_t x, uint32_t qs, uint8_t want, int grouped)
+{
+    if (grouped)
+        return HS_POP64((uint64_t)(x ^ (uint8_t)qs)) == want;
+    return x == want;
+}
+
+/* Probe nk prefix buckets of sparse table j of segment sg, in three
+ * overlapped stages: the buckets' offsets (prefetched for every bucket),
+ * their suffix bytes and row numbers (prefetched), then the suffix scan (8
+ * bytes at a time: SWAR) whose matches' codes are prefetched and verified
+ * MIH_CAND at a time.  Bucket i is the prefix of key keys[i] and takes the
+ * entries whose suffix is the key's (probe_sparse), or, grouped, it is the
+ * prefix keys[i] and takes the entries whose suffix is at distance tgt[i]
+ * from the query's suffix qs (probe_grouped).  Always inlined with a
+ * constant `grouped`: each probe gets its own loops.  Returns -1 when
+ * memory ran out. */
+static inline __attribute__((always_inline)) int
+HS_FN(probe_buckets)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg, int j,
+                     const uint32_t *keys, const uint8_t *tgt, int nk, uint32_t qs,
+                     int grouped, const uint64_t *q, const uint32_t *qkeys, int s,
+                     int64_t k, int32_t *T, int64_t *probes, int64_t *verified,
+                     int64_t *work)
 {
     const int w = c->w;
     const int64_t n = c->n;
-    const int sb = (int)sg->meta[3 * (int64_t)j + 2];
+    /* bucket i: offs[keys[i] >> sb] (the sparse case of mih_bucket; the
+     * grouped enumeration's keys are prefixes already) */
+    const int sb = grouped ? 0 : (int)sg->meta[3 * (int64_t)j + 2];
     const uint32_t smask = (UINT32_C(1) << sb) - 1;
     const int32_t *pos = sg->pos + (int64_t)j * sg->seg_n;
     const uint8_t *sf = sg->sfx ? sg->sfx + (int64_t)j * sg->seg_n : 0;
     const uint64_t *tc = sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
+    const int32_t *offs = sg->offs + sg->meta[3 * (int64_t)j + 1];
     int64_t bb0[MIH_BATCH], bb1[MIH_BATCH];
     int64_t cand_t[MIH_CAND], cand_p[MIH_CAND];
     int ncand = 0;
     if (!sf)
         return 0; /* never built so (hamsearch.mih checks the layout) */
     for (int i = 0; i < nk; i++)
-        mih_bucket_prefetch(sg, j, keys[i]);
+        __builtin_prefetch(offs + (keys[i] >> sb));
     for (int i = 0; i < nk; i++) {
-        mih_bucket(sg, j, keys[i], &bb0[i], &bb1[i]);
+        const int32_t *o = offs + (keys[i] >> sb);
+        bb0[i] = o[0];
+        bb1[i] = o[1];
         if (bb1[i] > bb0[i]) {
             __builtin_prefetch(sf + bb0[i]);
             __builtin_prefetch(pos + bb0[i]);
@@ -132,18 +176,14 @@ static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segmen
     }
     for (int i = 0; i < nk; i++) {
         const int64_t b0 = bb0[i], b1 = bb1[i];
-        const uint8_t want = (uint8_t)(keys[i] & smask);
+        const uint8_t want = grouped ? tgt[i] : (uint8_t)(keys[i] & smask);
         int64_t nmatch = 0, t = b0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         {
-            const uint64_t lo7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
-            const uint64_t bc = UINT64_C(0x0101010101010101) * want;
+            const uint64_t ones = UINT64_C(0x0101010101010101);
+            const uint64_t bq = ones * (uint8_t)qs, bw = ones * want;
             for (; t + 8 <= b1; t += 8) {
-                uint64_t v;
-                memcpy(&v, sf + t, 8);
-                v ^= bc;
-                /* 0x80 in each byte of v that is zero (exact: no carries) */
-                uint64_t z = ~(((v & lo7) + lo7) | v | lo7);
+                uint64_t z = HS_FN(sfx_match8)(sf + t, bq, bw, grouped);
                 while (z) {
                     const int64_t tt = t + (__builtin_ctzll(z) >> 3);
                     z &= z - 1;
@@ -153,7 +193,7 @@ static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segmen
         }
 #endif
         for (; t < b1; t++) {
-            if (sf[t] == want)
+            if (HS_FN(sfx_match1)(sf[t], qs, want, grouped))
                 MIH_SPARSE_MATCH(t);
         }
         (*probes)++;
@@ -166,81 +206,35 @@ static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segmen
     return 0;
 }
 
+/* Probe keys[0..nk) in sparse table j of segment sg (probe_buckets, each
+ * key's bucket its prefix, the suffix equal to the key's).  Returns -1 when
+ * memory ran out. */
+static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
+                               int j, const uint32_t *keys, int nk, const uint64_t *q,
+                               const uint32_t *qkeys, int s, int64_t k, int32_t *T,
+                               int64_t *probes, int64_t *verified, int64_t *work)
+{
+    return HS_FN(probe_buckets)(c, ws, sg, j, keys, 0, nk, 0, 0, q, qkeys, s, k, T, probes,
+                                verified, work);
+}
+
 /* Probe the prefix buckets pre[0..nk) of sparse table j of segment sg
  * for the "grouped" enumeration: at radius s, bucket pre[i] (prefix at
  * distance h from the query's) holds the codes whose substring j is at
  * distance exactly s from the query's when their suffix is at distance
  * tgt[i] = s - h from the query's suffix qs.  One visit per prefix bucket
  * instead of one probe per key: C(len, s) keys become sum_h C(len - sb, h)
- * buckets.  Stages as probe_sparse; the suffix test is a SWAR per-byte
- * popcount compared with tgt[i].  Returns -1 when memory ran out. */
+ * buckets.  Stages as probe_sparse (probe_buckets); the suffix test is a
+ * SWAR per-byte popcount compared with tgt[i].  Returns -1 when memory ran
+ * out. */
 static int HS_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
                                 int j, const uint32_t *pre, const uint8_t *tgt, int nk,
                                 uint32_t qs, const uint64_t *q, const uint32_t *qkeys,
                                 int s, int64_t k, int32_t *T, int64_t *probes,
                                 int64_t *verified, int64_t *work)
 {
-    const int w = c->w;
-    const int64_t n = c->n;
-    const int32_t *pos = sg->pos + (int64_t)j * sg->seg_n;
-    const uint8_t *sf = sg->sfx ? sg->sfx + (int64_t)j * sg->seg_n : 0;
-    const uint64_t *tc = sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
-    const int32_t *offs = sg->offs + sg->meta[3 * (int64_t)j + 1];
-    int64_t bb0[MIH_BATCH], bb1[MIH_BATCH];
-    int64_t cand_t[MIH_CAND], cand_p[MIH_CAND];
-    int ncand = 0;
-    if (!sf)
-        return 0; /* never built so (hamsearch.mih checks the layout) */
-    for (int i = 0; i < nk; i++)
-        __builtin_prefetch(offs + pre[i]);
-    for (int i = 0; i < nk; i++) {
-        bb0[i] = offs[pre[i]];
-        bb1[i] = offs[pre[i] + 1];
-        if (bb1[i] > bb0[i]) {
-            __builtin_prefetch(sf + bb0[i]);
-            __builtin_prefetch(pos + bb0[i]);
-        }
-    }
-    for (int i = 0; i < nk; i++) {
-        const int64_t b0 = bb0[i], b1 = bb1[i];
-        const int want = tgt[i];
-        int64_t nmatch = 0, t = b0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        {
-            const uint64_t ones = UINT64_C(0x0101010101010101);
-            const uint64_t lo7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
-            const uint64_t bq = ones * (uint8_t)qs, bw = ones * (uint8_t)want;
-            for (; t + 8 <= b1; t += 8) {
-                uint64_t v;
-                memcpy(&v, sf + t, 8);
-                v ^= bq;
-                /* per-byte popcounts, then 0x80 in each byte equal to want */
-                v = v - ((v >> 1) & UINT64_C(0x5555555555555555));
-                v = (v & UINT64_C(0x3333333333333333)) +
-                    ((v >> 2) & UINT64_C(0x3333333333333333));
-                v = (v + (v >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
-                v ^= bw;
-                uint64_t z = ~(((v & lo7) + lo7) | v | lo7);
-                while (z) {
-                    const int64_t tt = t + (__builtin_ctzll(z) >> 3);
-                    z &= z - 1;
-                    MIH_SPARSE_MATCH(tt);
-                }
-            }
-        }
-#endif
-        for (; t < b1; t++) {
-            if (HS_POP64((uint64_t)(sf[t] ^ (uint8_t)qs)) == want)
-                MIH_SPARSE_MATCH(t);
-        }
-        (*probes)++;
-        *verified += nmatch;
-        *work += MIH_PROBE_COST + nmatch * (tc ? w : MIH_RANDOM_COST) +
-                 (b1 > b0 ? (b1 - b0) / MIH_SFX_PER_UNIT : 0);
-    }
-    if (ncand && HS_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, j, k, T))
-        return -1;
-    return 0;
+    return HS_FN(probe_buckets)(c, ws, sg, j, pre, tgt, nk, qs, 1, q, qkeys, s, k, T, probes,
+                                verified, work);
 }
 
 /* Search query qi.  On return ws->cd/cp[0..ws->cnt) hold every candidate
@@ -315,10 +309,6 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                     }
                     if (work > c->budget)
                         break;
-                }
-                if (work > c->budget) {
-                    fallback = 1;
-                    break;
                 }
             } else if (s <= len) {
                 uint64_t mask = (s == 0) ? 0 : ((UINT64_C(1) << s) - 1);
@@ -413,10 +403,12 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                     if (work > c->budget)
                         break;
                 }
-                if (work > c->budget) {
-                    fallback = 1;
-                    break;
-                }
+            }
+            /* over the work budget: a linear scan instead (work grows only
+             * in the probes above) */
+            if (work > c->budget) {
+                fallback = 1;
+                break;
             }
             if (s == len || (int64_t)T <= (int64_t)s * m + j) {
                 done = 1;

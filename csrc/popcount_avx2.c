@@ -147,23 +147,8 @@ hs2_group4(const uint64_t *q, int64_t qstride, const uint64_t *c, int w,
                             _mm256_permute2x128_si256(t0, t1, 0x31));
 }
 
-/* Widths with their own unrolled copy (3-64 words); others run with a
- * run-time w. */
-#define HS2_WIDE_DISPATCH(w, CALL)                                           \
-    switch (w) {                                                            \
-    case 3: return CALL(3);                                                 \
-    case 5: return CALL(5);                                                 \
-    case 6: return CALL(6);                                                 \
-    case 7: return CALL(7);                                                 \
-    case 8: return CALL(8);                                                 \
-    case 12: return CALL(12);                                               \
-    case 16: return CALL(16);                                               \
-    case 24: return CALL(24);                                               \
-    case 32: return CALL(32);                                               \
-    case 48: return CALL(48);                                               \
-    case 64: return CALL(64);                                               \
-    default: return CALL(w);                                                \
-    }
+/* The widths with their own unrolled copy: kernels.h's, none added. */
+#define HS2_WIDE_DISPATCH(w, CALL) HS_WIDE_DISPATCH(w, CALL, )
 
 static inline __attribute__((always_inline)) void
 hs2_wide_pairs(const uint64_t *q, int64_t qstride, const uint64_t *db,
@@ -206,28 +191,19 @@ hs2_wide_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
 {
     HS_AVX2_CONSTS;
     const __m256i thr1 = _mm256_set1_epi64x((long long)thr + 1);
-    const int limit = cap - HS_FILTER_SLACK;
-    int cnt = 0;
-    int64_t i = *start;
-    for (; i + 4 <= n; i += 4) {
-        const uint64_t *c = db + i * (int64_t)w;
-        if (stream)
-            for (int l = 0; l < 4 * w; l += 8)
-                HS_PREFETCH(c + l);
-        const __m256i s = hs2_group4(q, 0, c, w, lut, low4, zero);
-        unsigned m = (unsigned)_mm256_movemask_pd(
-            _mm256_castsi256_pd(_mm256_cmpgt_epi64(thr1, s)));
-        if (m) {
-            uint64_t t[4];
-            _mm256_storeu_si256((__m256i *)t, s);
-            HS_MASK_EMIT(m, t, i, 4);
-        }
-    }
-    for (; i < n; i++)
-        HS_SCALAR_EMIT(avx2s_dist(q, db + i * (int64_t)w, w), i);
-done:
-    *start = i;
-    return cnt;
+#define HS2_GROUP_(c)                                                        \
+    do {                                                                    \
+        const __m256i s = hs2_group4(q, 0, c, w, lut, low4, zero);          \
+        unsigned m = (unsigned)_mm256_movemask_pd(                          \
+            _mm256_castsi256_pd(_mm256_cmpgt_epi64(thr1, s)));              \
+        if (m) {                                                            \
+            uint64_t t[4];                                                  \
+            _mm256_storeu_si256((__m256i *)t, s);                           \
+            HS_MASK_EMIT(m, t, i, 4);                                       \
+        }                                                                   \
+    } while (0)
+    HS_GROUP_FILTER(4, HS2_GROUP_, avx2s_dist);
+#undef HS2_GROUP_
 }
 
 static int hs2_wide_filter_any(const uint64_t *q, const uint64_t *db, int64_t n,

@@ -129,47 +129,13 @@ hs512_code_sums(const uint64_t *q, const uint64_t *c, int w)
     return s;
 }
 
-/* Distances of the 16 codes c, c + w, ..., c + 15 w (w words each) to q + k
- * qstride (qstride 0: one query; w: row k of a second matrix), as 32-bit
- * lanes in code order.  Codes 2j and 2j+1 share one vector of partial sums
- * (the odd code's shifted into the high halves: every partial sum is below
- * 2^32), and three levels of in-lane and 128-bit-lane shuffles
- * (VPUNPCK{L,H}QDQ, then VSHUFI64X2 twice) + VPADDQ fold the 8 vectors into
- * one: 37 instructions per 16 codes for the packing and the fold, instead
- * of a horizontal reduction per code.  Always inlined: with a constant w
- * the block loop unrolls and the query blocks stay in registers. */
-static inline __attribute__((always_inline)) __m512i
-hs512_group16(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
+/* The horizontal sums of the 8 vectors a[0..7]: lane k of the result is
+ * the sum of the 64-bit lanes of a[k].  Three levels of in-lane and
+ * 128-bit-lane shuffles (VPUNPCK{L,H}QDQ, then VSHUFI64X2 twice) + VPADDQ
+ * fold the 8 vectors into one (14 shuffles and 7 adds), instead of a
+ * horizontal reduction per vector. */
+static inline __attribute__((always_inline)) __m512i hs512_hsum8(const __m512i *a)
 {
-    __m512i p[8];
-    for (int k = 0; k < 8; k++) {
-        const int64_t e = 2 * k, o = 2 * k + 1;
-        const __m512i se = hs512_code_sums(q + e * qstride, c + e * w, w);
-        const __m512i so = hs512_code_sums(q + o * qstride, c + o * w, w);
-        p[k] = _mm512_add_epi64(se, _mm512_slli_epi64(so, 32));
-    }
-    __m512i t[4];
-    for (int k = 0; k < 4; k++)
-        t[k] = _mm512_add_epi64(_mm512_unpacklo_epi64(p[2 * k], p[2 * k + 1]),
-                                _mm512_unpackhi_epi64(p[2 * k], p[2 * k + 1]));
-    __m512i u[2];
-    for (int k = 0; k < 2; k++)
-        u[k] = _mm512_add_epi64(
-            _mm512_shuffle_i64x2(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-            _mm512_shuffle_i64x2(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    return _mm512_add_epi64(_mm512_shuffle_i64x2(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                            _mm512_shuffle_i64x2(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
-/* The same for 8 codes, one per vector, as 64-bit lanes in code order:
- * faster than hs512_group16 from 32 words (2048 bits) up on Zen 5, where
- * the packing no longer pays for the extra live registers. */
-static inline __attribute__((always_inline)) __m512i
-hs512_group8(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
-{
-    __m512i a[8];
-    for (int k = 0; k < 8; k++)
-        a[k] = hs512_code_sums(q + k * qstride, c + (int64_t)k * w, w);
     __m512i t[4];
     for (int k = 0; k < 4; k++)
         t[k] = _mm512_add_epi64(_mm512_unpacklo_epi64(a[2 * k], a[2 * k + 1]),
@@ -181,6 +147,39 @@ hs512_group8(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
             _mm512_shuffle_i64x2(t[2 * k], t[2 * k + 1], _MM_SHUFFLE(3, 1, 3, 1)));
     return _mm512_add_epi64(_mm512_shuffle_i64x2(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
                             _mm512_shuffle_i64x2(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* Distances of the 16 codes c, c + w, ..., c + 15 w (w words each) to q + k
+ * qstride (qstride 0: one query; w: row k of a second matrix), as 32-bit
+ * lanes in code order.  Codes 2j and 2j+1 share one vector of partial sums
+ * (the odd code's shifted into the high halves: every partial sum is below
+ * 2^32), and hs512_hsum8 folds the 8 vectors into one: 37 instructions
+ * per 16 codes for the packing and the fold, instead of a horizontal
+ * reduction per code.  Always inlined: with a constant w
+ * the block loop unrolls and the query blocks stay in registers. */
+static inline __attribute__((always_inline)) __m512i
+hs512_group16(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
+{
+    __m512i p[8];
+    for (int k = 0; k < 8; k++) {
+        const int64_t e = 2 * k, o = 2 * k + 1;
+        const __m512i se = hs512_code_sums(q + e * qstride, c + e * w, w);
+        const __m512i so = hs512_code_sums(q + o * qstride, c + o * w, w);
+        p[k] = _mm512_add_epi64(se, _mm512_slli_epi64(so, 32));
+    }
+    return hs512_hsum8(p);
+}
+
+/* The same for 8 codes, one per vector, as 64-bit lanes in code order:
+ * faster than hs512_group16 from 32 words (2048 bits) up on Zen 5, where
+ * the packing no longer pays for the extra live registers. */
+static inline __attribute__((always_inline)) __m512i
+hs512_group8(const uint64_t *q, int64_t qstride, const uint64_t *c, int w)
+{
+    __m512i a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = hs512_code_sums(q + k * qstride, c + (int64_t)k * w, w);
+    return hs512_hsum8(a);
 }
 
 /* Codes per group for width w (a compile-time constant after inlining). */
@@ -334,48 +333,23 @@ hs512_bytes_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
     __m512i Q[8];
     hs512_query_bytes(q, w, Q);
     const __m512i thrv = _mm512_set1_epi64((long long)thr);
-    const int limit = cap - HS_FILTER_SLACK;
-    int cnt = 0;
-    int64_t i = *start;
-    for (; i + 8 <= n; i += 8) {
-        const uint64_t *c = db + i * (int64_t)w;
-        if (stream)
-            for (int l = 0; l < 8 * w; l += 8)
-                HS_PREFETCH(c + l);
-        const __m512i s = hs512_bytes_any8(c, Q, w);
-        uint32_t m = (uint32_t)_mm512_cmple_epu64_mask(s, thrv);
-        if (m) {
-            uint64_t t[8];
-            _mm512_storeu_si512(t, s);
-            HS_MASK_EMIT(m, t, i, 8);
-        }
-    }
-    for (; i < n; i++)
-        HS_SCALAR_EMIT(hs512_dist(q, db + i * (int64_t)w, w), i);
-done:
-    *start = i;
-    return cnt;
+#define HS512_GROUP_(c)                                                      \
+    do {                                                                    \
+        const __m512i s = hs512_bytes_any8(c, Q, w);                        \
+        uint32_t m = (uint32_t)_mm512_cmple_epu64_mask(s, thrv);            \
+        if (m) {                                                            \
+            uint64_t t[8];                                                  \
+            _mm512_storeu_si512(t, s);                                      \
+            HS_MASK_EMIT(m, t, i, 8);                                       \
+        }                                                                   \
+    } while (0)
+    HS_GROUP_FILTER(8, HS512_GROUP_, hs512_dist);
+#undef HS512_GROUP_
 }
 
-/* The widths that get their own unrolled copy of the group loops (3-64
- * words: 192-4096 bits, the common embedding and descriptor sizes); any
- * other width runs the same loops with a run-time w. */
-#define HS512_WIDE_DISPATCH(w, CALL)                                         \
-    switch (w) {                                                            \
-    case 3: return CALL(3);                                                 \
-    case 5: return CALL(5);                                                 \
-    case 6: return CALL(6);                                                 \
-    case 7: return CALL(7);                                                 \
-    case 8: return CALL(8);                                                 \
-    case 10: return CALL(10);                                               \
-    case 12: return CALL(12);                                               \
-    case 16: return CALL(16);                                               \
-    case 24: return CALL(24);                                               \
-    case 32: return CALL(32);                                               \
-    case 48: return CALL(48);                                               \
-    case 64: return CALL(64);                                               \
-    default: return CALL(w);                                                \
-    }
+/* The widths with their own unrolled copy of the group loops: kernels.h's
+ * and 10 words (640 bits). */
+#define HS512_WIDE_DISPATCH(w, CALL) HS_WIDE_DISPATCH(w, CALL, HS_WIDE_CASE(CALL, 10))
 
 static inline __attribute__((always_inline)) void
 hs512_wide_pairs(const uint64_t *q, int64_t qstride, const uint64_t *db,
@@ -433,36 +407,27 @@ hs512_wide_filter(const uint64_t *q, const uint64_t *db, int64_t n, int w,
     const int G = HS512_GROUP(w);
     const __m512i thr32 = _mm512_set1_epi32(thr);
     const __m512i thr64 = _mm512_set1_epi64((long long)thr);
-    const int limit = cap - HS_FILTER_SLACK;
-    int cnt = 0;
-    int64_t i = *start;
-    for (; i + G <= n; i += G) {
-        const uint64_t *c = db + i * (int64_t)w;
-        if (stream)
-            for (int l = 0; l < G * w; l += 8)
-                HS_PREFETCH(c + l);
-        uint32_t t[16];
-        uint32_t m;
-        if (G == 16) {
-            const __m512i s = hs512_group16(q, 0, c, w);
-            m = (uint32_t)_mm512_cmple_epu32_mask(s, thr32);
-            if (m)
-                _mm512_storeu_si512(t, s);
-        } else {
-            const __m512i s = hs512_group8(q, 0, c, w);
-            m = (uint32_t)_mm512_cmple_epu64_mask(s, thr64);
-            if (m)
-                _mm256_storeu_si256((__m256i *)t, _mm512_cvtepi64_epi32(s));
-        }
-        if (m) {
-            HS_MASK_EMIT(m, t, i, G);
-        }
-    }
-    for (; i < n; i++)
-        HS_SCALAR_EMIT(hs512_dist(q, db + i * (int64_t)w, w), i);
-done:
-    *start = i;
-    return cnt;
+#define HS512_GROUP_(c)                                                      \
+    do {                                                                    \
+        uint32_t t[16];                                                     \
+        uint32_t m;                                                         \
+        if (G == 16) {                                                      \
+            const __m512i s = hs512_group16(q, 0, c, w);                    \
+            m = (uint32_t)_mm512_cmple_epu32_mask(s, thr32);                \
+            if (m)                                                          \
+                _mm512_storeu_si512(t, s);                                  \
+        } else {                                                            \
+            const __m512i s = hs512_group8(q, 0, c, w);                     \
+            m = (uint32_t)_mm512_cmple_epu64_mask(s, thr64);                \
+            if (m)                                                          \
+                _mm256_storeu_si256((__m256i *)t, _mm512_cvtepi64_epi32(s)); \
+        }                                                                   \
+        if (m) {                                                            \
+            HS_MASK_EMIT(m, t, i, G);                                       \
+        }                                                                   \
+    } while (0)
+    HS_GROUP_FILTER(G, HS512_GROUP_, hs512_dist);
+#undef HS512_GROUP_
 }
 
 static int hs512_wide_filter_any(const uint64_t *q, const uint64_t *db,
