@@ -52,6 +52,13 @@ def import_base(checkout: str):
     base = importlib.import_module("hamsearch_base")
     if not base.backend().startswith("c-"):
         raise SystemExit(f"{checkout}: its C extension is not built (backend {base.backend()})")
+    # a checkout whose kernel table names absolute modules (before 2026-12-04)
+    # would dispatch the base's searches to *this* checkout's kernels
+    used = getattr(base._backend.kernels(), "__name__", "")
+    if not used.startswith("hamsearch_base."):
+        raise SystemExit(f"{checkout}: its searches would run the kernels of {used!r}, not "
+                         "its own (its hamsearch/_kernels/__init__.py BACKENDS names absolute "
+                         "modules); compare against a checkout from 2026-12-04 on")
     return base
 
 

@@ -72,7 +72,7 @@ def _load(name: str):
     """Backend ``name`` of :data:`~hamsearch._kernels.BACKENDS`, checked complete.
 
     Raises ImportError (IncompleteBackendError when it lacks kernels)."""
-    module = importlib.import_module(BACKENDS[name])
+    module = importlib.import_module(BACKENDS[name], __package__)
     avail = getattr(module, "available", None)
     if avail is not None and not avail():
         cls = IncompleteBackendError if getattr(module, "stale", lambda: False)() \

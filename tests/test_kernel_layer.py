@@ -285,3 +285,34 @@ def test_status_codes_map_to_exceptions_in_one_place():
         C.check_status(C.HS_ENOMEM, "x")
     with pytest.raises(ValueError):
         C.check_status(C.HS_EINVAL, "x")
+
+
+_RENAMED = """
+import importlib, sys
+sys.path.insert(0, sys.argv[1])
+copy = importlib.import_module("hamsearch_copy")
+print(copy.backend(), copy._backend.kernels().__name__)
+"""
+
+
+@pytest.mark.parametrize("backend", ["c", "numba"])
+def test_a_renamed_copy_of_the_package_runs_its_own_kernels(backend, tmp_path):
+    """bench.ab_versions imports another checkout as ``hamsearch_base``: its
+    kernel table must load that copy's backend modules, not this package's
+    (an absolute ``hamsearch._kernels.c`` made both versions run the same
+    kernels, so every A/B ratio compared a build with itself)."""
+    if backend == "c" and not C.available():
+        pytest.skip(C.unavailable_reason())
+    if backend == "numba":
+        _numba()
+    import shutil
+
+    shutil.copytree(ROOT / "hamsearch", tmp_path / "hamsearch_copy",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, HAMSEARCH_BACKEND=backend)
+    out = subprocess.run([sys.executable, "-c", _RENAMED, str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    name, module = out.stdout.split()
+    assert module.startswith("hamsearch_copy."), module
+    assert name.startswith("c-") if backend == "c" else name == "numba"

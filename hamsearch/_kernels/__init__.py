@@ -42,8 +42,11 @@ __all__ = ["PAD_DISTANCE", "Kernels", "KERNEL_NAMES", "BACKENDS", "missing",
 PAD_DISTANCE = 2**31 - 1
 
 #: Backend name (``HAMSEARCH_BACKEND``) -> module, in the order ``auto``
-#: tries them.
-BACKENDS = {"c": "hamsearch._kernels.c", "numba": "hamsearch._numba"}
+#: tries them.  The built-in ones are relative to the package, so a copy of
+#: it imported under another name (``bench.ab_versions`` loads the other
+#: checkout as ``hamsearch_base``) runs its own kernels, not this one's; an
+#: added backend may be an absolute module name.
+BACKENDS = {"c": "._kernels.c", "numba": "._numba"}
 
 
 class IncompleteBackendError(ImportError):
