@@ -32,8 +32,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["PAD_DISTANCE", "Kernels", "KERNEL_NAMES", "BACKENDS", "missing",
-           "IncompleteBackendError"]
+__all__ = [
+    "BACKENDS",
+    "KERNEL_NAMES",
+    "MIH_KERNEL_NAMES",
+    "PAD_DISTANCE",
+    "IncompleteBackendError",
+    "Kernels",
+    "missing",
+]
 
 #: Distance reported for padding slots (``id == -1``) when k exceeds the
 #: number of results; larger than any real Hamming distance.  The only
@@ -127,6 +134,12 @@ KERNEL_NAMES = tuple(
     name for name, member in vars(Kernels).items()
     if not name.startswith("_") and callable(member)
 )
+
+#: The multi-index hashing kernels of :data:`KERNEL_NAMES`: the ``__all__``
+#: of each backend's MIH module (``hamsearch._kernels.c._mih``,
+#: ``hamsearch._numba.mih``), which its backend package star-imports, so
+#: that no backend spells the list out again.
+MIH_KERNEL_NAMES = tuple(name for name in KERNEL_NAMES if name.startswith("mih_"))
 
 
 def missing(module: Any) -> list:

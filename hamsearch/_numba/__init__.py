@@ -18,25 +18,17 @@ import numpy as np
 from . import flat
 from ._threads import clamp_threads, parallel_available, parallel_launch
 from .popcount import hamming_rows_kernel
-from .rerank import feature_distances, rerank  # re-rank kernels (twin of csrc/rerank.c)
-from .mih import (  # noqa: F401  multi-index hashing (twin of csrc/mih.c)
-    mih_counting_sort,
-    mih_hash_insert,
-    mih_key_counts,
-    mih_key_scatter,
-    mih_key_scatter_sparse,
-    mih_knn,
-    mih_range_search,
-)
+# re-rank kernels (twin of csrc/rerank.c), exported through KERNEL_NAMES
+from .rerank import feature_distances, rerank  # noqa: F401
+# multi-index hashing (twin of csrc/mih.c): the names of MIH_KERNEL_NAMES, the __all__ of mih
+from .mih import *
 
 NAME = "numba"
 
-__all__ = ["NAME", "PAD_DISTANCE", "hamming_matrix", "hamming_rows", "knn", "range_search",
-           "warmup", "rerank", "feature_distances", "mih_counting_sort", "mih_hash_insert",
-           "mih_key_counts", "mih_key_scatter", "mih_key_scatter_sparse", "mih_knn",
-           "mih_range_search"]
+from .._kernels import KERNEL_NAMES, PAD_DISTANCE  # noqa: E402  (the one definitions)
 
-from .._kernels import PAD_DISTANCE  # noqa: E402  (the one definition)
+# every kernel of the interface, named once (as the C backend's __all__)
+__all__ = ["NAME", "PAD_DISTANCE", "warmup", *KERNEL_NAMES]  # noqa: PLE0604
 
 # Below this many (query, row) pairs a call runs in the calling thread: the
 # thread pool's start-up cost would dominate.

@@ -55,19 +55,9 @@ from ._flat import (
     knn,
     range_search,
 )
-from ._mih import (
-    _SEGMENT_STRUCTS,
-    _SEGMENT_STRUCTS_MAX,
-    _segment_struct,
-    _segments,
-    mih_counting_sort,
-    mih_hash_insert,
-    mih_key_counts,
-    mih_key_scatter,
-    mih_key_scatter_sparse,
-    mih_knn,
-    mih_range_search,
-)
+# the MIH kernels: the names of MIH_KERNEL_NAMES, the __all__ of _mih
+from ._mih import *
+from ._mih import _SEGMENT_STRUCTS, _SEGMENT_STRUCTS_MAX, _segment_struct, _segments
 from ._rerank import _ftype, feature_distances, rerank
 from ._status import HS_EINVAL, HS_ENOMEM, HS_OK, check_status
 

@@ -8,9 +8,13 @@ import weakref
 
 import numpy as np
 
+from .. import MIH_KERNEL_NAMES
 from ._ext import _ffi, _lib, _ptr
 from ._flat import _collect_range, _skip_ptr
 from ._status import check_status
+
+# What the package re-exports (``from ._mih import *``): the MIH kernels.
+__all__ = list(MIH_KERNEL_NAMES)
 
 
 def mih_counting_sort(keys, nbuckets, lo, offs, pos):

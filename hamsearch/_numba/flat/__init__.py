@@ -51,7 +51,7 @@ from __future__ import annotations
 # ruff: noqa: F401
 from ..._kernels import PAD_DISTANCE
 from ..popcount import BIG, block_distances, block_distances_t, transpose_block
-from ..topk import heap_offer, heap_push, heap_replace_top, heap_sort
+from ..topk import PAD_ID, heap_offer, heap_push, heap_replace_top, heap_sort
 from .knn import (
     _knn_scan_rows,
     _knn_scan_transposed,
@@ -70,7 +70,7 @@ from .radius import (
     range_serial,
     sort_slice,
 )
-from .rows import PAD_ID, ROW_IDS, row_id, skipped
+from .rows import ROW_IDS, row_id, skipped
 from .tasks import (
     BLOCK_BYTES,
     MAX_BLOCK_ROWS,

@@ -11,8 +11,8 @@ from numba import prange
 
 from ..._kernels import PAD_DISTANCE  # the one definition (a compile-time constant here)
 from ..popcount import BIG, block_distances, block_distances_t, transpose_block
-from ..topk import heap_push, heap_replace_top, heap_sort
-from .rows import PAD_ID, row_id, skipped
+from ..topk import PAD_ID, heap_push, heap_replace_top, write_sorted
+from .rows import row_id, skipped
 from .tasks import TRANSPOSE_MIN_QUERIES, _task_bounds
 
 
@@ -101,14 +101,7 @@ def knn_task(db, ids, queries, q0, q1, j0, j1, k, bs, D, I, skip):
     else:
         _knn_scan_rows(db, ids, queries, q0, q1, j0, j1, bs, cap, hd, hi, sizes, thr, skip)
     for t in range(nqt):
-        size = sizes[t]
-        heap_sort(hd[t], hi[t], size)
-        for s in range(size):
-            D[q0 + t, s] = hd[t, s]
-            I[q0 + t, s] = hi[t, s]
-        for s in range(size, k):
-            D[q0 + t, s] = PAD_DISTANCE
-            I[q0 + t, s] = PAD_ID
+        write_sorted(hd[t], hi[t], sizes[t], k, D, I, q0 + t)
 
 
 @numba.njit(cache=True, nogil=True)

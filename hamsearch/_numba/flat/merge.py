@@ -7,9 +7,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ..._kernels import PAD_DISTANCE  # the one definition (a compile-time constant here)
-from ..topk import heap_offer, heap_sort
-from .rows import PAD_ID
+from ..topk import PAD_ID, heap_offer, write_sorted
 
 
 @numba.njit(cache=True, nogil=True)
@@ -26,13 +24,7 @@ def merge_task(Dp, Ip, q, D, I):
             if idv == PAD_ID:
                 break
             size = heap_offer(hd, hi, size, k, Dp[c, q, s], idv)
-    heap_sort(hd, hi, size)
-    for s in range(size):
-        D[q, s] = hd[s]
-        I[q, s] = hi[s]
-    for s in range(size, k):
-        D[q, s] = PAD_DISTANCE
-        I[q, s] = PAD_ID
+    write_sorted(hd, hi, size, k, D, I, q)
 
 
 @numba.njit(cache=True, nogil=True)

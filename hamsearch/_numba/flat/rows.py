@@ -7,7 +7,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-PAD_ID = -1
 #: The ``ids`` argument of every kernel for ``ids=None`` (row ids: the id of
 #: row ``i`` is ``i``).  An empty int64 array, so the jitted functions see the
 #: same type as for a (writable) id array and compile no extra variant.

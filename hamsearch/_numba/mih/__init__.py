@@ -46,7 +46,7 @@ from __future__ import annotations
 
 # Every name below is re-exported (the single module had them all).
 # ruff: noqa: F401
-from ..._kernels import PAD_DISTANCE
+from ..._kernels import MIH_KERNEL_NAMES, PAD_DISTANCE
 from ..flat import ROW_IDS, row_id
 from ..popcount import BIG, block_distances, popcount64
 from ..topk import heap_push, heap_replace_top, heap_sort, pair_greater
@@ -91,15 +91,8 @@ from .seen import (
 )
 from .take import _skipped, _take
 
-__all__ = [
-    "mih_counting_sort",
-    "mih_hash_insert",
-    "mih_key_counts",
-    "mih_key_scatter",
-    "mih_key_scatter_sparse",
-    "mih_knn",
-    "mih_range_search",
-]
+# What ``hamsearch._numba`` re-exports (``from .mih import *``): the MIH kernels.
+__all__ = list(MIH_KERNEL_NAMES)
 
 
 def __getattr__(name: str):

@@ -14,6 +14,8 @@ query's work, which the search compares with its budget.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
@@ -97,20 +99,119 @@ def _dist(src, base, q, qi, w):
     return s
 
 
+class _ProbeContext(NamedTuple):
+    """What the probes of table ``j`` at radius ``s`` in one non-empty
+    segment need to know (:func:`_probe_context`)."""
+
+    #: Rows in the segment.
+    seg_n: int
+    #: Words per code.
+    w: int
+    #: Rows in the database.
+    n_rows: int
+    #: Whether the segment stores the codes in table order.
+    inline: bool
+    #: Whether the query's seen bitmap de-duplicates candidates.
+    bitmap: bool
+    #: Whether :func:`_seen_before` must (no bitmap, and not the first table
+    #: at radius 0, where no code can have been met before).
+    check: bool
+
+
+@numba.njit(inline="always", nogil=True)
+def _probe_context(pos, flat, tc, seen, q, s, j):
+    """The :class:`_ProbeContext` of table ``j`` at radius ``s`` in one
+    non-empty segment: computed once per probe call and handed to the
+    per-bucket helpers (recomputed per bucket, its division would be too)."""
+    w = q.shape[1]
+    bitmap = seen.shape[0] > 0
+    check = (s > 0 or j > 0) and not bitmap
+    return _ProbeContext(pos.shape[1], w, flat.shape[0] // w, tc.shape[0] > 0, bitmap, check)
+
+
+@numba.njit(inline="always", nogil=True)
+def _fresh_row(p, n_rows, bitmap, seen):
+    """Whether row ``p`` can be verified: a database row (an entry out of
+    range comes only from a crafted table file, and is never read) that the
+    seen bitmap, when there is one, has not met before (it marks it met)."""
+    if p < 0 or p >= n_rows:
+        return False
+    return not (bitmap and _seen_test_set(seen, p))
+
+
+@numba.njit(inline="always", nogil=True)
+def _keep(d, p, src, base, check, qkeys, sub_start, sub_len, s, j, ids, k, skip, cd, ci, cnt,
+          T):
+    """Take row ``p`` (its code at ``src[base:]``, distance ``d <= T``)
+    unless ``check`` and its other substrings show that the enumeration met
+    it before; returns ``(cnt, T)``."""
+    if check and _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
+        return cnt, T
+    return _take(d, p, ids, k, skip, cd, ci, cnt, T)
+
+
+@numba.njit(inline="always", nogil=True)
+def _verify(src, base, p, ctx, q, qi, qkeys, sub_start, sub_len, s, j, ids, k, skip, cd, ci,
+            cnt, T, seen):
+    """Verify row ``p`` of a bucket (its code at ``src[base:]``; ``ctx``:
+    :func:`_probe_context`): the full distance, then :func:`_keep` when it
+    is within ``T``; returns ``(cnt, T)``."""
+    if not _fresh_row(p, ctx.n_rows, ctx.bitmap, seen):
+        return cnt, T
+    d = _dist(src, base, q, qi, ctx.w)
+    if d > T:
+        return cnt, T
+    return _keep(d, p, src, base, ctx.check, qkeys, sub_start, sub_len, s, j, ids, k, skip, cd, ci,
+                 cnt, T)
+
+
+@numba.njit(inline="always", nogil=True)
+def _scan_sparse_bucket(b0, b1, qs, dist, ctx, j, s, pos, tc, sfx, flat, ids, q, qi, qkeys,
+                        sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work,
+                        seen):
+    """Verify the entries ``b0:b1`` of sparse table ``j`` (one prefix
+    bucket of a non-empty segment, ``ctx``: :func:`_probe_context`) whose
+    suffix byte is at popcount distance ``dist`` from ``qs``, and count the
+    probe; returns ``(cnt, T, probes, verified, work)``.
+
+    Serves both sparse probes: the grouped one (``dist`` = the suffix
+    distance the prefix leaves to reach ``s``) and the one of a single key
+    (``qs`` its suffix, ``dist`` 0: equality; LLVM folds ``popcount(x) ==
+    0`` into ``x == 0`` once the constant 0 is inlined).
+    """
+    seg_n, w, inline = ctx.seg_n, ctx.w, ctx.inline
+    nmatch = 0
+    for t in range(b0, b1):
+        if popcount64(np.uint64(np.int64(sfx[j, t]) ^ qs)) != dist:
+            continue
+        nmatch += 1
+        p = np.int64(pos[j, t])
+        if inline:
+            src = tc
+            base = (j * seg_n + t) * w
+        else:
+            src = flat
+            base = p * w
+        cnt, T = _verify(src, base, p, ctx, q, qi, qkeys, sub_start, sub_len, s, j, ids, k,
+                         skip, cd, ci, cnt, T, seen)
+    probes += 1
+    verified += nmatch
+    work += PROBE_COST + nmatch * (w if inline else RANDOM_COST)
+    if b1 > b0:
+        work += (b1 - b0) // SFX_PER_UNIT
+    return cnt, T, probes, verified, work
+
+
 @numba.njit(inline="always", nogil=True)
 def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, ids, q, qi,
                  qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work,
                  seen, ds):
     """Look up and verify keys[:nk] of table j in one segment (``ds``: an
     int32 scratch of :data:`DIST_BLOCK` distances)."""
-    seg_n = pos.shape[1]
-    if seg_n == 0:
+    if pos.shape[1] == 0:
         return cnt, T, probes, verified, work
-    w = q.shape[1]
-    n_rows = flat.shape[0] // w
-    inline = tc.shape[0] > 0
-    bitmap = seen.shape[0] > 0
-    check = (s > 0 or j > 0) and not bitmap
+    ctx = _probe_context(pos, flat, tc, seen, q, s, j)
+    seg_n, w, n_rows, inline, bitmap, check = ctx
     if nk > 1:  # the batch's lookups overlap (a hint: harmless if unused)
         for i in range(nk):
             _bucket_prefetch(meta, offs, hk, hv, occ, j, keys[i])
@@ -120,33 +221,11 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
         smask = (np.int64(1) << meta[j, 2]) - 1
         for i in range(nk):
             b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
-            want = np.uint8(keys[i] & smask)
-            nmatch = 0
-            for t in range(b0, b1):
-                if sfx[j, t] != want:
-                    continue
-                nmatch += 1
-                p = np.int64(pos[j, t])
-                if p < 0 or p >= n_rows:  # only a crafted table file: never read it
-                    continue
-                if inline:
-                    src = tc
-                    base = (j * seg_n + t) * w
-                else:
-                    src = flat
-                    base = p * w
-                if bitmap and _seen_test_set(seen, p):
-                    continue
-                d = _dist(src, base, q, qi, w)
-                if d <= T:
-                    if check and _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
-                        continue
-                    cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
-            probes += 1
-            verified += nmatch
-            work += PROBE_COST + nmatch * (w if inline else RANDOM_COST)
-            if b1 > b0:
-                work += (b1 - b0) // SFX_PER_UNIT
+            # the key's suffix byte (as uint8: the byte a suffix is compared with)
+            want = np.int64(np.uint8(keys[i] & smask))
+            cnt, T, probes, verified, work = _scan_sparse_bucket(
+                b0, b1, want, 0, ctx, j, s, pos, tc, sfx, flat, ids, q, qi, qkeys, sub_start,
+                sub_len, k, skip, cd, ci, cnt, T, probes, verified, work, seen)
         return cnt, T, probes, verified, work
     for i in range(nk):
         b0, b1 = _bucket(meta, offs, hk, hv, occ, j, keys[i])
@@ -168,18 +247,12 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
                         ds[u] = _dist(tc, base0 + u * w, q, qi, w)
                 for u in range(t1 - t0):
                     d = np.int64(ds[u])
-                    if d > T:
+                    if d > T:  # (tested first here: a row beyond T is not marked seen)
                         continue
-                    t = t0 + u
-                    p = np.int64(pos[j, t])
-                    if p < 0 or p >= n_rows:  # only a crafted table file: never read it
-                        continue
-                    if bitmap and _seen_test_set(seen, p):
-                        continue
-                    if check and _seen_before(tc, base0 + u * w, qkeys, sub_start, sub_len, s,
-                                              j):
-                        continue
-                    cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
+                    p = np.int64(pos[j, t0 + u])
+                    if _fresh_row(p, n_rows, bitmap, seen):
+                        cnt, T = _keep(d, p, tc, base0 + u * w, check, qkeys, sub_start, sub_len,
+                                       s, j, ids, k, skip, cd, ci, cnt, T)
         else:
             work += PROBE_COST + (b1 - b0) * RANDOM_COST
             for t in range(b0, min(b1, b0 + PREFETCH_AHEAD)):
@@ -192,16 +265,8 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
                     if bitmap:
                         prefetch(seen, 2 + np.int64(seen[1]) + (pa >> 6))
                 p = np.int64(pos[j, t])
-                if p < 0 or p >= n_rows:  # only a crafted table file: never read it
-                    continue
-                base = p * w
-                if bitmap and _seen_test_set(seen, p):
-                    continue
-                d = _dist(flat, base, q, qi, w)
-                if d <= T:
-                    if check and _seen_before(flat, base, qkeys, sub_start, sub_len, s, j):
-                        continue
-                    cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
+                cnt, T = _verify(flat, p * w, p, ctx, q, qi, qkeys, sub_start, sub_len, s, j,
+                                 ids, k, skip, cd, ci, cnt, T, seen)
     return cnt, T, probes, verified, work
 
 
@@ -236,46 +301,17 @@ def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, 
     """Visit prefix buckets pre[:nk] of sparse table j in one segment: its
     entries whose suffix is at distance tgt[i] from the query's (qs) are
     at distance exactly s on substring j (twin of ``probe_grouped``)."""
-    seg_n = pos.shape[1]
-    if seg_n == 0:
+    if pos.shape[1] == 0:
         return cnt, T, probes, verified, work
-    w = q.shape[1]
-    n_rows = flat.shape[0] // w
-    inline = tc.shape[0] > 0
-    bitmap = seen.shape[0] > 0
-    check = (s > 0 or j > 0) and not bitmap
+    ctx = _probe_context(pos, flat, tc, seen, q, s, j)
     base_o = meta[j, 1]
     if nk > 1:
         for i in range(nk):
             prefetch(offs, base_o + pre[i])
     for i in range(nk):
-        b0 = np.int64(offs[base_o + pre[i]])
-        b1 = np.int64(offs[base_o + pre[i] + 1])
-        want = tgt[i]
-        nmatch = 0
-        for t in range(b0, b1):
-            if popcount64(np.uint64(np.int64(sfx[j, t]) ^ qs)) != want:
-                continue
-            nmatch += 1
-            p = np.int64(pos[j, t])
-            if p < 0 or p >= n_rows:  # only a crafted table file: never read it
-                continue
-            if inline:
-                src = tc
-                base = (j * seg_n + t) * w
-            else:
-                src = flat
-                base = p * w
-            if bitmap and _seen_test_set(seen, p):
-                continue
-            d = _dist(src, base, q, qi, w)
-            if d <= T:
-                if check and _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
-                    continue
-                cnt, T = _take(d, p, ids, k, skip, cd, ci, cnt, T)
-        probes += 1
-        verified += nmatch
-        work += PROBE_COST + nmatch * (w if inline else RANDOM_COST)
-        if b1 > b0:
-            work += (b1 - b0) // SFX_PER_UNIT
+        o = base_o + pre[i]
+        cnt, T, probes, verified, work = _scan_sparse_bucket(
+            np.int64(offs[o]), np.int64(offs[o + 1]), qs, tgt[i], ctx, j, s, pos, tc, sfx, flat,
+            ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified,
+            work, seen)
     return cnt, T, probes, verified, work

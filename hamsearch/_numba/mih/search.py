@@ -12,10 +12,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..._kernels import PAD_DISTANCE  # the one definition (a compile-time constant here)
 from ..flat import row_id
 from ..popcount import BIG, block_distances
-from ..topk import heap_sort
+from ..topk import write_sorted
 from .borrow import _borrowed
 from .keys import _sub_key
 from .probe import DIST_BLOCK, _grouped, _probe_batch, _probe_grouped
@@ -208,13 +207,7 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
                 # the candidate buffers overflowed: search again with room
                 return qi, cnt, 0, total
         if k > 0:
-            heap_sort(cd, ci, cnt)
-            for t in range(cnt):
-                D[qi, t] = cd[t]
-                I[qi, t] = ci[t]
-            for t in range(cnt, k):
-                D[qi, t] = PAD_DISTANCE
-                I[qi, t] = -1
+            write_sorted(cd, ci, cnt, k, D, I, qi)
             continue
         # rows -> ids, ordered by (distance, id): a counting sort on the
         # distance (0 .. radius), then each distance's ids sorted (as the C
