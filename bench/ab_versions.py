@@ -52,14 +52,27 @@ def import_base(checkout: str):
     base = importlib.import_module("hamsearch_base")
     if not base.backend().startswith("c-"):
         raise SystemExit(f"{checkout}: its C extension is not built (backend {base.backend()})")
-    # a checkout whose kernel table names absolute modules (before 2026-12-04)
-    # would dispatch the base's searches to *this* checkout's kernels
+    _own_kernels(base, checkout)
+    return base
+
+
+def _own_kernels(base, checkout: str) -> None:
+    """Make the base copy dispatch to its own kernel modules.  Checkouts from
+    the kernel layer (9562b37) to 2026-12-04 name their backends by absolute
+    module (``hamsearch._kernels.c``), which in this process is *this*
+    checkout's: their searches would run the new kernels, and every ratio
+    would compare a build with itself."""
+    if not hasattr(base._backend, "kernels"):
+        return  # older than the kernel layer: it imports its own _native relatively
+    table = getattr(getattr(base, "_kernels", None), "BACKENDS", None)
+    if isinstance(table, dict):
+        for name, module in list(table.items()):
+            if module.startswith("hamsearch."):
+                table[name] = "hamsearch_base." + module[len("hamsearch."):]
+        base._backend._kernels = None  # chosen anew, from the table as fixed
     used = getattr(base._backend.kernels(), "__name__", "")
     if not used.startswith("hamsearch_base."):
-        raise SystemExit(f"{checkout}: its searches would run the kernels of {used!r}, not "
-                         "its own (its hamsearch/_kernels/__init__.py BACKENDS names absolute "
-                         "modules); compare against a checkout from 2026-12-04 on")
-    return base
+        raise SystemExit(f"{checkout}: its searches run the kernels of {used!r}, not its own")
 
 
 def _median_times(fns, reps: int):
@@ -126,7 +139,9 @@ def main(argv=None) -> int:
     print(machine_line())
     print(omp_line())
     print(f"new: {os.path.dirname(hamsearch.__file__)}  base: {args.base}  "
-          f"median of {args.reps} interleaved calls, {args.nq} queries\n")
+          f"median of {args.reps} interleaved calls, {args.nq} queries")
+    print(f"kernels: new {hamsearch._backend.kernels().__name__}, "
+          f"base {base._backend.kernels().__name__}\n")
     summary = []
     if not args.skip_flat:
         rows, ratios = [], []
