@@ -38,7 +38,7 @@ from hamsearch.serve import IndexService, ServeConfig, create_app  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from serve_helpers import AUTH, ENV, ROOT, TOKEN, ServerProcess, random_codes, to_hex  # noqa: E402
-from test_serve_api import BAD, _json  # noqa: E402  (the single-index table of bad requests)
+from serve_api_helpers import BAD, _json  # noqa: E402  (the single-index table of bad requests)
 
 NBITS = 64
 NB = NBITS // 8
@@ -216,7 +216,7 @@ def test_sharded_service_answers_as_the_single_index(pair):
 
 def test_bad_input_gets_the_single_index_4xx_and_changes_no_shard(pair):
     codes = random_codes(0, 300)
-    codes[100:150] = codes[0]  # many exact ties (as test_serve_api's service)
+    codes[100:150] = codes[0]  # many exact ties (as serve_api_helpers' service)
     for svc in (pair.sharded, pair.single):
         svc.index.add(codes)
     before = sharded_state(pair.sharded)
