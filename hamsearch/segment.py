@@ -25,10 +25,7 @@ import numpy as np
 
 from . import rowbits
 
-# the result merges lived here before result_merge.py: re-exported for old imports
-from .result_merge import merge_knn, merge_range
-
-__all__ = ["Segment", "SegmentView", "Snapshot", "merge_knn", "merge_range"]
+__all__ = ["Segment", "SegmentView", "Snapshot"]
 
 _names = itertools.count()
 _PREFIX = f"{os.getpid():x}{np.random.default_rng().integers(1 << 40):010x}"
