@@ -147,6 +147,12 @@ def _preamble(results: dict, args_line: str) -> list[str]:
     return lines
 
 
+def _fmt(value) -> str:
+    """A score to 4 places; "-" when the row has none (P@1000 of a database
+    smaller than 1000, such as digits: its scores stop at the database size)."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 def _scores_table(rows: list) -> list[str]:
     """mAP and P@1000 per bits of each method of one dataset, with how it was trained."""
     bits = sorted({r["bits"] for r in rows})
@@ -158,7 +164,7 @@ def _scores_table(rows: list) -> list[str]:
         cells = []
         for b in bits:
             r = mrows.get(b)
-            cells.append(f"{r['map']:.4f} | {r['p_at_1000']:.4f}" if r else "- | -")
+            cells.append(f"{r['map']:.4f} | {_fmt(r.get('p_at_1000'))}" if r else "- | -")
         any_r = next(iter(mrows.values()))
         ips = any_r.get("train_images_per_s")
         cls = get_method(m).target.partition(":")[2]

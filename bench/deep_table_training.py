@@ -235,6 +235,8 @@ def run_config(ds: str, bits: int, methods: list, args, images: np.ndarray,
         res.update(_row_settings(method, ep, finetune, args, options, len(train_idx), fit_s,
                                  model))
         results[key] = res
-        print(f"{key}: mAP={res['map']:.4f} P@1000={res['p_at_1000']:.4f} "
-              f"fit={fit_s:.0f}s", flush=True)
+        top = max((int(n[5:]) for n in res if n.startswith("p_at_") and n[5:].isdigit()),
+                  default=None)  # 1000, or the database size when smaller
+        at = f" P@{top}={res[f'p_at_{top}']:.4f}" if top else ""
+        print(f"{key}: mAP={res['map']:.4f}{at} fit={fit_s:.0f}s", flush=True)
         save(key)

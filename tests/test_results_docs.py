@@ -129,3 +129,19 @@ def test_table_scripts_default_to_an_output_directory():
     assert not args.update_docs
     with pytest.raises(SystemExit):
         shallow_table.main(["--update-docs", "--limit", "100"])
+
+
+def test_deep_table_markdown_of_a_database_smaller_than_1000(tmp_path):
+    """digits has 797 database items: its rows have P@797, not P@1000; the
+    table shows "-" in the P@1000 column instead of failing with a KeyError."""
+    from bench import deep_table
+
+    with open(os.path.join("docs", "results_deep.json")) as fh:
+        committed = json.load(fh)
+    row = dict(committed[sorted(committed)[0]], dataset="digits", map=0.4321)
+    for name in [n for n in row if n.startswith("p_at_1000")]:
+        row[name.replace("1000", "797")] = row.pop(name)
+    text = deep_table.markdown_text({"digits|%d|%s" % (row["bits"], row["method"]): row},
+                                    str(tmp_path / "r.md"), "python -m bench.deep_table")
+    line = next(x for x in text.splitlines() if x.startswith("| " + row["method"]))
+    assert "| 0.4321 | - |" in line
