@@ -11,6 +11,7 @@ checkpoint ends, on the CPU, with the weights of an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ..._progress import ProgressBar
 from .net import cpu_state, take_rows, to_float
 
 __all__ = ["Stage", "TrainState", "Trainer", "cosine_factor", "cosine_schedule",
-           "split_validation"]
+           "no_denormals", "split_validation"]
 
 
 @dataclass
@@ -97,6 +98,28 @@ def split_validation(n: int, fraction: float, seed: int):
     return train_idx, val_idx
 
 
+@contextlib.contextmanager
+def no_denormals(device):
+    """Flush denormal floats to zero while training on the CPU.
+
+    Adam's moment estimates of parameters whose gradients are small decay
+    towards 0 geometrically and reach the denormal range after enough
+    epochs; every operation on a denormal then takes the CPU's slow path
+    (~200x slower for a float32 matrix product on the Intel VM).  Measured
+    on Fashion-MNIST, 69,000 images, 1 thread: the compact net went from
+    1,950 to 140 images/s over 6 epochs, DeepHash from 1,200 to 310 over 9,
+    before this was set.  Denormals (< 1.2e-38) are far below any value
+    that moves a weight.  PyTorch has no getter for the setting: it is
+    switched off again afterwards, its default.
+    """
+    flush = device.type == "cpu" and torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
+
+
 class Trainer:
     """Runs a model's stages on one data set.
 
@@ -128,7 +151,8 @@ class Trainer:
         starts = np.cumsum([0] + [max(0, st.epochs) for st in stages])
         plain_from = starts[-1] - int(plain_final_epochs)
         dev = self.device
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), \
+                no_denormals(dev):
             for si in range(state.stage, len(stages)):
                 stage = stages[si]
                 if stage.epochs <= 0:
