@@ -10,7 +10,8 @@ p50 / p99 / p99.9 latency of a call, for
 
 * direct ``index.search`` calls from the callers,
 * the same calls through a :class:`hamsearch.Batcher` (``concurrency`` =
-  the kernel thread count's complement, see below),
+  the kernel thread count's complement, see below; ``--leaders caller,thread``
+  compares flat combining with dispatcher threads),
 * ``faiss.IndexBinaryFlat`` single-query calls from the same callers (flat
   data sets; FAISS releases the GIL too),
 
@@ -18,7 +19,7 @@ with kernel threads in ``--threads`` (``hamsearch.set_num_threads``) and,
 beside, one batch call of ``--batch`` queries (the ceiling coalescing aims
 at) and, for flat data, one query's time against numpy reading the same
 codes (counting their non-zero bytes on as many threads; out of DRAM that
-is close to the read bandwidth).  The Batcher runs ``max(1, cores // kernel threads)`` dispatchers, so
+is close to the read bandwidth).  The Batcher runs ``max(1, cores // kernel threads)`` batches at a time, so
 the cores stay busy.  Every figure comes from this run, on this machine.
 """
 
@@ -101,6 +102,9 @@ def main(argv=None) -> int:
                    help="comma list of spin times (us) of the C worker pool to compare in "
                         "this run (e.g. 0,200; default: the library's)")
     p.add_argument("--no-batcher", action="store_true", help="direct calls only")
+    p.add_argument("--leaders", default="caller",
+                   help="comma list of Batcher leader modes to compare: caller (flat "
+                        "combining, the default) and/or thread (dispatcher threads)")
     args = p.parse_args(argv)
     bench_env()  # OMP_WAIT_POLICY=PASSIVE before FAISS starts
     import hamsearch
@@ -160,13 +164,15 @@ def main(argv=None) -> int:
                 rows.append(_row(f"direct, {callers} callers", qps, lat))
                 if args.no_batcher:
                     continue
-                batcher = hamsearch.Batcher(index, concurrency=max(1, cores // threads))
-                qps, lat = _callers(lambda q: batcher.search(q, 10), queries, callers,
-                                    args.seconds)
-                mean = batcher.queries / max(1, batcher.calls)
-                batcher.close()
-                rows.append(_row(f"Batcher, {callers} callers (mean batch {mean:.1f})",
-                                 qps, lat))
+                for leader in args.leaders.split(","):
+                    batcher = hamsearch.Batcher(index, concurrency=max(1, cores // threads),
+                                                leader=leader)
+                    qps, lat = _callers(lambda q: batcher.search(q, 10), queries, callers,
+                                        args.seconds)
+                    mean = batcher.queries / max(1, batcher.calls)
+                    batcher.close()
+                    rows.append(_row(f"Batcher ({leader}), {callers} callers "
+                                     f"(mean batch {mean:.1f})", qps, lat))
                 if findex is not None:
                     qps, lat = _callers(lambda q: findex.search(q[None, :], 10), queries,
                                         callers, args.seconds)

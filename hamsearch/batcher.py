@@ -8,10 +8,14 @@ groups the queries that are waiting at the same moment into one call:
 
 * **No added latency when idle.**  A caller that finds nothing running calls
   the index itself, at once.  Callers that arrive while a call is running
-  queue up; a dispatcher thread takes every queued query that shares the
-  same arguments (up to ``max_batch``) into one call, and the next batch as
-  soon as that one is done.  ``max_wait_us`` optionally holds a batch open
-  a little longer to gather more.
+  queue up; one of them, the *leader*, takes every queued query that shares
+  the same arguments (up to ``max_batch``) into one call, runs it in its own
+  thread and hands each caller its rows; once its own query is answered it
+  passes the lead to the oldest caller still waiting (flat combining: no
+  extra thread, and the leader's own answer needs no wake-up).
+  ``leader="thread"`` runs the batches on dispatcher threads instead.
+  ``max_wait_us`` optionally holds a batch open a little longer to gather
+  more.
 * **Exact.**  Each caller gets exactly what its own direct call would
   return -- k-NN, range and re-ranking results are per query, so the batch
   changes nothing, ties included.
@@ -53,7 +57,7 @@ def _like(out, parts: tuple):
 
 class _Request:
     __slots__ = ("op", "key", "q", "param", "kwargs", "rows", "event", "result", "error",
-                 "done", "loop", "future")
+                 "done", "loop", "future", "lead")
 
     def __init__(self, op, key, q, param, kwargs, loop=None, future=None):
         self.op, self.key, self.q, self.param, self.kwargs = op, key, q, param, kwargs
@@ -64,6 +68,7 @@ class _Request:
             self.event.acquire()
         self.result = self.error = None
         self.done = False
+        self.lead = False  # set when the caller is handed the lead (its event released)
         self.loop, self.future = loop, future
 
     def finish(self, result=None, error=None) -> None:
@@ -113,9 +118,16 @@ class Batcher:
         (0: run at once with whatever is waiting -- batches form by
         themselves under load).
     concurrency : int, default 1
-        Batched calls that may run at the same time (dispatcher threads).
-        With kernels of one thread each (``hamsearch.set_num_threads(1)``),
-        the number of cores keeps every core busy while batches form.
+        Batched calls that may run at the same time (leaders).  With kernels
+        of one thread each (``hamsearch.set_num_threads(1)``), the number of
+        cores keeps every core busy while batches form.
+    leader : {"caller", "thread"}, default "caller"
+        Who runs a batch: one of the waiting callers, in its own thread, which
+        then hands the lead on (``"caller"``, flat combining), or dispatcher
+        threads the Batcher starts (``"thread"``, the design before flat
+        combining, kept for comparison).  Results are the same either way;
+        asyncio requests are always run by a dispatcher thread when no
+        caller leads.
 
     Attributes
     ----------
@@ -135,7 +147,7 @@ class Batcher:
     """
 
     def __init__(self, index, max_batch: int = 1024, max_wait_us: float = 0.0,
-                 concurrency: int = 1):
+                 concurrency: int = 1, leader: str = "caller"):
         if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) \
                 or max_batch < 1:
             raise ValueError(f"max_batch must be a positive int, got {max_batch!r}")
@@ -145,7 +157,10 @@ class Batcher:
         if isinstance(concurrency, bool) or not isinstance(concurrency, (int, np.integer)) \
                 or concurrency < 1:
             raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
+        if leader not in ("caller", "thread"):
+            raise ValueError(f"leader must be 'caller' or 'thread', got {leader!r}")
         self.index = index
+        self.leader = leader
         self.concurrency = int(concurrency)
         self.max_batch = int(max_batch)
         self.max_wait = float(max_wait_us) / 1e6
@@ -155,6 +170,7 @@ class Batcher:
         self._threads: list[threading.Thread] = []  # dispatchers, started on demand
         self._closed = False
         self._idle = 0  # dispatchers waiting for work
+        self._leaders = 0  # callers and dispatchers leading batches (leader="caller")
         self.calls = 0
         self.queries = 0
 
@@ -177,7 +193,7 @@ class Batcher:
             self._request("range_search", queries, radius, kwargs, True))
 
     def close(self) -> None:
-        """Stop the dispatcher thread (after the queued requests)."""
+        """Refuse new requests and wait for the queued ones to be answered."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -207,8 +223,23 @@ class Batcher:
                     self.calls += 1
                     self.queries += int(np.shape(queries)[0]) if np.ndim(queries) > 1 else 1
         req = self._request(op, queries, param, kwargs)
-        self._enqueue(req)
-        req.event.acquire()
+        if self.leader == "thread":
+            self._enqueue(req)
+            req.event.acquire()
+        else:
+            with self._cond:
+                if self._closed:
+                    raise RuntimeError("this Batcher is closed")
+                self._pending.append(req)
+                lead = self._leaders < self.concurrency
+                if lead:
+                    self._leaders += 1
+            if not lead:
+                req.event.acquire()  # answered, or handed the lead (req.lead)
+            if lead or req.lead:
+                self._lead(req)
+                if not req.done:  # taken into another leader's batch: wait for it
+                    req.event.acquire()
         if req.error is not None:
             raise req.error
         return req.result
@@ -240,7 +271,16 @@ class Batcher:
         raise AssertionError("unreachable: the direct call should have raised")  # pragma: no cover
 
     async def _submit_async(self, req: _Request):
-        self._enqueue(req)
+        if self.leader == "thread":
+            self._enqueue(req)
+        else:
+            with self._cond:
+                if self._closed:
+                    raise RuntimeError("this Batcher is closed")
+                self._pending.append(req)
+                if self._leaders < self.concurrency:
+                    self._leaders += 1
+                    self._start_leader_thread()
         return await req.future
 
     def _enqueue(self, req: _Request) -> None:
@@ -255,10 +295,69 @@ class Batcher:
                 thread.start()
             self._cond.notify()
 
+    # ------------------------------------------------------------ flat combining
+    def _lead(self, own) -> None:
+        """Run batches from the queue until ``own`` is answered (a caller
+        leading) or the queue is empty (``own`` None: a dispatcher thread),
+        then hand the lead on."""
+        seed = own if (own is not None and own.lead) else None  # handed over, off the queue
+        try:
+            while True:
+                with self._cond:
+                    if seed is None and not self._pending:
+                        break
+                    if own is not None and own.done:
+                        break
+                    batch = self._take(seed)
+                    seed = None
+                    self._running += 1
+                try:
+                    if self.max_wait and sum(r.rows for r in batch) < self.max_batch:
+                        batch = self._gather_more(batch)
+                    self._run(batch)
+                except BaseException as exc:  # e.g. KeyboardInterrupt: nobody may hang
+                    for r in batch:
+                        if not r.done:
+                            r.finish(error=exc)
+                    raise
+                finally:
+                    with self._cond:
+                        self._running -= 1
+        finally:
+            self._step_down()
+
+    def _step_down(self) -> None:
+        """Pass the lead to the oldest waiting caller, or to a new dispatcher
+        thread when only asyncio requests wait, or give it up."""
+        nxt = None
+        with self._cond:
+            for r in self._pending:
+                if r.loop is None and not r.lead:
+                    nxt = r
+                    break
+            if nxt is not None:  # off the queue: only its owner runs it now
+                self._pending.remove(nxt)
+                nxt.lead = True
+            elif self._pending:
+                self._start_leader_thread()
+            else:
+                self._leaders -= 1
+        if nxt is not None:
+            nxt.event.release()
+
+    def _start_leader_thread(self) -> None:
+        """A thread that leads until the queue is empty (call under the lock)."""
+        thread = threading.Thread(target=self._lead, args=(None,), daemon=True,
+                                  name="hamsearch-batcher")
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
     # ------------------------------------------------------------ dispatching
-    def _take(self) -> list[_Request]:
-        """The oldest request and the queued ones like it (call under the lock)."""
-        first = self._pending.popleft()
+    def _take(self, first=None) -> list[_Request]:
+        """``first`` (default: the oldest queued request) and the queued ones
+        like it (call under the lock)."""
+        if first is None:
+            first = self._pending.popleft()
         batch, rows = [first], first.rows
         if rows < self.max_batch:
             keep = deque()

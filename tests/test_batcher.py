@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -91,13 +92,16 @@ def _direct(index, req):
         return ("error", (type(exc), str(exc)))
 
 
+@pytest.mark.parametrize("leader", ["caller", "thread"])
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seeds=st.lists(st.integers(0, 10**6), min_size=1, max_size=40),
        kinds=st.lists(st.sampled_from(["knn", "range", "rerank"]), min_size=40, max_size=40),
        max_batch=st.sampled_from([1, 4, 1024]), wait=st.sampled_from([0, 200]))
-def test_concurrent_callers_get_their_direct_results(index, seeds, kinds, max_batch, wait):
+def test_concurrent_callers_get_their_direct_results(index, leader, seeds, kinds, max_batch,
+                                                     wait):
     requests = [_request(s, kinds[i]) for i, s in enumerate(seeds)]
-    batcher = Batcher(_slow(index), max_batch=max_batch, max_wait_us=wait, concurrency=2)
+    batcher = Batcher(_slow(index), max_batch=max_batch, max_wait_us=wait, concurrency=2,
+                      leader=leader)
     got = _hammer(batcher, requests)
     batcher.close()
     for req, res in zip(requests, got):
@@ -145,9 +149,10 @@ def _gated(index):
     return Gated(), gate
 
 
-def test_queued_queries_share_one_call_and_bad_ones_fail_alone(index):
+@pytest.mark.parametrize("leader", ["caller", "thread"])
+def test_queued_queries_share_one_call_and_bad_ones_fail_alone(index, leader):
     gated, gate = _gated(index)
-    batcher = Batcher(gated)
+    batcher = Batcher(gated, leader=leader)
     q = _codes(5, 60)
     requests = [("search", q[i:i + 1 + i % 3], 10, {}) for i in range(30)]
     requests[7] = ("search", q[7][:3], 10, {})  # wrong width: its own error only
@@ -171,11 +176,12 @@ def test_queued_queries_share_one_call_and_bad_ones_fail_alone(index):
     assert [r[0] for r in got].count("error") == 3
 
 
-def test_asyncio_face(index):
+@pytest.mark.parametrize("leader", ["caller", "thread"])
+def test_asyncio_face(index, leader):
     q = _codes(7, 50)
 
     async def main():
-        batcher = Batcher(index)
+        batcher = Batcher(index, leader=leader)
         knn = [batcher.asearch(q[i], 5) for i in range(50)]
         rng = [batcher.arange_search(q[i:i + 2], 4) for i in range(0, 50, 2)]
         res = await asyncio.gather(*knn, *rng)
@@ -198,8 +204,82 @@ def test_arguments_and_close(index):
         Batcher(index, max_wait_us=-1)
     with pytest.raises(ValueError, match="concurrency"):
         Batcher(index, concurrency=0)
+    with pytest.raises(ValueError, match="leader"):
+        Batcher(index, leader="main")
     b = Batcher(index)
     _same(b.search(_codes(3, 2), 4), index.search(_codes(3, 2), 4))
     b.close()
     with pytest.raises(RuntimeError, match="closed"):
         b.search(_codes(3, 2), 4)
+
+
+def test_sync_and_async_callers_share_the_queue(index):
+    """Callers in threads and coroutines on one Batcher, while a gated call
+    holds the index: the lead passes between callers and a dispatcher thread,
+    and everyone gets the direct result."""
+    gated, gate = _gated(index)
+    batcher = Batcher(gated, concurrency=2)
+    q = _codes(9, 40)
+    sync_requests = [("search", q[i], 7, {}) for i in range(20)]
+    got_async = []
+
+    def run_async():
+        async def main():
+            return await asyncio.gather(*[batcher.asearch(q[20 + i], 7) for i in range(20)])
+        got_async.extend(asyncio.run(main()))
+
+    loop_thread = threading.Thread(target=run_async)
+    loop_thread.start()
+    timer = threading.Timer(0.3, gate.set)
+    timer.start()
+    got = _hammer(batcher, sync_requests, nthreads=6)
+    loop_thread.join(timeout=60)
+    timer.join()
+    batcher.close()
+    for req, res in zip(sync_requests, got):
+        assert res[0] == "ok"
+        _same(res[1], index.search(req[1], 7))
+    assert len(got_async) == 20
+    for i, res in enumerate(got_async):
+        _same(res, index.search(q[20 + i], 7))
+
+
+def test_an_interrupted_leader_fails_its_batch_and_passes_the_lead(index):
+    """A BaseException (not an Exception) in a leader's call reaches the
+    callers of that batch; the queue goes on being served."""
+    state = {"calls": 0}
+
+    class Interrupting:
+        nbits = index.nbits
+
+        def search(self, q, k, **kw):
+            state["calls"] += 1
+            if state["calls"] == 2:  # the first batched call (the first call is direct)
+                raise KeyboardInterrupt
+            time.sleep(0.01)
+            return index.search(q, k, **kw)
+
+    batcher = Batcher(Interrupting())
+    q = _codes(11, 24)
+    out = [None] * 24
+    start = threading.Barrier(8)
+
+    def worker(t):
+        start.wait()
+        for i in range(t, 24, 8):
+            try:
+                out[i] = ("ok", batcher.search(q[i], 3))
+            except KeyboardInterrupt:
+                out[i] = ("interrupted", None)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)  # nobody hangs
+    kinds = [o[0] for o in out]
+    assert "interrupted" in kinds and "ok" in kinds
+    for i, o in enumerate(out):
+        if o[0] == "ok":
+            _same(o[1], index.search(q[i], 3))
