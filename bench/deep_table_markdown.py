@@ -175,6 +175,15 @@ def _scores_table(rows: list) -> list[str]:
     return lines
 
 
+def _bits_then_tag(r: dict) -> tuple:
+    return r["bits"], r.get("tag") or ""
+
+
+def _bits_cell(r: dict) -> str:
+    """``48``, or ``48 [tag]`` for a tagged variant's row."""
+    return f"{r['bits']} [{r['tag']}]" if r.get("tag") else str(r["bits"])
+
+
 def _hierarchical_table(hier: list) -> list[str]:
     """P@100 of Hamming ranking vs hierarchical search, per bits (latent rows)."""
     def cell(v):
@@ -188,9 +197,9 @@ def _hierarchical_table(hier: list) -> list[str]:
              ("| bits | P@100 Hamming | pool 200 + F7 L2 | bucket + F7 L2 "
               "| pool 200 + F7 cosine | bucket + F7 cosine |"),
              "|---|---|---|---|---|---|"]
-    for r in sorted(hier, key=lambda r: r["bits"]):
+    for r in sorted(hier, key=_bits_then_tag):
         lines.append("| " + " | ".join(
-            [str(r["bits"])] + [cell(r.get("p_at_100_" + c)) for c in (
+            [_bits_cell(r)] + [cell(r.get("p_at_100_" + c)) for c in (
                 "hamming", "hierarchical", "bucket", "hierarchical_cosine",
                 "bucket_cosine")]) + " |")
     return lines
@@ -204,9 +213,9 @@ def _class_layer_table(acc: list) -> list[str]:
                   "right and low when not: mAP follows acc_q * acc_db."), "",
              "| bits | query accuracy | database accuracy | acc_q * acc_db | mAP |",
              "|---|---|---|---|---|"]
-    for r in sorted(acc, key=lambda r: r["bits"]):
+    for r in sorted(acc, key=_bits_then_tag):
         qa, da = r["query_accuracy"], r["database_accuracy"]
-        lines.append(f"| {r['bits']} | {qa:.4f} | {da:.4f} | {qa * da:.4f} | {r['map']:.4f} |")
+        lines.append(f"| {_bits_cell(r)} | {qa:.4f} | {da:.4f} | {qa * da:.4f} | {r['map']:.4f} |")
     return lines
 
 

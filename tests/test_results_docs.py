@@ -145,3 +145,23 @@ def test_deep_table_markdown_of_a_database_smaller_than_1000(tmp_path):
                                     str(tmp_path / "r.md"), "python -m bench.deep_table")
     line = next(x for x in text.splitlines() if x.startswith("| " + row["method"]))
     assert "| 0.4321 | - |" in line
+
+
+def test_deep_table_hierarchical_and_class_rows_name_their_tag(tmp_path):
+    """Two latent rows at the same bits, one a tagged variant: the
+    hierarchical-search and class-layer tables must tell them apart."""
+    from bench import deep_table
+
+    with open(os.path.join("docs", "results_deep.json")) as fh:
+        committed = json.load(fh)
+    base = next(r for r in committed.values()
+                if "p_at_100_hierarchical" in r and "database_accuracy" in r and not r.get("tag"))
+    rows = {"x|48|latent": dict(base, dataset="x", bits=48, map=0.5),
+            "x|48|latent|long": dict(base, dataset="x", bits=48, tag="long", map=0.6)}
+    text = deep_table.markdown_text(rows, str(tmp_path / "r.md"), "python -m bench.deep_table")
+    lines = text.splitlines()
+    hier = lines.index(next(x for x in lines if x.startswith("Hierarchical search")))
+    acc = lines.index(next(x for x in lines if x.startswith("Class layer")))
+    for start in (hier, acc):
+        cells = [x.split("|")[1].strip() for x in lines[start + 4:start + 6]]
+        assert cells == ["48", "48 [long]"]
