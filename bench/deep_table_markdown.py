@@ -89,6 +89,27 @@ def _ties_table(rows) -> list:
     return out
 
 
+def _budgets_table(rows) -> list:
+    """The training budget of every row: epochs, images, image-epochs, fit time."""
+    out = ["", ("Budgets: the training of each row (epochs with augmentation and fine-tuning "
+                "as in the commands; DeepHash rows also run 2 frozen-backbone epochs of "
+                "hash-layer initialisation, not counted; LDH and ITQ-CNN fit on the "
+                "latent row's CNN, so their budget is that row's), the image-epochs it saw "
+                "and its fit time in seconds (2 shared CPU cores, one torch thread; the "
+                "load of other jobs differed between runs):"), "",
+           "| method | bits | epochs | train images | image-epochs | fit s | mAP |",
+           "|---|---|---|---|---|---|---|"]
+    order = {mt: i for i, mt in enumerate(_variants(rows))}
+    for r in sorted(rows, key=lambda r: (order[(r["method"], r.get("tag"))], r["bits"])):
+        epochs = (r.get("epochs") or 0) + (r.get("finetune_epochs") or 0)
+        seen = f"{epochs * r['n_train'] / 1e6:.2f}M" if epochs else "-"
+        fit = r.get("fit_s")
+        out.append(f"| {_label(r['method'], r.get('tag'))} | {r['bits']} | "
+                   f"{_training(r) if r.get('epochs') else 'CNN of latent'} | {r['n_train']} | "
+                   f"{seen} | {'-' if fit is None else f'{fit:.0f}'} | {r['map']:.4f} |")
+    return out
+
+
 def _preamble(results: dict, args_line: str) -> list[str]:
     """The title, the protocol, the commands that produced the rows and the machine."""
     lines = [
@@ -279,7 +300,7 @@ def markdown_text(results: dict, path: str, args_line: str) -> str:
     lines = _preamble(results, args_line)
     for ds in sorted({r["dataset"] for r in results.values()}):
         rows = [r for r in results.values() if r["dataset"] == ds]
-        lines += [f"## {ds}", ""] + _scores_table(rows) + _ties_table(rows)
+        lines += [f"## {ds}", ""] + _scores_table(rows) + _ties_table(rows) + _budgets_table(rows)
         hier = [r for r in rows if "p_at_100_hierarchical" in r]
         if hier:
             lines += _hierarchical_table(hier)

@@ -165,3 +165,22 @@ def test_deep_table_hierarchical_and_class_rows_name_their_tag(tmp_path):
     for start in (hier, acc):
         cells = [x.split("|")[1].strip() for x in lines[start + 4:start + 6]]
         assert cells == ["48", "48 [long]"]
+
+
+def test_deep_table_budgets_list_every_row(tmp_path):
+    """The budgets table has one line per row, with its image-epochs."""
+    from bench import deep_table
+
+    with open(os.path.join("docs", "results_deep.json")) as fh:
+        committed = json.load(fh)
+    base = next(r for r in committed.values() if r.get("epochs"))
+    rows = {"x|16|latent": dict(base, dataset="x", bits=16, epochs=3, finetune_epochs=2,
+                                finetune_lr=5e-4, finetune_weight_decay=0.0, n_train=1000,
+                                fit_s=12.3),
+            "x|16|itq-cnn": dict(base, dataset="x", bits=16, method="itq-cnn", epochs=0,
+                                 finetune_epochs=None, n_train=1000, fit_s=1.0)}
+    lines = deep_table.markdown_text(rows, str(tmp_path / "r.md"), "cmd").splitlines()
+    start = lines.index(next(x for x in lines if x.startswith("Budgets")))
+    body = lines[start + 4:start + 6]
+    assert body[0].startswith("| latent | 16 |") and "| 1000 | 0.01M | 12 |" in body[0]
+    assert body[1].startswith("| itq-cnn | 16 | CNN of latent | 1000 | - | 1 |")
