@@ -102,9 +102,9 @@ def main(argv=None) -> int:
                    help="comma list of spin times (us) of the C worker pool to compare in "
                         "this run (e.g. 0,200; default: the library's)")
     p.add_argument("--no-batcher", action="store_true", help="direct calls only")
-    p.add_argument("--leaders", default="caller",
-                   help="comma list of Batcher leader modes to compare: caller (flat "
-                        "combining, the default) and/or thread (dispatcher threads)")
+    p.add_argument("--leaders", default="thread",
+                   help="comma list of Batcher leader modes to compare: thread (dispatcher "
+                        "threads, the default) and/or caller (flat combining)")
     args = p.parse_args(argv)
     bench_env()  # OMP_WAIT_POLICY=PASSIVE before FAISS starts
     import hamsearch

@@ -244,9 +244,11 @@ def test_sync_and_async_callers_share_the_queue(index):
         _same(res, index.search(q[20 + i], 7))
 
 
-def test_an_interrupted_leader_fails_its_batch_and_passes_the_lead(index):
-    """A BaseException (not an Exception) in a leader's call reaches the
-    callers of that batch; the queue goes on being served."""
+@pytest.mark.parametrize("leader", ["caller", "thread"])
+def test_an_interrupted_leader_fails_its_batch_and_passes_the_lead(index, leader):
+    """A BaseException (not an Exception) in a leader's (or dispatcher
+    thread's) call reaches the callers of that batch; the queue goes on
+    being served."""
     state = {"calls": 0}
 
     class Interrupting:
@@ -259,7 +261,7 @@ def test_an_interrupted_leader_fails_its_batch_and_passes_the_lead(index):
             time.sleep(0.01)
             return index.search(q, k, **kw)
 
-    batcher = Batcher(Interrupting())
+    batcher = Batcher(Interrupting(), leader=leader)
     q = _codes(11, 24)
     out = [None] * 24
     start = threading.Barrier(8)
@@ -272,11 +274,12 @@ def test_an_interrupted_leader_fails_its_batch_and_passes_the_lead(index):
             except KeyboardInterrupt:
                 out[i] = ("interrupted", None)
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(8)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 60
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
     assert not any(t.is_alive() for t in threads)  # nobody hangs
     kinds = [o[0] for o in out]
     assert "interrupted" in kinds and "ok" in kinds
