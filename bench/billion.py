@@ -113,7 +113,8 @@ def run_table(args) -> int:
           f"{time.strftime('%Y-%m-%d')}")
     ok = True
     for kind in args.data:
-        src, index, info = build(kind, args.n, args.nbits, args.chunk, args.seed, args.m)
+        src, index, info = build(kind, args.n, args.nbits, args.chunk, args.seed, args.m,
+                                 args.gen_workers)
         print(f"\n## {kind}: m={info['m']}, build {info['build_s']:.1f} s (+ generation "
               f"{info['gen_s']:.1f} s), index {info['bytes_per_code']:.2f} B/code, resident "
               f"growth {info['rss_per_code']:.2f} B/code, peak RSS "
@@ -176,7 +177,8 @@ def run_scaling(args) -> int:
     for kind in args.data:
         pts = []
         for n in ns:
-            src, index, info = build(kind, n, args.nbits, args.chunk, args.seed)
+            src, index, info = build(kind, n, args.nbits, args.chunk, args.seed,
+                                     workers=args.gen_workers)
             r, _ = table(index, src, [args.scaling_k], args.nq, args.flat_nq)
             mih_ms, flat_ms = float(r[0][1]), float(r[0][2])
             # row: k, MIH, flat, speed-up, 1-query flat, its speed-up, paper,
@@ -206,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flat-nq", type=int, default=10,
                    help="queries timed with the flat scan (one batch) and checked")
     p.add_argument("--chunk", type=int, default=1 << 20, help="rows generated per chunk")
+    p.add_argument("--gen-workers", type=int, default=os.cpu_count() or 1,
+                   help="processes generating chunks ahead of the build (default: one "
+                        "per core; the build then shares the cores with them, and "
+                        "'build' is the time not spent waiting for codes)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--dir", default=None,

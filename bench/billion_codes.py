@@ -21,7 +21,11 @@ from a separate stream (same distribution, not database rows).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+import time
 
 import numpy as np
 
@@ -119,7 +123,8 @@ class LSHSource:
 SOURCES = {"clustered": ClusteredSource, "lsh": LSHSource}
 
 
-def rows(source, start: int, stop: int, stream: int = _DB_STREAM) -> np.ndarray:
+def rows(source, start: int, stop: int, stream: int = _DB_STREAM,
+         block: int | None = None) -> np.ndarray:
     """Rows ``start .. stop-1`` of a source's stream (uint64 words).
 
     Parameters
@@ -129,24 +134,28 @@ def rows(source, start: int, stop: int, stream: int = _DB_STREAM) -> np.ndarray:
         The rows, as a range.
     stream : int, optional
         The database's stream (default) or the queries'.
+    block : int, optional
+        Rows per seeded block (default :data:`BLOCK`; worker processes are
+        handed the caller's).
 
     Returns
     -------
     ndarray of uint64, shape (stop - start, words)
     """
+    B = BLOCK if block is None else int(block)
     out = np.empty((max(0, stop - start), source.w), dtype=np.uint64)
     at = start
     while at < stop:
-        b = at // BLOCK
-        blk = source.block(stream, b, BLOCK)
-        lo, hi = at - b * BLOCK, min(BLOCK, stop - b * BLOCK)
+        b = at // B
+        blk = source.block(stream, b, B)
+        lo, hi = at - b * B, min(B, stop - b * B)
         out[at - start : at - start + hi - lo] = blk[lo:hi]
         at += hi - lo
     return out
 
 
 def chunks(source, n: int, chunk: int = 1 << 20, stream: int = _DB_STREAM,
-           timer: list[float] | None = None) -> Iterator[np.ndarray]:
+           timer: list[float] | None = None, workers: int = 1) -> Iterator[np.ndarray]:
     """The first ``n`` rows of a stream, ``chunk`` rows at a time.
 
     Parameters
@@ -160,18 +169,46 @@ def chunks(source, n: int, chunk: int = 1 << 20, stream: int = _DB_STREAM,
         As :func:`rows`.
     timer : list of one float, optional
         Accumulates the generation seconds (what a streamed build's time
-        leaves out).
+        leaves out); with workers, the seconds spent waiting for a chunk.
+    workers : int, default 1
+        Processes drawing chunks ahead, in order (at most ``workers + 1``
+        chunks in flight); 1 draws them here.  The codes are the same
+        either way.
 
     Yields
     ------
     ndarray of uint64
     """
     chunk = max(BLOCK, chunk // BLOCK * BLOCK)  # whole blocks: each drawn once
+    if workers > 1 and n > chunk:
+        yield from _chunks_parallel(source, n, chunk, stream, timer, workers)
+        return
     for a in range(0, n, chunk):
         part, seconds = timed(lambda a=a: rows(source, a, min(n, a + chunk), stream))
         if timer is not None:
             timer[0] += seconds
         yield part
+
+
+def _chunks_parallel(source, n, chunk, stream, timer, workers):
+    """:func:`chunks` drawn by ``workers`` spawned processes, in order."""
+    ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        starts = iter(range(0, n, chunk))
+        ahead = deque()
+        for a in starts:
+            ahead.append(pool.submit(rows, source, a, min(n, a + chunk), stream, BLOCK))
+            if len(ahead) > workers:
+                break
+        while ahead:
+            t0 = time.perf_counter()
+            part = ahead.popleft().result()
+            if timer is not None:
+                timer[0] += time.perf_counter() - t0
+            a = next(starts, None)
+            if a is not None:
+                ahead.append(pool.submit(rows, source, a, min(n, a + chunk), stream, BLOCK))
+            yield part
 
 
 def queries(source, nq: int) -> np.ndarray:

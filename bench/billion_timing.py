@@ -37,7 +37,8 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def build(kind: str, n: int, nbits: int, chunk: int, seed: int, m: int | None = None):
+def build(kind: str, n: int, nbits: int, chunk: int, seed: int, m: int | None = None,
+          workers: int = 1):
     """Stream ``n`` seeded codes of ``kind`` into one MIH index.
 
     Returns
@@ -57,7 +58,7 @@ def build(kind: str, n: int, nbits: int, chunk: int, seed: int, m: int | None = 
     gen_s = [0.0]
     rss0 = _rss()
     index, total = timed(lambda: hamsearch.Index.from_chunks(
-        chunks(src, n, chunk, timer=gen_s), nbits, n=n, method="mih", m=m,
+        chunks(src, n, chunk, timer=gen_s, workers=workers), nbits, n=n, method="mih", m=m,
         inline_codes=False))
     info = {"build_s": total - gen_s[0], "gen_s": gen_s[0], "bytes_per_code": index.nbytes / n,
             "rss_per_code": (_rss() - rss0) / n, "m": index.m}

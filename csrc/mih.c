@@ -159,6 +159,13 @@ typedef struct {
     int64_t *touched;
     int64_t ntouched, touched_cap;
     int touched_full;
+    /* the search's state per table (m entries): rad[j], the radius up to
+     * which table j has been enumerated (-1: not yet), and lastwork[j], the
+     * work its last radius cost; met_other: whether any table other than
+     * the one being probed has been enumerated (else nothing was met) */
+    int32_t *rad;
+    int64_t *lastwork;
+    int met_other;
 } mih_ws;
 
 typedef struct {
@@ -431,6 +438,8 @@ static int mih_ws_init(mih_ws *ws, const mih_ctx *c)
     ws->cp = (int64_t *)malloc(sizeof(int64_t) * (size_t)ws->cap);
     ws->hist_n = 64 * c->w + 1;
     ws->hist = (int64_t *)malloc(sizeof(int64_t) * (size_t)ws->hist_n);
+    ws->rad = (int32_t *)malloc(sizeof(int32_t) * (size_t)c->m);
+    ws->lastwork = (int64_t *)malloc(sizeof(int64_t) * (size_t)c->m);
     if (c->m >= MIH_SEEN_MIN_M && c->n > 0 && c->n <= MIH_SEEN_MAX_ROWS) {
         /* optional: without the memory the search uses seen_before */
         ws->seen_words = (c->n + 63) >> 6;
@@ -444,7 +453,7 @@ static int mih_ws_init(mih_ws *ws, const mih_ctx *c)
             ws->touched = 0;
         }
     }
-    return (ws->cd && ws->cp && ws->hist) ? 0 : -1;
+    return (ws->cd && ws->cp && ws->hist && ws->rad && ws->lastwork) ? 0 : -1;
 }
 
 static void mih_ws_free(mih_ws *ws)
@@ -455,6 +464,8 @@ static void mih_ws_free(mih_ws *ws)
     free(ws->tmp);
     free(ws->seen);
     free(ws->touched);
+    free(ws->rad);
+    free(ws->lastwork);
 }
 
 #define MIH_GRAIN 4

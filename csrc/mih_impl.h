@@ -10,17 +10,20 @@
  * needs.
  */
 
-/* True when the enumeration met `code` before table j at radius s: some
- * other substring is closer than s, or as close and in an earlier table. */
-static inline int HS_FN(seen_before)(const mih_ctx *c, const uint64_t *code,
-                                     const uint32_t *qkeys, int s, int j)
+/* True when the enumeration met `code` before, in a table other than j:
+ * some other substring jj is within the radius rad[jj] that table jj has
+ * been enumerated to (with the tables taken in level order, rad[jj] is s
+ * for jj < j and s - 1 for jj > j: closer than s, or as close and in an
+ * earlier table). */
+static inline int HS_FN(seen_before)(const mih_ctx *c, const int32_t *rad,
+                                     const uint64_t *code, const uint32_t *qkeys, int j)
 {
     for (int jj = 0; jj < c->m; jj++) {
         if (jj == j)
             continue;
         const int dj = HS_POP64(
             (uint64_t)(mih_sub_key(code, c->sub_start[jj], c->sub_len[jj]) ^ qkeys[jj]));
-        if (dj < s || (dj == s && jj < j))
+        if (dj <= rad[jj])
             return 1;
     }
     return 0;
@@ -43,7 +46,8 @@ static inline int HS_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *
     const int32_t d = HS_FN(dist)(code, q, c->w);
     if (d > *T)
         return 0;
-    if (!ws->seen && (s > 0 || j > 0) && HS_FN(seen_before)(c, code, qkeys, s, j))
+    (void)s;
+    if (!ws->seen && ws->met_other && HS_FN(seen_before)(c, ws->rad, code, qkeys, j))
         return 0;
     if (!c->skip)
         return mih_offer(ws, d, p, k, T);
@@ -252,7 +256,6 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
     int64_t probes = 0, verified = 0, work = 0;
     int fallback = 0, done = 0;
     uint32_t qkeys[MIH_MAX_M];
-    int maxlen = 0;
 
     ws->cnt = 0;
     memset(ws->hist, 0, sizeof(int64_t) * (size_t)ws->hist_n);
@@ -262,159 +265,197 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
         return 0;
     for (int j = 0; j < m; j++) {
         qkeys[j] = mih_sub_key(q, c->sub_start[j], c->sub_len[j]);
-        if (c->sub_len[j] > maxlen)
-            maxlen = c->sub_len[j];
     }
-    for (int s = 0; s <= maxlen && !done && !fallback; s++) {
-        for (int j = 0; j < m; j++) {
-            const int len = c->sub_len[j];
-            const int sb = c->grouped[j];
-            if (s <= len && sb > 0) {
-                /* sparse in every segment: enumerate prefix buckets at
-                 * distance h (s - sb <= h <= s), each with the suffix
-                 * distance s - h its codes need */
-                const int P = len - sb;
-                const uint32_t qp = qkeys[j] >> sb;
-                const uint32_t qs = qkeys[j] & ((UINT32_C(1) << sb) - 1);
-                int h = s > sb ? s - sb : 0;
-                const int hmax = s < P ? s : P;
-                const uint64_t plim = UINT64_C(1) << P;
-                uint64_t pm = (UINT64_C(1) << h) - 1;
-                while (h <= hmax) {
-                    uint32_t pre[MIH_BATCH];
-                    uint8_t tgt[MIH_BATCH];
-                    int nk = 0;
-                    while (h <= hmax && nk < MIH_BATCH) {
-                        pre[nk] = qp ^ (uint32_t)pm;
-                        tgt[nk++] = (uint8_t)(s - h);
-                        if (h == 0) {
-                            pm = plim;
-                        } else {
-                            const uint64_t lo = pm & (~pm + 1);
-                            const uint64_t r = pm + lo;
-                            pm = (((r ^ pm) >> 2) / lo) | r;
-                        }
-                        if (pm >= plim) {
-                            h++;
-                            pm = (UINT64_C(1) << h) - 1;
+    /* The tables are enumerated one radius at a time, each as far as the
+     * search needs (rad[j]: table j holds no unmet code within rad[j] of
+     * the query's substring j).  A code met by none of them is at distance
+     * at least sum_j (rad[j] + 1) from the query, so the search is done
+     * once T is below that.  Level order (every table at radius s before
+     * any at s + 1) is one choice; here the next radius goes to the table
+     * whose next one is predicted cheapest (its last radius's work, grown
+     * as the number of keys: (len - r) / (r + 1)), ties to the smaller
+     * radius, then the lower table: skewed data (one substring's buckets
+     * much fuller near the query) costs less, uniform data gets level
+     * order.  The Numba twin (hamsearch/_numba/mih/search.py) chooses
+     * alike. */
+    int32_t *rad = ws->rad;
+    int64_t *lastwork = ws->lastwork;
+    int64_t radsum = -(int64_t)m; /* sum_j rad[j] */
+    for (int j = 0; j < m; j++) {
+        rad[j] = -1;
+        lastwork[j] = 0;
+    }
+    while (!done && !fallback) {
+        int j = -1;
+        for (int jj = 0; jj < m; jj++) {
+            if (rad[jj] < 0) { /* radius 0 first, in table order */
+                j = jj;
+                break;
+            }
+            if (j < 0) {
+                j = jj;
+                continue;
+            }
+            /* lastwork[jj] (len - r) / (r + 1) against table j's, cross-multiplied */
+            const int64_t a = lastwork[jj] * (int64_t)(c->sub_len[jj] - rad[jj]) * (rad[j] + 1);
+            const int64_t b = lastwork[j] * (int64_t)(c->sub_len[j] - rad[j]) * (rad[jj] + 1);
+            if (a < b || (a == b && rad[jj] < rad[j]))
+                j = jj;
+        }
+        const int s = rad[j] + 1;
+        const int len = c->sub_len[j];
+        const int sb = c->grouped[j];
+        const int64_t work0 = work;
+        ws->met_other = 0;
+        for (int jj = 0; jj < m; jj++)
+            if (jj != j && rad[jj] >= 0)
+                ws->met_other = 1;
+        if (sb > 0) {
+            /* sparse in every segment: enumerate prefix buckets at
+             * distance h (s - sb <= h <= s), each with the suffix
+             * distance s - h its codes need */
+            const int P = len - sb;
+            const uint32_t qp = qkeys[j] >> sb;
+            const uint32_t qs = qkeys[j] & ((UINT32_C(1) << sb) - 1);
+            int h = s > sb ? s - sb : 0;
+            const int hmax = s < P ? s : P;
+            const uint64_t plim = UINT64_C(1) << P;
+            uint64_t pm = (UINT64_C(1) << h) - 1;
+            while (h <= hmax) {
+                uint32_t pre[MIH_BATCH];
+                uint8_t tgt[MIH_BATCH];
+                int nk = 0;
+                while (h <= hmax && nk < MIH_BATCH) {
+                    pre[nk] = qp ^ (uint32_t)pm;
+                    tgt[nk++] = (uint8_t)(s - h);
+                    if (h == 0) {
+                        pm = plim;
+                    } else {
+                        const uint64_t lo = pm & (~pm + 1);
+                        const uint64_t r = pm + lo;
+                        pm = (((r ^ pm) >> 2) / lo) | r;
+                    }
+                    if (pm >= plim) {
+                        h++;
+                        pm = (UINT64_C(1) << h) - 1;
+                    }
+                }
+                for (int g = 0; g < c->nseg; g++) {
+                    const hs_mih_segment *sg = &c->segs[g];
+                    if (sg->seg_n == 0)
+                        continue;
+                    if (HS_FN(probe_grouped)(c, ws, sg, j, pre, tgt, nk, qs, q, qkeys, s,
+                                             k, &T, &probes, &verified, &work))
+                        return -1;
+                }
+                if (work > c->budget)
+                    break;
+            }
+        } else {
+            uint64_t mask = (s == 0) ? 0 : ((UINT64_C(1) << s) - 1);
+            const uint64_t lim = UINT64_C(1) << len;
+            while (mask < lim) {
+                /* A batch of keys: look their buckets up with the
+                 * memory accesses overlapped (prefetch), then verify. */
+                uint32_t keys[MIH_BATCH];
+                int nk = 0;
+                while (mask < lim && nk < MIH_BATCH) {
+                    keys[nk++] = qkeys[j] ^ (uint32_t)mask;
+                    if (s == 0) {
+                        mask = lim;
+                        break;
+                    }
+                    /* next mask with s bits set (Gosper's hack) */
+                    const uint64_t lo = mask & (~mask + 1);
+                    const uint64_t r = mask + lo;
+                    mask = (((r ^ mask) >> 2) / lo) | r;
+                }
+                for (int g = 0; g < c->nseg; g++) {
+                    const hs_mih_segment *sg = &c->segs[g];
+                    int64_t bb0[MIH_BATCH], bb1[MIH_BATCH];
+                    if (sg->seg_n == 0)
+                        continue;
+                    const int32_t *pos = sg->pos + (int64_t)j * sg->seg_n;
+                    const uint64_t *tc =
+                        sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
+                    if (sg->meta[3 * (int64_t)j] == HS_MIH_SPARSE) {
+                        if (HS_FN(probe_sparse)(c, ws, sg, j, keys, nk, q, qkeys, s,
+                                                k, &T, &probes, &verified, &work))
+                            return -1;
+                        continue;
+                    }
+                    for (int i = 0; i < nk; i++)
+                        mih_bucket_prefetch(sg, j, keys[i]);
+                    for (int i = 0; i < nk; i++) {
+                        mih_bucket(sg, j, keys[i], &bb0[i], &bb1[i]);
+                        if (bb1[i] > bb0[i]) {
+                            if (tc) {
+                                /* the bucket's codes, up to 16 lines */
+                                const char *a0 = (const char *)(tc + bb0[i] * w);
+                                const char *a1 = (const char *)(tc + bb1[i] * w);
+                                if (a1 - a0 > 16 * 64)
+                                    a1 = a0 + 16 * 64;
+                                for (; a0 < a1; a0 += 64)
+                                    __builtin_prefetch(a0);
+                            } else {
+                                __builtin_prefetch(pos + bb0[i]);
+                            }
                         }
                     }
-                    for (int g = 0; g < c->nseg; g++) {
-                        const hs_mih_segment *sg = &c->segs[g];
-                        if (sg->seg_n == 0)
-                            continue;
-                        if (HS_FN(probe_grouped)(c, ws, sg, j, pre, tgt, nk, qs, q, qkeys, s,
-                                                 k, &T, &probes, &verified, &work))
+                    for (int i = 0; i < nk; i++) {
+                        const int64_t b0 = bb0[i], b1 = bb1[i];
+                        probes++;
+                        verified += b1 - b0;
+                        work += MIH_PROBE_COST +
+                                (b1 - b0) * (tc ? w : MIH_RANDOM_COST);
+                        /* With a skip bitmap, candidates that pass go to a
+                         * small pending list whose bitmap words are
+                         * prefetched: the bitmap is a random access (out
+                         * of L2 at 10M rows), so the lookups overlap. */
+                        int32_t pend_d[MIH_PEND];
+                        int64_t pend_p[MIH_PEND];
+                        int npend = 0;
+                        if (!tc) /* the first codes of the bucket */
+                            for (int64_t t = b0; t < b1 && t < b0 + MIH_AHEAD; t++)
+                                __builtin_prefetch(c->codes + (int64_t)(uint32_t)pos[t] * w);
+                        for (int64_t t = b0; t < b1; t++) {
+                            const int64_t p = pos[t];
+                            /* codes are random accesses (out of cache
+                             * at 1M x 256 bits): fetch MIH_AHEAD ahead;
+                             * a prefetch never faults, whatever the row */
+                            if (!tc && t + MIH_AHEAD < b1)
+                                __builtin_prefetch(
+                                    c->codes + (int64_t)(uint32_t)pos[t + MIH_AHEAD] * w);
+                            /* rows out of range come only from a
+                             * crafted table file: never read them */
+                            if ((uint64_t)p >= (uint64_t)n)
+                                continue;
+                            const uint64_t *code =
+                                tc ? tc + t * w : c->codes + p * w;
+                            if (HS_FN(consider)(c, ws, code, p, q, qkeys, s, j, k, &T,
+                                                pend_d, pend_p, &npend))
+                                return -1;
+                        }
+                        if (npend &&
+                            mih_offer_pending(ws, pend_d, pend_p, npend, skip, k, &T))
                             return -1;
                     }
-                    if (work > c->budget)
-                        break;
                 }
-            } else if (s <= len) {
-                uint64_t mask = (s == 0) ? 0 : ((UINT64_C(1) << s) - 1);
-                const uint64_t lim = UINT64_C(1) << len;
-                while (mask < lim) {
-                    /* A batch of keys: look their buckets up with the
-                     * memory accesses overlapped (prefetch), then verify. */
-                    uint32_t keys[MIH_BATCH];
-                    int nk = 0;
-                    while (mask < lim && nk < MIH_BATCH) {
-                        keys[nk++] = qkeys[j] ^ (uint32_t)mask;
-                        if (s == 0) {
-                            mask = lim;
-                            break;
-                        }
-                        /* next mask with s bits set (Gosper's hack) */
-                        const uint64_t lo = mask & (~mask + 1);
-                        const uint64_t r = mask + lo;
-                        mask = (((r ^ mask) >> 2) / lo) | r;
-                    }
-                    for (int g = 0; g < c->nseg; g++) {
-                        const hs_mih_segment *sg = &c->segs[g];
-                        int64_t bb0[MIH_BATCH], bb1[MIH_BATCH];
-                        if (sg->seg_n == 0)
-                            continue;
-                        const int32_t *pos = sg->pos + (int64_t)j * sg->seg_n;
-                        const uint64_t *tc =
-                            sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
-                        if (sg->meta[3 * (int64_t)j] == HS_MIH_SPARSE) {
-                            if (HS_FN(probe_sparse)(c, ws, sg, j, keys, nk, q, qkeys, s,
-                                                    k, &T, &probes, &verified, &work))
-                                return -1;
-                            continue;
-                        }
-                        for (int i = 0; i < nk; i++)
-                            mih_bucket_prefetch(sg, j, keys[i]);
-                        for (int i = 0; i < nk; i++) {
-                            mih_bucket(sg, j, keys[i], &bb0[i], &bb1[i]);
-                            if (bb1[i] > bb0[i]) {
-                                if (tc) {
-                                    /* the bucket's codes, up to 16 lines */
-                                    const char *a0 = (const char *)(tc + bb0[i] * w);
-                                    const char *a1 = (const char *)(tc + bb1[i] * w);
-                                    if (a1 - a0 > 16 * 64)
-                                        a1 = a0 + 16 * 64;
-                                    for (; a0 < a1; a0 += 64)
-                                        __builtin_prefetch(a0);
-                                } else {
-                                    __builtin_prefetch(pos + bb0[i]);
-                                }
-                            }
-                        }
-                        for (int i = 0; i < nk; i++) {
-                            const int64_t b0 = bb0[i], b1 = bb1[i];
-                            probes++;
-                            verified += b1 - b0;
-                            work += MIH_PROBE_COST +
-                                    (b1 - b0) * (tc ? w : MIH_RANDOM_COST);
-                            /* With a skip bitmap, candidates that pass go to a
-                             * small pending list whose bitmap words are
-                             * prefetched: the bitmap is a random access (out
-                             * of L2 at 10M rows), so the lookups overlap. */
-                            int32_t pend_d[MIH_PEND];
-                            int64_t pend_p[MIH_PEND];
-                            int npend = 0;
-                            if (!tc) /* the first codes of the bucket */
-                                for (int64_t t = b0; t < b1 && t < b0 + MIH_AHEAD; t++)
-                                    __builtin_prefetch(c->codes + (int64_t)(uint32_t)pos[t] * w);
-                            for (int64_t t = b0; t < b1; t++) {
-                                const int64_t p = pos[t];
-                                /* codes are random accesses (out of cache
-                                 * at 1M x 256 bits): fetch MIH_AHEAD ahead;
-                                 * a prefetch never faults, whatever the row */
-                                if (!tc && t + MIH_AHEAD < b1)
-                                    __builtin_prefetch(
-                                        c->codes + (int64_t)(uint32_t)pos[t + MIH_AHEAD] * w);
-                                /* rows out of range come only from a
-                                 * crafted table file: never read them */
-                                if ((uint64_t)p >= (uint64_t)n)
-                                    continue;
-                                const uint64_t *code =
-                                    tc ? tc + t * w : c->codes + p * w;
-                                if (HS_FN(consider)(c, ws, code, p, q, qkeys, s, j, k, &T,
-                                                    pend_d, pend_p, &npend))
-                                    return -1;
-                            }
-                            if (npend &&
-                                mih_offer_pending(ws, pend_d, pend_p, npend, skip, k, &T))
-                                return -1;
-                        }
-                    }
-                    if (work > c->budget)
-                        break;
-                }
-            }
-            /* over the work budget: a linear scan instead (work grows only
-             * in the probes above) */
-            if (work > c->budget) {
-                fallback = 1;
-                break;
-            }
-            if (s == len || (int64_t)T <= (int64_t)s * m + j) {
-                done = 1;
-                break;
+                if (work > c->budget)
+                    break;
             }
         }
+        /* over the work budget: a linear scan instead (work grows only
+         * in the probes above) */
+        if (work > c->budget) {
+            fallback = 1;
+            break;
+        }
+        rad[j] = s;
+        radsum++;
+        lastwork[j] = work - work0;
+        if (s == len || (int64_t)T <= radsum + m - 1)
+            done = 1;
     }
     if (c->stats) {
         c->stats[qi * 3] = probes;

@@ -301,6 +301,10 @@ def test_chunked_generation_is_seeded_and_chunk_size_independent(kind, nbits, mo
     assert np.array_equal(a, b) and np.array_equal(a[1000 : codes.BLOCK + 500], c)
     again = np.concatenate(list(codes.chunks(codes.SOURCES[kind](nbits, seed=3), n)))
     assert np.array_equal(a, again)
+    if nbits == 64:  # drawn by worker processes: the same codes, in order
+        timer = [0.0]
+        par = list(codes.chunks(src, n, chunk=codes.BLOCK, workers=2, timer=timer))
+        assert len(par) == 3 and np.array_equal(np.concatenate(par), a) and timer[0] > 0
     other = codes.rows(codes.SOURCES[kind](nbits, seed=4), 0, 1000)
     assert not np.array_equal(a[:1000], other)
     q = codes.queries(src, 100)

@@ -119,13 +119,17 @@ class _ProbeContext(NamedTuple):
 
 
 @numba.njit(inline="always", nogil=True)
-def _probe_context(pos, flat, tc, seen, q, s, j):
+def _probe_context(pos, flat, tc, seen, q, rad, j):
     """The :class:`_ProbeContext` of table ``j`` at radius ``s`` in one
     non-empty segment: computed once per probe call and handed to the
     per-bucket helpers (recomputed per bucket, its division would be too)."""
     w = q.shape[1]
     bitmap = seen.shape[0] > 0
-    check = (s > 0 or j > 0) and not bitmap
+    met_other = False
+    for jj in range(rad.shape[0]):
+        if jj != j and rad[jj] >= 0:
+            met_other = True
+    check = met_other and not bitmap
     return _ProbeContext(pos.shape[1], w, flat.shape[0] // w, tc.shape[0] > 0, bitmap, check)
 
 
@@ -140,18 +144,18 @@ def _fresh_row(p, n_rows, bitmap, seen):
 
 
 @numba.njit(inline="always", nogil=True)
-def _keep(d, p, src, base, check, qkeys, sub_start, sub_len, s, j, ids, k, skip, cd, ci, cnt,
+def _keep(d, p, src, base, check, qkeys, sub_start, sub_len, rad, j, ids, k, skip, cd, ci, cnt,
           T):
     """Take row ``p`` (its code at ``src[base:]``, distance ``d <= T``)
     unless ``check`` and its other substrings show that the enumeration met
     it before; returns ``(cnt, T)``."""
-    if check and _seen_before(src, base, qkeys, sub_start, sub_len, s, j):
+    if check and _seen_before(src, base, qkeys, sub_start, sub_len, rad, j):
         return cnt, T
     return _take(d, p, ids, k, skip, cd, ci, cnt, T)
 
 
 @numba.njit(inline="always", nogil=True)
-def _verify(src, base, p, ctx, q, qi, qkeys, sub_start, sub_len, s, j, ids, k, skip, cd, ci,
+def _verify(src, base, p, ctx, q, qi, qkeys, sub_start, sub_len, rad, j, ids, k, skip, cd, ci,
             cnt, T, seen):
     """Verify row ``p`` of a bucket (its code at ``src[base:]``; ``ctx``:
     :func:`_probe_context`): the full distance, then :func:`_keep` when it
@@ -161,12 +165,12 @@ def _verify(src, base, p, ctx, q, qi, qkeys, sub_start, sub_len, s, j, ids, k, s
     d = _dist(src, base, q, qi, ctx.w)
     if d > T:
         return cnt, T
-    return _keep(d, p, src, base, ctx.check, qkeys, sub_start, sub_len, s, j, ids, k, skip, cd, ci,
+    return _keep(d, p, src, base, ctx.check, qkeys, sub_start, sub_len, rad, j, ids, k, skip, cd, ci,
                  cnt, T)
 
 
 @numba.njit(inline="always", nogil=True)
-def _scan_sparse_bucket(b0, b1, qs, dist, ctx, j, s, pos, tc, sfx, flat, ids, q, qi, qkeys,
+def _scan_sparse_bucket(b0, b1, qs, dist, ctx, j, rad, pos, tc, sfx, flat, ids, q, qi, qkeys,
                         sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work,
                         seen):
     """Verify the entries ``b0:b1`` of sparse table ``j`` (one prefix
@@ -192,7 +196,7 @@ def _scan_sparse_bucket(b0, b1, qs, dist, ctx, j, s, pos, tc, sfx, flat, ids, q,
         else:
             src = flat
             base = p * w
-        cnt, T = _verify(src, base, p, ctx, q, qi, qkeys, sub_start, sub_len, s, j, ids, k,
+        cnt, T = _verify(src, base, p, ctx, q, qi, qkeys, sub_start, sub_len, rad, j, ids, k,
                          skip, cd, ci, cnt, T, seen)
     probes += 1
     verified += nmatch
@@ -203,14 +207,14 @@ def _scan_sparse_bucket(b0, b1, qs, dist, ctx, j, s, pos, tc, sfx, flat, ids, q,
 
 
 @numba.njit(inline="always", nogil=True)
-def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, ids, q, qi,
+def _probe_batch(keys, nk, j, rad, meta, offs, hk, hv, pos, occ, tc, sfx, flat, ids, q, qi,
                  qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work,
                  seen, ds):
     """Look up and verify keys[:nk] of table j in one segment (``ds``: an
     int32 scratch of :data:`DIST_BLOCK` distances)."""
     if pos.shape[1] == 0:
         return cnt, T, probes, verified, work
-    ctx = _probe_context(pos, flat, tc, seen, q, s, j)
+    ctx = _probe_context(pos, flat, tc, seen, q, rad, j)
     seg_n, w, n_rows, inline, bitmap, check = ctx
     if nk > 1:  # the batch's lookups overlap (a hint: harmless if unused)
         for i in range(nk):
@@ -224,7 +228,7 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
             # the key's suffix byte (as uint8: the byte a suffix is compared with)
             want = np.int64(np.uint8(keys[i] & smask))
             cnt, T, probes, verified, work = _scan_sparse_bucket(
-                b0, b1, want, 0, ctx, j, s, pos, tc, sfx, flat, ids, q, qi, qkeys, sub_start,
+                b0, b1, want, 0, ctx, j, rad, pos, tc, sfx, flat, ids, q, qi, qkeys, sub_start,
                 sub_len, k, skip, cd, ci, cnt, T, probes, verified, work, seen)
         return cnt, T, probes, verified, work
     for i in range(nk):
@@ -252,7 +256,7 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
                     p = np.int64(pos[j, t0 + u])
                     if _fresh_row(p, n_rows, bitmap, seen):
                         cnt, T = _keep(d, p, tc, base0 + u * w, check, qkeys, sub_start, sub_len,
-                                       s, j, ids, k, skip, cd, ci, cnt, T)
+                                       rad, j, ids, k, skip, cd, ci, cnt, T)
         else:
             work += PROBE_COST + (b1 - b0) * RANDOM_COST
             for t in range(b0, min(b1, b0 + PREFETCH_AHEAD)):
@@ -265,7 +269,7 @@ def _probe_batch(keys, nk, j, s, meta, offs, hk, hv, pos, occ, tc, sfx, flat, id
                     if bitmap:
                         prefetch(seen, 2 + np.int64(seen[1]) + (pa >> 6))
                 p = np.int64(pos[j, t])
-                cnt, T = _verify(flat, p * w, p, ctx, q, qi, qkeys, sub_start, sub_len, s, j,
+                cnt, T = _verify(flat, p * w, p, ctx, q, qi, qkeys, sub_start, sub_len, rad, j,
                                  ids, k, skip, cd, ci, cnt, T, seen)
     return cnt, T, probes, verified, work
 
@@ -295,7 +299,7 @@ def _grouped(meta0, pos0, sfx0, meta1, pos1, sfx1, sub_len):
 
 
 @numba.njit(inline="always", nogil=True)
-def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, q, qi, qkeys,
+def _probe_grouped(pre, tgt, nk, qs, j, rad, meta, offs, pos, tc, sfx, flat, ids, q, qi, qkeys,
                    sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified, work,
                    seen):
     """Visit prefix buckets pre[:nk] of sparse table j in one segment: its
@@ -303,7 +307,7 @@ def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, 
     at distance exactly s on substring j (twin of ``probe_grouped``)."""
     if pos.shape[1] == 0:
         return cnt, T, probes, verified, work
-    ctx = _probe_context(pos, flat, tc, seen, q, s, j)
+    ctx = _probe_context(pos, flat, tc, seen, q, rad, j)
     base_o = meta[j, 1]
     if nk > 1:
         for i in range(nk):
@@ -311,7 +315,7 @@ def _probe_grouped(pre, tgt, nk, qs, j, s, meta, offs, pos, tc, sfx, flat, ids, 
     for i in range(nk):
         o = base_o + pre[i]
         cnt, T, probes, verified, work = _scan_sparse_bucket(
-            np.int64(offs[o]), np.int64(offs[o + 1]), qs, tgt[i], ctx, j, s, pos, tc, sfx, flat,
+            np.int64(offs[o]), np.int64(offs[o + 1]), qs, tgt[i], ctx, j, rad, pos, tc, sfx, flat,
             ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T, probes, verified,
             work, seen)
     return cnt, T, probes, verified, work

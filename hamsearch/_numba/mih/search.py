@@ -87,12 +87,11 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
     n, w = codes.shape
     m = sub_len.shape[0]
     flat = _borrowed(codes.reshape(n * w))
-    maxlen = 0
-    for j in range(m):
-        maxlen = max(maxlen, sub_len[j])
     gsb = _grouped(meta0, pos0, sfx0, meta1, pos1, sfx1, sub_len)
     pre = np.empty(BATCH, dtype=np.int64)
     tgt = np.empty(BATCH, dtype=np.int64)
+    rad = np.empty(m, dtype=np.int64)
+    lastwork = np.empty(m, dtype=np.int64)
     ds = np.empty(DIST_BLOCK, dtype=np.int32)
     rcount = np.zeros(radius + 2 if k == 0 else 1, dtype=np.int64)
     for qi in range(q0, q1):
@@ -107,83 +106,103 @@ def _chunk(codes, ids, q, q0, q1, k, radius, sub_start, sub_len, meta0, offs0, h
             work = 0
             fallback = False
             done = False
-            for s in range(maxlen + 1):
-                for j in range(m):
-                    length = sub_len[j]
-                    sb = gsb[j]
-                    if s <= length and sb > 0:
-                        # sparse in every segment: prefix buckets at distance h
-                        # (s - sb <= h <= s), each with the suffix distance s - h
-                        # its codes need (as the C kernel's grouped enumeration)
-                        P = length - sb
-                        qp = qkeys[j] >> sb
-                        qs = qkeys[j] & ((np.int64(1) << sb) - 1)
-                        h = max(0, s - sb)
-                        hmax = min(s, P)
-                        plim = np.int64(1) << P
-                        pm = (np.int64(1) << h) - 1
-                        while h <= hmax:
-                            nk = 0
-                            while h <= hmax and nk < BATCH:
-                                pre[nk] = qp ^ pm
-                                tgt[nk] = s - h
-                                nk += 1
-                                if h == 0:
-                                    pm = plim
-                                else:
-                                    c = pm & -pm
-                                    r = pm + c
-                                    pm = (((r ^ pm) >> 2) // c) | r
-                                if pm >= plim:
-                                    h += 1
-                                    pm = (np.int64(1) << h) - 1
-                            cnt, T, probes, verified, work = _probe_grouped(
-                                pre, tgt, nk, qs, j, s, meta0, offs0, pos0, tc0, sfx0, flat,
-                                ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
-                                probes, verified, work, seen)
-                            cnt, T, probes, verified, work = _probe_grouped(
-                                pre, tgt, nk, qs, j, s, meta1, offs1, pos1, tc1, sfx1, flat,
-                                ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
-                                probes, verified, work, seen)
-                            if work > budget:
-                                break
-                        if work > budget:
-                            fallback = True
-                            break
-                    elif s <= length:
-                        mask = (np.int64(1) << s) - 1
-                        lim = np.int64(1) << length
-                        qk = qkeys[j]
-                        while mask < lim:
-                            # a batch of keys (as the C kernel: budget checked per batch)
-                            nk = 0
-                            while mask < lim and nk < BATCH:
-                                keys[nk] = qk ^ mask
-                                nk += 1
-                                if s == 0:
-                                    mask = lim
-                                    break
-                                c = mask & -mask
-                                r = mask + c
-                                mask = (((r ^ mask) >> 2) // c) | r
-                            cnt, T, probes, verified, work = _probe_batch(
-                                keys, nk, j, s, meta0, offs0, hk0, hv0, pos0, occ0, tc0, sfx0,
-                                flat, ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt,
-                                T, probes, verified, work, seen, ds)
-                            cnt, T, probes, verified, work = _probe_batch(
-                                keys, nk, j, s, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1,
-                                flat, ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt,
-                                T, probes, verified, work, seen, ds)
-                            if work > budget:
-                                break
-                        if work > budget:
-                            fallback = True
-                            break
-                    if s == length or T <= s * m + j:
-                        done = True
+            # the tables one radius at a time, the next radius to the table
+            # whose next one is predicted cheapest (as search_one in
+            # csrc/mih_impl.h: the same choice, so the same stats)
+            for j in range(m):
+                rad[j] = -1
+                lastwork[j] = 0
+            radsum = -m
+            while not done and not fallback:
+                j = -1
+                for jj in range(m):
+                    if rad[jj] < 0:
+                        j = jj
                         break
-                if done or fallback:
-                    break
+                    if j < 0:
+                        j = jj
+                        continue
+                    a = lastwork[jj] * (sub_len[jj] - rad[jj]) * (rad[j] + 1)
+                    b = lastwork[j] * (sub_len[j] - rad[j]) * (rad[jj] + 1)
+                    if a < b or (a == b and rad[jj] < rad[j]):
+                        j = jj
+                s = rad[j] + 1
+                length = sub_len[j]
+                sb = gsb[j]
+                work0 = work
+                if sb > 0:
+                    # sparse in every segment: prefix buckets at distance h
+                    # (s - sb <= h <= s), each with the suffix distance s - h
+                    # its codes need (as the C kernel's grouped enumeration)
+                    P = length - sb
+                    qp = qkeys[j] >> sb
+                    qs = qkeys[j] & ((np.int64(1) << sb) - 1)
+                    h = max(0, s - sb)
+                    hmax = min(s, P)
+                    plim = np.int64(1) << P
+                    pm = (np.int64(1) << h) - 1
+                    while h <= hmax:
+                        nk = 0
+                        while h <= hmax and nk < BATCH:
+                            pre[nk] = qp ^ pm
+                            tgt[nk] = s - h
+                            nk += 1
+                            if h == 0:
+                                pm = plim
+                            else:
+                                c = pm & -pm
+                                r = pm + c
+                                pm = (((r ^ pm) >> 2) // c) | r
+                            if pm >= plim:
+                                h += 1
+                                pm = (np.int64(1) << h) - 1
+                        cnt, T, probes, verified, work = _probe_grouped(
+                            pre, tgt, nk, qs, j, rad, meta0, offs0, pos0, tc0, sfx0, flat,
+                            ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
+                            probes, verified, work, seen)
+                        cnt, T, probes, verified, work = _probe_grouped(
+                            pre, tgt, nk, qs, j, rad, meta1, offs1, pos1, tc1, sfx1, flat,
+                            ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt, T,
+                            probes, verified, work, seen)
+                        if work > budget:
+                            break
+                    if work > budget:
+                        fallback = True
+                        break
+                else:
+                    mask = (np.int64(1) << s) - 1
+                    lim = np.int64(1) << length
+                    qk = qkeys[j]
+                    while mask < lim:
+                        # a batch of keys (as the C kernel: budget checked per batch)
+                        nk = 0
+                        while mask < lim and nk < BATCH:
+                            keys[nk] = qk ^ mask
+                            nk += 1
+                            if s == 0:
+                                mask = lim
+                                break
+                            c = mask & -mask
+                            r = mask + c
+                            mask = (((r ^ mask) >> 2) // c) | r
+                        cnt, T, probes, verified, work = _probe_batch(
+                            keys, nk, j, rad, meta0, offs0, hk0, hv0, pos0, occ0, tc0, sfx0,
+                            flat, ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt,
+                            T, probes, verified, work, seen, ds)
+                        cnt, T, probes, verified, work = _probe_batch(
+                            keys, nk, j, rad, meta1, offs1, hk1, hv1, pos1, occ1, tc1, sfx1,
+                            flat, ids, q, qi, qkeys, sub_start, sub_len, k, skip, cd, ci, cnt,
+                            T, probes, verified, work, seen, ds)
+                        if work > budget:
+                            break
+                    if work > budget:
+                        fallback = True
+                        break
+                rad[j] = s
+                radsum += 1
+                lastwork[j] = work - work0
+                if s == length or T <= radsum + m - 1:
+                    done = True
             stats[qi, 0] = probes
             stats[qi, 1] = verified
             stats[qi, 2] = 1 if fallback else 0

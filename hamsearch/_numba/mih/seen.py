@@ -27,13 +27,15 @@ SEEN_MAX_ROWS = 1 << 28
 
 
 @numba.njit(inline="always", nogil=True)
-def _seen_before(flat, base, qkeys, sub_start, sub_len, s, j):
-    """True if the enumeration met this code before table j at radius s."""
+def _seen_before(flat, base, qkeys, sub_start, sub_len, rad, j):
+    """True if the enumeration met this code before, in a table other than
+    j: some other substring jj within ``rad[jj]``, the radius table jj has
+    been enumerated to (as ``seen_before`` in ``csrc/mih_impl.h``)."""
     for jj in range(sub_len.shape[0]):
         if jj == j:
             continue
         dj = popcount64(np.uint64(_key_flat(flat, base, sub_start[jj], sub_len[jj]) ^ qkeys[jj]))
-        if dj < s or (dj == s and jj < j):
+        if dj <= rad[jj]:
             return True
     return False
 
