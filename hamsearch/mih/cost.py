@@ -200,8 +200,12 @@ class AutoRule:
     def _mih_terms(self, n, w, m, lengths, kinds, cdf, d, hits, inline, codes_bytes):
         """The MIH cost terms (:data:`MIH_TERMS`) of each sampled query were
         its search to reach distance ``d``: an array ``(queries, terms)``."""
-        # tables 0..d - s m are probed to radius s, the others to s - 1: the
-        # kernel stops once the k-th distance is at most s m + j
+        # level order: tables 0..d - s m are probed to radius s, the others
+        # to s - 1 (a search stops once the k-th distance is below
+        # sum_j (rad_j + 1)).  The kernels choose each next radius by its
+        # predicted work instead (csrc/mih_impl.h), which reaches the same
+        # sum for less when one substring's buckets are fuller: this prices
+        # the level order, an upper estimate of their work
         s = d // m
         last = d - s * m
         probes = 0
