@@ -470,3 +470,43 @@ def test_predicted_cost_of_a_query_over_budget():
     assert got[0] == pytest.approx(each[0])
     work1 = 2 * cost.KERNEL_PROBE_WORK + 10_000
     assert got[1] == pytest.approx(each[1] * budget / work1 + flat)
+
+
+def test_cost_model_follows_the_kernels_table_order():
+    """Where one substring is much more crowded near the queries than the
+    others, the kernel widens the other tables first (csrc/mih_impl.h:
+    each next radius to the table predicted cheapest): it verifies far
+    fewer codes than level order would, and the cost model, which mirrors
+    that order, predicts the kernel's count (sampled queries, radius
+    search, so the radius is known)."""
+    from hamsearch.mih.cost import AutoRule
+    from hamsearch.mih.layout import extract_substring, substring_layout
+
+    rng = np.random.default_rng(5)
+    n, nbits, m, radius = 40_000, 64, 4, 7
+    db = random_words(rng, n, nbits)
+    # substring 0 (bits 0-15): 4 centres with bits flipped at p = 0.06
+    centres = rng.integers(0, 1 << 16, size=4, dtype=np.uint64)
+    flips = np.zeros(n, dtype=np.uint64)
+    for b in range(16):
+        flips |= (rng.random(n) < 0.06).astype(np.uint64) << np.uint64(b)
+    db[:, 0] = (db[:, 0] & ~np.uint64(0xFFFF)) | (centres[rng.integers(0, 4, n)] ^ flips)
+    rule = AutoRule()
+    terms = rule.terms(db, nbits, m, False, radius=radius)
+    q = rule._sampled[5]  # the rows the model took as queries
+    tables = MultiIndexTables(nbits, m=m, inline_codes=False)
+    tables.budget_factor = 1000.0  # no scan instead: count the whole search
+    tables.sync(db, np.arange(n, dtype=np.int64))
+    tables.range_search(q, radius)
+    kernel = float(np.asarray(tables.last_stats)[:, 1].mean())
+    assert not np.asarray(tables.last_stats)[:, 2].any()  # no query fell back
+    # level order to radius 7 over 4 tables: every table to radius 1
+    starts, lengths = substring_layout(nbits, m)
+    level = 0.0
+    for s0, b0 in zip(starts, lengths):
+        d = np.bitwise_count(extract_substring(q, s0, b0)[:, None]
+                             ^ extract_substring(db, s0, b0)[None, :])
+        level += float((d <= 1).sum(axis=1).mean())
+    model = terms["verify_random"] + terms["verify_random_dram"]
+    assert kernel < 0.8 * level
+    assert 0.5 * kernel <= model <= 2.0 * kernel

@@ -69,12 +69,16 @@ class AutoRule:
        neighbourhood reaches its k-th neighbour sooner).  The results per
        query ``H``: ``k``, or ``n`` times the pooled fraction within the
        radius.
-    3. Predicted MIH counts of each query, with ``s = floor(d / m)`` and
-       ``t = d - s m``: tables ``j <= t`` are probed to radius ``s``, the
-       others to ``s - 1`` (the kernel stops there), so probes ``P = sum_j
-       sum_{i <= s_j} C(b_j, i)`` and verified codes ``V = n sum_j F_j(s_j)``
-       (``F_j``: that query's sampled fraction of substring-``j`` distances
-       within ``s_j``), arranged as the terms of :data:`MIH_TERMS`: a probe
+    3. Predicted MIH counts of each query, its tables' radii ``s_j``
+       chosen as the kernels choose them: radius 0 of every table, then
+       each next radius to the table whose next one is predicted cheapest
+       (its last radius's work times ``(b_j - s_j) / (s_j + 1)``), ``d + 1``
+       radii in all (the kernel stops once ``d < sum_j (s_j + 1)``; level
+       order would give ``s_j = s`` for ``j <= d - s m`` and ``s - 1``
+       after, ``s = floor(d / m)``), so probes ``P = sum_j sum_{i <= s_j}
+       C(b_j, i)`` and verified codes ``V = n sum_j F_j(s_j)`` (``F_j``:
+       that query's sampled fraction of substring-``j`` distances within
+       ``s_j``), arranged as the terms of :data:`MIH_TERMS`: a probe
        is ``probe`` while the dense offsets fit in L2 (``b <= 17``), else
        ``probe_uncached``; a verified code ``verify_word`` per word (inline
        codes) or a random access into the codes, ``verify_random`` while
@@ -200,28 +204,52 @@ class AutoRule:
     def _mih_terms(self, n, w, m, lengths, kinds, cdf, d, hits, inline, codes_bytes):
         """The MIH cost terms (:data:`MIH_TERMS`) of each sampled query were
         its search to reach distance ``d``: an array ``(queries, terms)``."""
-        # level order: tables 0..d - s m are probed to radius s, the others
-        # to s - 1 (a search stops once the k-th distance is below
-        # sum_j (rad_j + 1)).  The kernels choose each next radius by its
-        # predicted work instead (csrc/mih_impl.h), which reaches the same
-        # sum for less when one substring's buckets are fuller: this prices
-        # the level order, an upper estimate of their work
-        s = d // m
-        last = d - s * m
-        probes = 0
-        verified = np.zeros(cdf[0].shape[0])
-        for j, (b, kind) in enumerate(zip(lengths, kinds)):
-            b = int(b)
-            sj = s if j <= last else s - 1
-            if sj < 0:
-                continue
+        # the kernels' order (csrc/mih_impl.h, search_one): radius 0 of
+        # every table, then each next radius to the table whose next one is
+        # predicted cheapest (its last radius's work x (len - r) / (r + 1));
+        # a search that reaches distance d takes d + 1 radii in all (it
+        # stops once d < sum_j (rad_j + 1)), or fewer when one table is
+        # searched whole
+        nq = cdf[0].shape[0]
+        unit = w if inline else KERNEL_RANDOM_WORK
+
+        def level_probes(b, kind, r):
             if kind == "sparse":  # bucket visits of the grouped enumeration
                 sb = suffix_bits(b)
-                probes += sum(math.comb(b - sb, h) for r in range(min(sj, b) + 1)
-                              for h in range(max(0, r - sb), min(r, b - sb) + 1))
+                return sum(math.comb(b - sb, h)
+                           for h in range(max(0, r - sb), min(r, b - sb) + 1))
+            return math.comb(b, r)
+
+        lens = np.array([int(b) for b in lengths], dtype=np.int64)
+        cum = [n * c for c in cdf]  # codes within radius r of substring j, per query
+        rad = np.full((nq, m), -1, dtype=np.int64)
+        last = np.zeros((nq, m))
+        probes = np.zeros(nq)
+        verified = np.zeros(nq)
+        live = np.ones(nq, dtype=bool)
+        rows = np.arange(nq)
+        for step in range(d + 1):
+            if step < m:
+                pick = np.full(nq, step)
             else:
-                probes += sum(math.comb(b, i) for i in range(min(sj, b) + 1))
-            verified += n * cdf[j][:, min(sj, cdf[j].shape[1] - 1)]
+                est = last * (lens - rad) / (rad + 1)
+                cand = est <= est.min(axis=1, keepdims=True)
+                rmin = np.where(cand, rad, np.iinfo(np.int64).max).min(axis=1, keepdims=True)
+                pick = (cand & (rad == rmin)).argmax(axis=1)
+            for j in np.unique(pick[live]).tolist():
+                at = rows[live & (pick == j)]
+                b, kind = int(lens[j]), kinds[j]
+                r = rad[at, j] + 1
+                col = np.minimum(r, cum[j].shape[1] - 1)
+                got = cum[j][at, col] - np.where(r > 0, cum[j][at, np.maximum(col - 1, 0)], 0)
+                pr = np.array([level_probes(b, kind, int(x)) for x in r], dtype=float)
+                probes[at] += pr
+                verified[at] += got
+                last[at, j] = KERNEL_PROBE_WORK * pr + unit * got
+                rad[at, j] = r
+                live[at[r >= b]] = False  # table j searched whole: every code met
+            if not live.any():
+                break
         out = np.zeros((verified.size, len(MIH_TERMS)))
         if "sparse" in kinds:
             probe = "probe_sparse"
