@@ -35,6 +35,22 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
             self._warn(exc)
+            self._remove_stale_build(ext)
+
+    def _remove_stale_build(self, ext):
+        # an earlier build of this extension (in place, or in build/) would
+        # still be imported, running the old kernels: the Numba backend the
+        # warning promises takes over only without it
+        here = os.path.dirname(os.path.abspath(__file__))
+        name = self.get_ext_filename(ext.name)
+        stem = os.path.basename(name).split(".", 1)[0]
+        for where in {os.path.dirname(self.get_ext_fullpath(ext.name)),
+                      os.path.join(self.build_lib, os.path.dirname(name)),
+                      os.path.join(here, os.path.dirname(name))}:
+            for old in glob.glob(os.path.join(where, stem + ".*")):
+                if old.endswith((".so", ".pyd")):
+                    os.remove(old)
+                    sys.stderr.write("WARNING: removed the earlier build %s\n" % old)
 
     @staticmethod
     def _remove_shadowing_builds(built):
