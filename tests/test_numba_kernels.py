@@ -313,3 +313,32 @@ def test_forked_child_after_parallel_search():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "child 0" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_kernel_cache_is_stamped_with_the_whole_package(tmp_path):
+    """Numba's cache keys a function on its own file; the kernels inline
+    helpers of other files, so their cache is stamped with every source file
+    of the package: editing any file (a helper) invalidates every kernel."""
+    pytest.importorskip("numba")
+    from hamsearch._numba import _cache
+    from hamsearch._numba.mih import knn
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    (pkg / "notes.txt").write_text("not source\n")
+    first = _cache.package_stamp(str(pkg))
+    _cache._stamps.clear()
+    assert _cache.package_stamp(str(pkg)) == first  # same files, same stamp
+    (pkg / "notes.txt").write_text("changed, but not source\n")
+    _cache._stamps.clear()
+    assert _cache.package_stamp(str(pkg)) == first
+    (pkg / "sub" / "b.py").write_text("y = 3  # a helper edited\n")
+    _cache._stamps.clear()
+    assert _cache.package_stamp(str(pkg)) != first
+    # the kernels use it (where Numba exposes its locator list)
+    if _cache.install():
+        locator = knn.knn_chunk._cache._impl.locator
+        assert locator.get_source_stamp() == _cache.package_stamp()
+        assert type(locator).__name__ == "PackageCacheLocator"

@@ -15,6 +15,10 @@ import contextlib
 
 import numpy as np
 
+from ._cache import install as _install_cache
+
+_install_cache()  # before any kernel is decorated: the cache stamps the package
+
 from . import flat
 from ._threads import clamp_threads, parallel_available, parallel_launch
 from .popcount import hamming_rows_kernel
