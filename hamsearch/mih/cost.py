@@ -11,6 +11,7 @@ here.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,6 +48,17 @@ PROFILE_MIN = 8
 _SAMPLE_QUERIES = 32
 _SAMPLE_CODES = 8192
 
+
+
+@functools.lru_cache(maxsize=4096)
+def _level_probes(b: int, kind: str, r: int) -> int:
+    """Probes of one table of ``b``-bit substrings at radius ``r``: its keys
+    (``C(b, r)``), or for a sparse table the prefix buckets the grouped
+    enumeration visits."""
+    if kind == "sparse":
+        sb = suffix_bits(b)
+        return sum(math.comb(b - sb, h) for h in range(max(0, r - sb), min(r, b - sb) + 1))
+    return math.comb(b, r)
 
 
 class AutoRule:
@@ -203,23 +215,18 @@ class AutoRule:
 
     def _mih_terms(self, n, w, m, lengths, kinds, cdf, d, hits, inline, codes_bytes):
         """The MIH cost terms (:data:`MIH_TERMS`) of each sampled query were
-        its search to reach distance ``d``: an array ``(queries, terms)``."""
+        its search to reach distance ``d`` (one for all, or one per query):
+        an array ``(queries, terms)``."""
         # the kernels' order (csrc/mih_impl.h, search_one): radius 0 of
         # every table, then each next radius to the table whose next one is
         # predicted cheapest (its last radius's work x (len - r) / (r + 1));
         # a search that reaches distance d takes d + 1 radii in all (it
         # stops once d < sum_j (rad_j + 1)), or fewer when one table is
-        # searched whole
+        # searched whole; each query's choices do not depend on its d, so
+        # one pass serves every d, each query stopping at its own
         nq = cdf[0].shape[0]
+        d = np.broadcast_to(np.asarray(d, dtype=np.int64), (nq,))
         unit = w if inline else KERNEL_RANDOM_WORK
-
-        def level_probes(b, kind, r):
-            if kind == "sparse":  # bucket visits of the grouped enumeration
-                sb = suffix_bits(b)
-                return sum(math.comb(b - sb, h)
-                           for h in range(max(0, r - sb), min(r, b - sb) + 1))
-            return math.comb(b, r)
-
         lens = np.array([int(b) for b in lengths], dtype=np.int64)
         cum = [n * c for c in cdf]  # codes within radius r of substring j, per query
         rad = np.full((nq, m), -1, dtype=np.int64)
@@ -228,11 +235,13 @@ class AutoRule:
         verified = np.zeros(nq)
         live = np.ones(nq, dtype=bool)
         rows = np.arange(nq)
-        for step in range(d + 1):
+        for step in range(int(d.max(initial=-1)) + 1):
+            live &= step <= d
             if step < m:
                 pick = np.full(nq, step)
             else:
-                est = last * (lens - rad) / (rad + 1)
+                # (rows still at radius -1 are queries already stopped)
+                est = last * (lens - rad) / np.maximum(rad + 1, 1)
                 cand = est <= est.min(axis=1, keepdims=True)
                 rmin = np.where(cand, rad, np.iinfo(np.int64).max).min(axis=1, keepdims=True)
                 pick = (cand & (rad == rmin)).argmax(axis=1)
@@ -242,7 +251,7 @@ class AutoRule:
                 r = rad[at, j] + 1
                 col = np.minimum(r, cum[j].shape[1] - 1)
                 got = cum[j][at, col] - np.where(r > 0, cum[j][at, np.maximum(col - 1, 0)], 0)
-                pr = np.array([level_probes(b, kind, int(x)) for x in r], dtype=float)
+                pr = np.array([_level_probes(b, kind, int(x)) for x in r], dtype=float)
                 probes[at] += pr
                 verified[at] += got
                 last[at, j] = KERNEL_PROBE_WORK * pr + unit * got
@@ -291,11 +300,7 @@ class AutoRule:
         t = min(SHIFT_RANK, per.shape[1]) - 1
         ref = int(dists[min((t + 1) * per.shape[0] - 1, dists.size - 1)])
         ds = np.clip(d_pool + per[:, t].astype(np.int64) - ref, 0, nbits)
-        terms = np.empty((ds.size, len(MIH_TERMS)))
-        for d in np.unique(ds).tolist():
-            at_d = ds == d
-            terms[at_d] = self._mih_terms(*args, int(d), float(k), inline, cb)[at_d]
-        return terms, n * w, float(k)
+        return self._mih_terms(*args, ds, float(k), inline, cb), n * w, float(k)
 
     def terms(self, codes, nbits: int, m: int, inline: bool, k=None, radius=None,
               holder=None):
