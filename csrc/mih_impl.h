@@ -36,7 +36,7 @@ static inline int HS_FN(seen_before)(const mih_ctx *c, const int32_t *rad,
  * bitmap words are prefetched.  Returns -1 when memory ran out. */
 static inline int HS_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *code,
                                   int64_t p, const uint64_t *q, const uint32_t *qkeys,
-                                  int s, int j, int64_t k, int32_t *T, int32_t *pend_d,
+                                  int j, int64_t k, int32_t *T, int32_t *pend_d,
                                   int64_t *pend_p, int *npend)
 {
     /* with the bitmap, a row met before costs no distance: T only falls,
@@ -46,7 +46,6 @@ static inline int HS_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *
     const int32_t d = HS_FN(dist)(code, q, c->w);
     if (d > *T)
         return 0;
-    (void)s;
     if (!ws->seen && ws->met_other && HS_FN(seen_before)(c, ws->rad, code, qkeys, j))
         return 0;
     if (!c->skip)
@@ -66,14 +65,14 @@ static inline int HS_FN(consider)(const mih_ctx *c, mih_ws *ws, const uint64_t *
 static inline int HS_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64_t *tc,
                                       const int64_t *cand_t, const int64_t *cand_p,
                                       int ncand, const uint64_t *q, const uint32_t *qkeys,
-                                      int s, int j, int64_t k, int32_t *T)
+                                      int j, int64_t k, int32_t *T)
 {
     int32_t pend_d[MIH_PEND];
     int64_t pend_p[MIH_PEND];
     int npend = 0;
     for (int e = 0; e < ncand; e++) {
         const uint64_t *code = tc ? tc + cand_t[e] * c->w : c->codes + cand_p[e] * c->w;
-        if (HS_FN(consider)(c, ws, code, cand_p[e], q, qkeys, s, j, k, T, pend_d, pend_p,
+        if (HS_FN(consider)(c, ws, code, cand_p[e], q, qkeys, j, k, T, pend_d, pend_p,
                             &npend))
             return -1;
     }
@@ -95,8 +94,8 @@ static inline int HS_FN(sparse_flush)(const mih_ctx *c, mih_ws *ws, const uint64
             cand_t[ncand] = t_;                                                         \
             cand_p[ncand] = p_;                                                         \
             if (++ncand == MIH_CAND) {                                                  \
-                if (HS_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, \
-                                         j, k, T))                                      \
+                if (HS_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, j, k, \
+                                         T))                                            \
                     return -1;                                                          \
                 ncand = 0;                                                              \
             }                                                                           \
@@ -148,7 +147,7 @@ HS_FN(sfx_match1)(uint8_t x, uint32_t qs, uint8_t want, int grouped)
 static inline __attribute__((always_inline)) int
 HS_FN(probe_buckets)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg, int j,
                      const uint32_t *keys, const uint8_t *tgt, int nk, uint32_t qs,
-                     int grouped, const uint64_t *q, const uint32_t *qkeys, int s,
+                     int grouped, const uint64_t *q, const uint32_t *qkeys,
                      int64_t k, int32_t *T, int64_t *probes, int64_t *verified,
                      int64_t *work)
 {
@@ -205,7 +204,7 @@ HS_FN(probe_buckets)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg, int
         *work += MIH_PROBE_COST + nmatch * (tc ? w : MIH_RANDOM_COST) +
                  (b1 > b0 ? (b1 - b0) / MIH_SFX_PER_UNIT : 0);
     }
-    if (ncand && HS_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, s, j, k, T))
+    if (ncand && HS_FN(sparse_flush)(c, ws, tc, cand_t, cand_p, ncand, q, qkeys, j, k, T))
         return -1;
     return 0;
 }
@@ -215,10 +214,10 @@ HS_FN(probe_buckets)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg, int
  * memory ran out. */
 static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
                                int j, const uint32_t *keys, int nk, const uint64_t *q,
-                               const uint32_t *qkeys, int s, int64_t k, int32_t *T,
+                               const uint32_t *qkeys, int64_t k, int32_t *T,
                                int64_t *probes, int64_t *verified, int64_t *work)
 {
-    return HS_FN(probe_buckets)(c, ws, sg, j, keys, 0, nk, 0, 0, q, qkeys, s, k, T, probes,
+    return HS_FN(probe_buckets)(c, ws, sg, j, keys, 0, nk, 0, 0, q, qkeys, k, T, probes,
                                 verified, work);
 }
 
@@ -234,10 +233,10 @@ static int HS_FN(probe_sparse)(const mih_ctx *c, mih_ws *ws, const hs_mih_segmen
 static int HS_FN(probe_grouped)(const mih_ctx *c, mih_ws *ws, const hs_mih_segment *sg,
                                 int j, const uint32_t *pre, const uint8_t *tgt, int nk,
                                 uint32_t qs, const uint64_t *q, const uint32_t *qkeys,
-                                int s, int64_t k, int32_t *T, int64_t *probes,
+                                int64_t k, int32_t *T, int64_t *probes,
                                 int64_t *verified, int64_t *work)
 {
-    return HS_FN(probe_buckets)(c, ws, sg, j, pre, tgt, nk, qs, 1, q, qkeys, s, k, T, probes,
+    return HS_FN(probe_buckets)(c, ws, sg, j, pre, tgt, nk, qs, 1, q, qkeys, k, T, probes,
                                 verified, work);
 }
 
@@ -344,8 +343,8 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                     const hs_mih_segment *sg = &c->segs[g];
                     if (sg->seg_n == 0)
                         continue;
-                    if (HS_FN(probe_grouped)(c, ws, sg, j, pre, tgt, nk, qs, q, qkeys, s,
-                                             k, &T, &probes, &verified, &work))
+                    if (HS_FN(probe_grouped)(c, ws, sg, j, pre, tgt, nk, qs, q, qkeys, k,
+                                             &T, &probes, &verified, &work))
                         return -1;
                 }
                 if (work > c->budget)
@@ -379,8 +378,8 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                     const uint64_t *tc =
                         sg->tcodes ? sg->tcodes + (int64_t)j * sg->seg_n * w : 0;
                     if (sg->meta[3 * (int64_t)j] == HS_MIH_SPARSE) {
-                        if (HS_FN(probe_sparse)(c, ws, sg, j, keys, nk, q, qkeys, s,
-                                                k, &T, &probes, &verified, &work))
+                        if (HS_FN(probe_sparse)(c, ws, sg, j, keys, nk, q, qkeys, k,
+                                                &T, &probes, &verified, &work))
                             return -1;
                         continue;
                     }
@@ -432,7 +431,7 @@ static int HS_FN(search_one)(const mih_ctx *c, mih_ws *ws, int64_t qi,
                                 continue;
                             const uint64_t *code =
                                 tc ? tc + t * w : c->codes + p * w;
-                            if (HS_FN(consider)(c, ws, code, p, q, qkeys, s, j, k, &T,
+                            if (HS_FN(consider)(c, ws, code, p, q, qkeys, j, k, &T,
                                                 pend_d, pend_p, &npend))
                                 return -1;
                         }

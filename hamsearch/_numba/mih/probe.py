@@ -120,8 +120,8 @@ class _ProbeContext(NamedTuple):
 
 @numba.njit(inline="always", nogil=True)
 def _probe_context(pos, flat, tc, seen, q, rad, j):
-    """The :class:`_ProbeContext` of table ``j`` at radius ``s`` in one
-    non-empty segment: computed once per probe call and handed to the
+    """The :class:`_ProbeContext` of table ``j`` in one non-empty segment
+    (``rad``: the radius each table has been searched to, -1 not yet): computed once per probe call and handed to the
     per-bucket helpers (recomputed per bucket, its division would be too)."""
     w = q.shape[1]
     bitmap = seen.shape[0] > 0
